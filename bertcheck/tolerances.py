@@ -1,0 +1,58 @@
+"""Every numerical tolerance bertcheck uses, in one table keyed by dtype.
+
+Numbers come from measurements on a 2-core x86-64 CPU with torch 2.13 (see NUMERICS in the design
+notes): the worst error seen, then a margin. Never loosen one to get green: find out why it differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """`|actual - expected| <= atol + rtol * |expected|`, elementwise (rtol and atol always together)."""
+
+    rtol: float
+    atol: float
+
+
+@dataclass(frozen=True)
+class DtypeTolerances:
+    # Reference vs HF, values. Measured worst, real tokens only: float32 8.8e-6 chained over 6 layers
+    # at L=512 on |h| up to ~10 (2.9e-6 per layer); float64 1.9e-14 chained, 6.2e-15 per layer.
+    values: Tolerance
+    # Per-token mean of the LayerNorm's normalized value z (should be 0).
+    # Measured worst: float32 3.7e-8, float64 7e-17.
+    ln_mean: float
+    # Per-token variance of z against v / (v + eps), v the input's variance.
+    # Measured worst: float32 4.8e-7, float64 2.9e-15.
+    ln_var: float
+
+
+TOLERANCES: dict[torch.dtype, DtypeTolerances] = {
+    # float32: 1e-5 is ~1.1x the worst chained error and ~3.5x the worst per-layer one. The rtol term
+    # scales with |value|: float32 rounding is relative (2^-24) and trained models reach |h| ~ 48.
+    # Per-element relative error alone reaches 1.8e-3 on entries near 0, so rtol never stands alone.
+    # ln_mean 1e-6 is 27x the worst seen; ln_var 5e-6 is 10x, and still catches eps=1e-5 for 1e-12
+    # wherever the input variance is below ~2 (eps/v > 5e-6).
+    torch.float32: DtypeTolerances(values=Tolerance(rtol=1e-5, atol=1e-5), ln_mean=1e-6, ln_var=5e-6),
+    # float64: 1e-13 is ~5x the worst chained error and 1e8 below what a wrong eps (1e-5 for 1e-12)
+    # does to a LayerNorm output, so that bug cannot pass. ln_mean 1e-15 is 14x, ln_var 3e-14 is 10x
+    # the worst seen; eps/v for a wrong eps (>= 1e-6 at any v seen) is far outside.
+    torch.float64: DtypeTolerances(values=Tolerance(rtol=1e-13, atol=1e-13), ln_mean=1e-15, ln_var=3e-14),
+}
+
+# The residual adds: in eval mode `LN input == dense output + residual` holds bit for bit (measured on
+# every layer of both models, both dtypes, eager and sdpa): both sides add the same two tensors once.
+EXACT = Tolerance(rtol=0.0, atol=0.0)
+
+
+def tolerances_for(dtype: torch.dtype) -> DtypeTolerances:
+    try:
+        return TOLERANCES[dtype]
+    except KeyError:
+        known = ", ".join(str(d).removeprefix("torch.") for d in TOLERANCES)
+        raise ValueError(f"no tolerances for {dtype}; bertcheck knows {known}") from None
