@@ -1,0 +1,223 @@
+"""The invariants of the BERT architecture, checked on one observation of the HF model.
+
+Each check raises `PropertyFailure` naming the property, the layer and the activation, with the
+greatest differences and the input; on success it returns the worst error as a fraction of the
+tolerance (0 is exact, 1 is the limit), for `hypothesis.target` and the run summary.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bertcheck.compare import differences
+from bertcheck.failures import PropertyFailure
+from bertcheck.names import (
+    CAPTURED_LAYER_NAMES,
+    EMBED_LN,
+    EMBED_NAMES,
+    LAYER_LNS,
+    RESIDUAL_ADDS,
+    layer_module,
+    layer_name,
+)
+from bertcheck.reference import gelu
+from bertcheck.subject import Bert, Observation
+from bertcheck.tolerances import EXACT, tolerances_for
+
+
+class _Check:
+    """Builds the failures of one property for one observation."""
+
+    def __init__(self, key: str, title: str, obs: Observation):
+        self.key, self.title, self.obs = key, title, obs
+
+    def fail(self, where: str, activation: str, expectation: str, details: list[str]) -> PropertyFailure:
+        return PropertyFailure(check=self.key, title=self.title, where=where, activation=activation,
+                               expectation=expectation, details=details, case=self.obs.case, model=self.obs.model)  # fmt: skip
+
+    def get(self, where: str, name: str) -> torch.Tensor:
+        """A captured activation, or a failure saying its module did not run exactly once."""
+        acts = self.obs.acts
+        if name in acts.missing:
+            raise self.fail(where, name, f"module {acts.missing[name]} runs once per forward",
+                             ["it never ran: the forward skipped or replaced it"])  # fmt: skip
+        if name in acts.repeated:
+            raise self.fail(where, name, "each module runs once per forward",
+                            [f"its module ran {acts.repeated[name]} times in one forward"])  # fmt: skip
+        return acts[name]
+
+    def close(self, where, name, actual, expected, tolerance, expectation) -> float:
+        """Compare over real tokens; raise naming `name` at `where` if outside `tolerance`."""
+        if actual.shape != expected.shape:
+            raise self.fail(where, name, expectation, [f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"])
+        mismatch, ratio = differences(actual, expected, tolerance, self.obs.real)
+        if mismatch is not None:
+            raise self.fail(where, name, expectation, mismatch.lines())
+        return ratio
+
+
+def _where(layer: int | None) -> str:
+    return "embeddings" if layer is None else f"layer {layer}"
+
+
+# ---- residual identity --------------------------------------------------------------------------
+
+
+def residual_identity(bert: Bert, obs: Observation) -> float:
+    """Both add & norms add the sublayer output to the right residual: `ln1_in == attn_out + resid_pre`
+    and `ln2_in == mlp_out + resid_mid` (the *first LayerNorm's output*), bit for bit in eval mode."""
+    check = _Check("residual-identity", "residual identity", obs)
+    for i in range(bert.config.num_hidden_layers):
+        for add in RESIDUAL_ADDS:
+            where = _where(i)
+            total = check.get(where, layer_name(i, add.total))
+            expected = check.get(where, layer_name(i, add.sublayer)) + check.get(where, layer_name(i, add.residual))
+            check.close(where, layer_name(i, add.total), total, expected, EXACT,
+                        f"{add.total} == {add.sublayer} + {add.residual}, bit for bit (eval mode)")  # fmt: skip
+    return 0.0
+
+
+# ---- LayerNorm statistics -----------------------------------------------------------------------
+
+
+def _layernorm_sites(bert: Bert):
+    """(layer or None, site, HF module path) for the embeddings LayerNorm and both LayerNorms of every layer."""
+    yield None, EMBED_LN, EMBED_LN.module
+    for i in range(bert.config.num_hidden_layers):
+        for site in LAYER_LNS:
+            yield i, site, layer_module(i, site.module)
+
+
+def layernorm_statistics(bert: Bert, obs: Observation) -> float:
+    """Before its affine, each LayerNorm's normalized value z has per-token mean 0 and variance
+    v / (v + eps) (eps from the config), and the output is `gamma * z + beta`.
+
+    z is HF's own: its LayerNorm module run on the captured input with gain 1 and bias 0. Nothing
+    divides by gamma, which is ~1e-33 on some channels of the trained MiniLM.
+    """
+    check = _Check("layernorm", "LayerNorm zero mean, unit variance", obs)
+    dtype, device = obs.case.dtype, obs.case.device
+    tol = tolerances_for(dtype)
+    modules = dict(bert.model(dtype, device).named_modules())
+    real = obs.real
+    eps = bert.config.layer_norm_eps
+    worst = 0.0
+    for layer, site, path in _layernorm_sites(bert):
+        where = _where(layer)
+        full = (lambda n: n) if layer is None else (lambda n, i=layer: layer_name(i, n))
+        x, y = check.get(where, full(site.input)), check.get(where, full(site.output))
+        module = modules[path]
+        gamma, beta = module.weight.detach(), module.bias.detach()
+        identity = {"weight": torch.ones_like(gamma), "bias": torch.zeros_like(beta)}
+        with torch.no_grad():
+            z = torch.func.functional_call(module, identity, (x,))
+        z64, x64 = z.double(), x.double()
+        mean = z64.mean(dim=-1)  # (B, T)
+        var = z64.var(dim=-1, unbiased=False)  # (B, T)
+        v = x64.var(dim=-1, unbiased=False)
+        expected_var = v / (v + eps)
+        name = full(site.output)
+        for stat, value, target, limit, text in (
+            ("mean", mean, torch.zeros_like(mean), tol.ln_mean, "per-token mean of z is 0"),
+            ("variance", var, expected_var, tol.ln_var, f"per-token variance of z is v/(v+eps), eps={eps:g}"),
+        ):
+            err = (value - target).abs().masked_fill(~real, 0)
+            err = torch.where(torch.isnan(err), torch.full_like(err, float("inf")), err)
+            at = int(err.argmax())
+            b, t = divmod(at, err.shape[1])
+            if float(err.max()) > limit:
+                bad = int((err > limit).sum())
+                raise check.fail(where, name, f"{site.name}: {text}", [
+                    f"Tokens off: {bad} / {int(real.sum())}",
+                    f"Greatest deviation of the {stat}: {float(err.max()):.3g} at token {(b, t)} "
+                    f"(value {float(value[b, t]):.6g}, expected {float(target[b, t]):.6g}; up to {limit:g} allowed)",
+                ])  # fmt: skip
+            worst = max(worst, float(err.max()) / limit)
+        affine = gamma * z + beta
+        worst = max(worst, check.close(where, name, y, affine, tol.values, f"{site.name}: output == gamma * z + beta"))
+    return worst
+
+
+# ---- intermediate width and activation ----------------------------------------------------------
+
+
+def intermediate_width(bert: Bert, obs: Observation) -> float:
+    """The feed-forward maps hidden_size -> config.intermediate_size -> hidden_size, through exact GELU."""
+    check = _Check("intermediate-width", "intermediate width", obs)
+    config = bert.config
+    tol = tolerances_for(obs.case.dtype)
+    if config.hidden_act != "gelu":
+        raise check.fail("config", "mlp_post", "hidden_act == 'gelu' (BERT's exact, erf GELU)",
+                         [f"config.hidden_act is {config.hidden_act!r}"])  # fmt: skip
+    worst = 0.0
+    widths = {"mlp_pre": config.intermediate_size, "mlp_post": config.intermediate_size, "mlp_out": config.hidden_size}
+    for i in range(config.num_hidden_layers):
+        where = _where(i)
+        for short, width in widths.items():
+            value = check.get(where, layer_name(i, short))
+            if value.shape[-1] != width:
+                setting = "intermediate_size" if width == config.intermediate_size else "hidden_size"
+                raise check.fail(where, layer_name(i, short), f"last dimension == config.{setting} = {width}",
+                                 [f"shape {tuple(value.shape)}: last dimension {value.shape[-1]}"])  # fmt: skip
+        pre, post = check.get(where, layer_name(i, "mlp_pre")), check.get(where, layer_name(i, "mlp_post"))
+        worst = max(worst, check.close(where, layer_name(i, "mlp_post"), post, gelu(pre), tol.values,
+                                       "mlp_post == gelu(mlp_pre), exact erf GELU"))  # fmt: skip
+    return worst
+
+
+# ---- per-layer equivalence with hidden_states ---------------------------------------------------
+
+
+def hidden_states(bert: Bert, obs: Observation) -> float:
+    """`output_hidden_states` holds the embeddings then each layer's output, and the reference reproduces
+    each: from the ids (embeddings), from `hidden_states[i]` (layer i), and chained end to end."""
+    check = _Check("hidden-states", "per-layer equivalence with hidden_states", obs)
+    dtype, device = obs.case.dtype, obs.case.device
+    tol = tolerances_for(dtype).values
+    n_layers = bert.config.num_hidden_layers
+    acts, inputs = obs.acts, obs.inputs
+    states = acts.hidden_states
+    if len(states) != n_layers + 1:
+        raise check.fail("the model output", "hidden_states", f"len(hidden_states) == num_hidden_layers + 1 = {n_layers + 1}",
+                         [f"got {len(states)}"])  # fmt: skip
+    ref = bert.reference(dtype, device)
+    worst = 0.0
+    with torch.no_grad():
+        embedded = ref.embed(inputs["input_ids"], inputs["token_type_ids"])
+        for name in EMBED_NAMES:  # localize: the first embedding step that differs
+            if name in acts:  # HF keeps position embeddings as (1, T, H), broadcast over the batch
+                actual = acts[name].expand_as(embedded[name]) if acts[name].dim() == embedded[name].dim() else acts[name]
+                worst = max(worst, check.close("embeddings", name, actual, embedded[name], tol, f"{name} == reference {name}"))
+        worst = max(worst, check.close("embeddings", "hidden_states[0]", states[0], embedded["embed.out"], tol,
+                                       "hidden_states[0] == reference embeddings"))  # fmt: skip
+        for i in range(n_layers):
+            where = _where(i)
+            out = ref.layer(i, states[i], inputs["attention_mask"])
+            for short in CAPTURED_LAYER_NAMES:  # localize: the first activation that differs
+                name = layer_name(i, short)
+                if name in acts and name not in acts.repeated:
+                    worst = max(worst, check.close(where, name, acts[name], out[name], tol,
+                                                   f"{short} == reference layer {i} {short}, fed hidden_states[{i}]"))  # fmt: skip
+            worst = max(worst, check.close(where, f"hidden_states[{i + 1}]", states[i + 1], out[layer_name(i, "resid_post")],
+                                           tol, f"hidden_states[{i + 1}] == reference layer {i} fed hidden_states[{i}]"))  # fmt: skip
+        chained = ref.forward(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
+        last = chained[layer_name(n_layers - 1, "resid_post")]
+    worst = max(worst, check.close("the model output", "last_hidden_state", acts.last_hidden_state, last, tol,
+                                   "last_hidden_state == the reference chained over every layer"))  # fmt: skip
+    return worst
+
+
+CHECKS = {
+    "residual-identity": residual_identity,
+    "layernorm": layernorm_statistics,
+    "intermediate-width": intermediate_width,
+    "hidden-states": hidden_states,
+}
+
+
+def verify(bert: Bert, case, check: str) -> float:
+    """Run property `check` on one example: one hooked forward, then the check. Returns its worst error
+    as a fraction of the tolerance; raises PropertyFailure."""
+    if check not in CHECKS:
+        raise ValueError(f"unknown property {check!r}; known: {', '.join(CHECKS)}")
+    return CHECKS[check](bert, bert.observe(case))

@@ -1,0 +1,69 @@
+"""A loaded BERT under test: its HF model in each dtype and device, its reference, and one observation per example."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bertcheck.capture import Activations, capture
+from bertcheck.cases import Case
+from bertcheck.models import ModelSource, load_model, resolve
+from bertcheck.reference import ReferenceBert
+
+
+@dataclass
+class Observation:
+    """What one example produced: the encoded inputs and every activation of one hooked forward."""
+
+    case: Case
+    model: str  # the spec, for messages
+    inputs: dict[str, torch.Tensor]
+    acts: Activations
+
+    @property
+    def real(self) -> torch.Tensor:
+        """(B, T) bools: real tokens. Padded positions are never compared."""
+        return self.inputs["attention_mask"].bool()
+
+
+class Bert:
+    """One model under test. Load once per process; dtype and device copies are made on first use."""
+
+    def __init__(self, name: str, model, tokenizer):
+        self.name = name
+        self.config = model.config
+        self.tokenizer = tokenizer
+        self.max_length = min(512, self.config.max_position_embeddings)
+        self._models = {(next(model.parameters()).dtype, "cpu"): model}
+        self._references = {}
+
+    @classmethod
+    def load(cls, spec: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
+        source = spec if isinstance(spec, ModelSource) else resolve(spec)
+        model, tokenizer = load_model(source, cache_dir)
+        return cls(source.spec, model, tokenizer)
+
+    def model(self, dtype: torch.dtype = torch.float32, device: str = "cpu"):
+        key = (dtype, str(device))
+        if key not in self._models:
+            base = next(iter(self._models.values()))
+            self._models[key] = copy.deepcopy(base).to(dtype=dtype, device=device).eval()
+        return self._models[key]
+
+    def reference(self, dtype: torch.dtype = torch.float32, device: str = "cpu") -> ReferenceBert:
+        key = (dtype, str(device))
+        if key not in self._references:
+            self._references[key] = ReferenceBert.from_hf(self.model(dtype, device), dtype=dtype, device=device)
+        return self._references[key]
+
+    def encode(self, case: Case) -> dict[str, torch.Tensor]:
+        return case.encode(self.tokenizer, self.max_length)
+
+    def observe(self, case: Case) -> Observation:
+        """One hooked forward: every activation the checks need, shared by all of them."""
+        inputs = self.encode(case)
+        acts = capture(self.model(case.dtype, case.device), **inputs)
+        return Observation(case=case, model=self.name, inputs=inputs, acts=acts)
