@@ -1,0 +1,5 @@
+import sys
+
+from bertcheck.cli import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""The pytest plugin: ``--bert-model``, the ``bert`` fixture, one torch thread per xdist worker.
+
+Registered through the ``pytest11`` entry point, so installing bertcheck brings it to any project.
+Everything heavy (torch, transformers) is imported only once a test asks for a model.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bertcheck.models import ModelSpecError, parse_specs, resolve
+
+_SOURCES = pytest.StashKey[list]()
+_LOADED: dict[str, object] = {}  # spec -> Bert: one load per process, whatever order tests run in
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("bertcheck", "bertcheck: verify a BERT against the architecture")
+    group.addoption(
+        "--bert-model",
+        action="append",
+        metavar="SPEC",
+        help="Model to check (repeatable or comma-separated): random:bert-base-uncased, minilm, random:tiny, "
+        "a checkpoint directory, or a hub id in the local cache. Default: $BERTCHECK_MODEL, else both embedded models.",
+    )
+
+
+def pytest_configure(config):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    given = config.getoption("bert_model") or [os.environ.get("BERTCHECK_MODEL", "")]
+    specs = [spec for value in given for spec in parse_specs(value)]
+    try:
+        # Files and JSON only: a bad spec stops the run here, before collection, with one message.
+        config.stash[_SOURCES] = [resolve(spec) for spec in dict.fromkeys(specs)]
+    except ModelSpecError as err:
+        raise pytest.UsageError(str(err)) from None
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # xdist leaves thread counts alone: two workers x two torch threads on two cores ran 4-30x
+        # slower than one thread each. Workers are the parallelism; each gets one thread.
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def pytest_generate_tests(metafunc):
+    if "bert" in metafunc.fixturenames:
+        sources = metafunc.config.stash[_SOURCES]
+        metafunc.parametrize("bert", sources, ids=[s.spec for s in sources], indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def bert(request):
+    """The model under test (a `bertcheck.subject.Bert`), loaded once per worker."""
+    source = request.param
+    if source.spec not in _LOADED:
+        from bertcheck.subject import Bert
+
+        cache = getattr(request.config, "cache", None)
+        cache_dir = cache.mkdir("bertcheck-models") if cache is not None else None
+        try:
+            _LOADED[source.spec] = Bert.load(source, cache_dir)
+        except ModelSpecError as err:
+            pytest.exit(str(err), returncode=pytest.ExitCode.USAGE_ERROR)
+    return _LOADED[source.spec]

@@ -1,0 +1,162 @@
+"""Hypothesis strategies for BERT inputs: sentences, sentence pairs, batches, dtypes, devices, cases.
+
+Plural nouns, keyword-only arguments, paired bounds; each validates its arguments first and raises
+`hypothesis.errors.InvalidArgument` naming the argument and its value.
+"""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from bertcheck.cases import Case
+
+# Words the WordPiece vocab knows whole, so short ASCII sentences are mostly real tokens.
+_WORDS = (
+    "the a this is test sentence of and to in it was for on with as by at from be are not but what all were "
+    "when we there can an your which their said if do will each about how up out them then she many some so "
+    "these would other into has more her two like him see time could no make than first been its who now "
+    "people my made over did down only way find use may water long little very after words called just where "
+    "most know get through back much before go good new write our used me man too any day same right look think "
+    "bank river money running unaffable tokenization transformers embedding"
+).split()
+_PUNCTUATION = list(".,;:!?'\"()[]{}-–—…/\\@#$%^&*_+=<>|~`")
+# Accents, CJK (tokenized one character at a time), emoji, and characters the BERT normalizer strips or
+# treats as whitespace: controls, zero-width and non-breaking spaces, combining marks.
+_UNICODE = list("éèêëàçñöüßøåæœ") + list("日本語中文字한국어") + list("😀🤖🎉👍🏽") + [
+    "\x00", "\x07", "\t", "\n", "\r", "\u200b", "\u00a0", "\u3000", "\u0301", "\ufeff",
+]  # fmt: skip
+
+
+def _validate_sizes(name_min: str, min_value: int, name_max: str, max_value: int, *, lower: int, upper: int) -> None:
+    for name, value in ((name_min, min_value), (name_max, max_value)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidArgument(f"{name}={value!r} must be an int")
+        if not lower <= value <= upper:
+            raise InvalidArgument(f"{name}={value!r} must be between {lower} and {upper}")
+    if min_value > max_value:
+        raise InvalidArgument(f"{name_min}={min_value!r} is greater than {name_max}={max_value!r}")
+
+
+def sentences(*, min_words: int = 0, max_words: int = 24, unicode: bool = True, long: bool = False) -> st.SearchStrategy[str]:
+    """Return a strategy for sentences.
+
+    - min_words, max_words (0, 24): bounds on the number of words (and other pieces) joined.
+    - unicode (True): also draw accents, CJK, emoji, control characters, whitespace runs and arbitrary
+      text; False keeps to ASCII words and punctuation.
+    - long (False): also, rarely, draw texts of 520-700 words, past BERT's 512-token limit, so
+      truncation and positions up to 511 are exercised.
+
+    The empty string, and texts the tokenizer reduces to nothing, are included: they encode as
+    ``[CLS] [SEP]``.
+    """
+    _validate_sizes("min_words", min_words, "max_words", max_words, lower=0, upper=512)
+    pieces = st.sampled_from(_WORDS) | st.sampled_from(_PUNCTUATION)
+    separators = st.sampled_from([" ", " ", " ", "", "  "])
+    if unicode:
+        pieces = pieces | st.sampled_from(_UNICODE) | st.text(max_size=6)
+        separators = separators | st.sampled_from(["\t", "\n", "   ", "\u00a0"])
+    short = st.lists(st.tuples(pieces, separators), min_size=min_words, max_size=max_words).map(
+        lambda parts: "".join(p + s for p, s in parts).strip(" ")
+    )
+    if not long:
+        return short
+    # one_of picks a branch uniformly: nine short branches to one long keeps long texts to ~10%.
+    return st.one_of(*([short] * 9), long_sentences())
+
+
+def long_sentences(*, min_words: int = 520, max_words: int = 700) -> st.SearchStrategy[str]:
+    """Return a strategy for texts past BERT's 512-token limit, which the tokenizer truncates.
+
+    - min_words, max_words (520, 700): every word here is one WordPiece token, so 520 words make 522
+      tokens with [CLS] and [SEP], and truncation to 512 always happens.
+    """
+    _validate_sizes("min_words", min_words, "max_words", max_words, lower=1, upper=4096)
+    return st.lists(st.sampled_from(_WORDS), min_size=min_words, max_size=max_words).map(" ".join)
+
+
+def sentence_pairs(*, min_words: int = 0, max_words: int = 12, unicode: bool = True) -> st.SearchStrategy[tuple[str, str]]:
+    """Return a strategy for (first, second) sentence pairs, encoded with token types 0 and 1.
+
+    - min_words, max_words (0, 12): bounds for each of the two sentences.
+    - unicode (True): as for `sentences`.
+    """
+    one = sentences(min_words=min_words, max_words=max_words, unicode=unicode)
+    return st.tuples(one, one)
+
+
+def dtypes(*, allowed=(torch.float32, torch.float64)) -> st.SearchStrategy[torch.dtype]:
+    """Return a strategy for model dtypes.
+
+    - allowed (float32, float64): the dtypes to draw from; each must have a row in the tolerance table.
+    """
+    from bertcheck.tolerances import TOLERANCES
+
+    allowed = tuple(allowed)
+    if not allowed:
+        raise InvalidArgument("allowed=() must name at least one dtype")
+    for dtype in allowed:
+        if dtype not in TOLERANCES:
+            raise InvalidArgument(f"allowed contains {dtype!r}, which has no row in the tolerance table")
+    return st.sampled_from(allowed)
+
+
+def available_devices() -> list[str]:
+    """cpu always; cuda and mps where this machine has them."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def devices(*, allowed=None) -> st.SearchStrategy[str]:
+    """Return a strategy for devices.
+
+    - allowed (None): device names to draw from; None means every device present (`available_devices`).
+      A device named here that this machine lacks is an error, never a silent skip.
+    """
+    present = available_devices()
+    allowed = present if allowed is None else list(allowed)
+    if not allowed:
+        raise InvalidArgument("allowed=[] must name at least one device")
+    for device in allowed:
+        if device not in present:
+            raise InvalidArgument(f"allowed contains {device!r}, which this machine does not have (it has {present})")
+    return st.sampled_from(allowed)
+
+
+@st.composite
+def _cases(draw, min_batch, max_batch, dtypes_, devices_, unicode, long):
+    device = draw(devices_)
+    dtype = draw(dtypes_)
+    kind = draw(st.sampled_from(["sentences"] * 5 + ["pairs"] * 4 + (["long"] if long else [])))
+    if kind == "long":  # alone: batch 1 keeps the example's cost at one 512-token forward
+        return Case((draw(long_sentences()),), dtype=dtype, device=device)
+    texts = sentence_pairs(unicode=unicode) if kind == "pairs" else sentences(unicode=unicode)
+    batch = draw(st.lists(texts, min_size=min_batch, max_size=max_batch))
+    return Case(tuple(batch), dtype=dtype, device=device)
+
+
+def cases(*, min_batch: int = 1, max_batch: int = 8, dtypes=None, devices=None, unicode: bool = True,
+          long: bool = True) -> st.SearchStrategy[Case]:  # fmt: skip
+    """Return a strategy for whole examples: a padded batch of sentences or of pairs, a dtype, a device.
+
+    - min_batch, max_batch (1, 8): batch size bounds; batches mix lengths, so all but the longest
+      sentence are padded.
+    - dtypes (None): a strategy for dtypes; None means `dtypes()`.
+    - devices (None): a strategy for devices; None means `devices()`.
+    - unicode (True): as for `sentences`.
+    - long (True): one example in ten is a single text past 512 tokens (`long_sentences`), alone.
+    """
+    _validate_sizes("min_batch", min_batch, "max_batch", max_batch, lower=1, upper=64)
+    for name, value in (("dtypes", dtypes), ("devices", devices)):
+        if value is not None and not isinstance(value, st.SearchStrategy):
+            raise InvalidArgument(f"{name}={value!r} must be a strategy, such as bertcheck.strategies.{name}()")
+    return _cases(min_batch, max_batch, dtypes or _all_dtypes(), devices or _all_devices(), unicode, long)
+
+
+_all_dtypes, _all_devices = dtypes, devices  # the defaults of `cases`, whose arguments shadow these names

@@ -1,0 +1,15 @@
+"""Per-layer equivalence: the reference reproduces every entry of output_hidden_states."""
+
+import torch
+from hypothesis import example, given, target
+
+from bertcheck.cases import Case
+from bertcheck.checks import verify
+from bertcheck.strategies import cases
+
+
+@given(case=cases())
+@example(case=Case(("this is a test sentence",)))
+@example(case=Case(("this is a test sentence",), dtype=torch.float64))
+def test_the_reference_reproduces_every_hidden_state(bert, case):
+    target(verify(bert, case, "hidden-states"), label="hidden-states")

@@ -1,0 +1,13 @@
+"""Intermediate width and activation: hidden_size -> config.intermediate_size -> hidden_size, exact GELU."""
+
+from hypothesis import example, given, target
+
+from bertcheck.cases import Case
+from bertcheck.checks import verify
+from bertcheck.strategies import cases
+
+
+@given(case=cases())
+@example(case=Case(("this is a test sentence",)))
+def test_the_feed_forward_widens_to_intermediate_size_through_exact_gelu(bert, case):
+    target(verify(bert, case, "intermediate-width"), label="intermediate-width")

@@ -1,0 +1,13 @@
+"""LayerNorm statistics: zero mean and unit variance before the affine, for every LayerNorm."""
+
+from hypothesis import example, given, target
+
+from bertcheck.cases import Case
+from bertcheck.checks import verify
+from bertcheck.strategies import cases
+
+
+@given(case=cases())
+@example(case=Case(("this is a test sentence",)))
+def test_every_layernorm_normalizes_each_token_to_zero_mean_and_unit_variance(bert, case):
+    target(verify(bert, case, "layernorm"), label="layernorm")

@@ -1,0 +1,13 @@
+"""Residual identity at both add & norms, on the values the HF model itself computed."""
+
+from hypothesis import example, given, target
+
+from bertcheck.cases import Case
+from bertcheck.checks import verify
+from bertcheck.strategies import cases
+
+
+@given(case=cases())
+@example(case=Case(("this is a test sentence",)))
+def test_both_layernorms_take_the_sublayer_output_plus_the_right_residual(bert, case):
+    target(verify(bert, case, "residual-identity"), label="residual-identity")

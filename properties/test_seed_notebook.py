@@ -1,0 +1,53 @@
+"""The seed notebook, step by step: 'this is a test sentence' through layer 0's HF submodules.
+
+layer.attention.self -> layer.attention.output(., embeddings) -> layer.intermediate -> layer.output(., attn_output)
+must reproduce hidden_states[1], and the reference must agree at every step.
+"""
+
+import pytest
+import torch
+
+from bertcheck.cases import Case
+from bertcheck.compare import differences
+from bertcheck.models import EMBEDDED
+from bertcheck.names import layer_name
+from bertcheck.tolerances import tolerances_for
+
+SENTENCE = "this is a test sentence"
+BERT_BASE_UNCASED_IDS = [101, 2023, 2003, 1037, 3231, 6251, 102]
+
+
+def assert_close(actual, expected, what):
+    __tracebackhide__ = True
+    mismatch, _ = differences(actual, expected, tolerances_for(actual.dtype).values)
+    assert mismatch is None, f"{what}:\n  " + "\n  ".join(mismatch.lines())
+
+
+def test_the_seed_sentence_tokenizes_to_the_notebook_ids(bert):
+    if bert.name not in EMBEDDED and len(bert.tokenizer) != 30522:
+        pytest.skip(f"{bert.name}'s tokenizer is not the bert-base-uncased WordPiece vocab")
+    ids = bert.encode(Case((SENTENCE,)))["input_ids"]
+    assert ids.tolist() == [BERT_BASE_UNCASED_IDS]
+
+
+def test_the_seed_notebook_walk_reproduces_the_first_hidden_state(bert):
+    model = bert.model()
+    inputs = bert.encode(Case((SENTENCE,)))
+    T = inputs["input_ids"].shape[1]
+    with torch.no_grad():
+        states = model(**inputs, output_hidden_states=True).hidden_states
+        embeddings = states[0]
+        layer = model.encoder.layer[0]
+        # One unpadded sentence: attending to every token needs no mask.
+        attn = layer.attention.self(embeddings)[0]
+        attn_output = layer.attention.output(attn, embeddings)
+        intermediate = layer.intermediate(attn_output)
+        output = layer.output(intermediate, attn_output)
+        reference = bert.reference().layer(0, embeddings, inputs["attention_mask"])
+
+    assert intermediate.shape == (1, T, bert.config.intermediate_size)  # [1, 7, 3072] for bert-base
+    assert_close(output, states[1], "layer.output(...) vs hidden_states[1]")
+    assert_close(attn, reference[layer_name(0, "z")], "layer.attention.self vs reference z")
+    assert_close(attn_output, reference[layer_name(0, "resid_mid")], "layer.attention.output vs reference resid_mid")
+    assert_close(intermediate, reference[layer_name(0, "mlp_post")], "layer.intermediate vs reference mlp_post")
+    assert_close(output, reference[layer_name(0, "resid_post")], "layer.output vs reference resid_post")
