@@ -13,10 +13,6 @@ import torch
 from bertcheck.names import EMBED_HOOKS, LAYER_HOOKS, Hook, layer_module, layer_name
 
 
-class CaptureError(RuntimeError):
-    """The model's forward did not go through the modules the BERT architecture names."""
-
-
 class Activations(dict):
     """Activations by full name (``blocks.3.ln1_in``), plus ``hidden_states`` and ``last_hidden_state``.
 
@@ -55,8 +51,8 @@ def _hooked(model, points: dict[str, Hook], store: dict, calls: dict):
     try:
         for name, hook in points.items():
             module = modules.get(hook.module)
-            if module is None:
-                raise CaptureError(f"the model has no module {hook.module!r} (needed for {name!r}): is it a BertModel?")
+            if module is None:  # replaced or removed: reported as never run by the check that needs it
+                continue
 
             def record(name, value):
                 calls[name] = calls.get(name, 0) + 1

@@ -14,6 +14,10 @@ from bertcheck.models import ModelSource, load_model, resolve
 from bertcheck.reference import ReferenceBert
 
 
+class ForwardError(RuntimeError):
+    """The model under test crashed on an input: which model, which input, what it raised."""
+
+
 @dataclass
 class Observation:
     """What one example produced: the encoded inputs and every activation of one hooked forward."""
@@ -65,5 +69,9 @@ class Bert:
     def observe(self, case: Case) -> Observation:
         """One hooked forward: every activation the checks need, shared by all of them."""
         inputs = self.encode(case)
-        acts = capture(self.model(case.dtype, case.device), **inputs)
+        try:
+            acts = capture(self.model(case.dtype, case.device), **inputs)
+        except Exception as err:  # noqa: BLE001 - any crash of the model under test is reported the same way
+            lines = [f"the forward of {self.name} raised {type(err).__name__}: {err}", *case.describe(self.name)]
+            raise ForwardError("\n  ".join(lines)) from err
         return Observation(case=case, model=self.name, inputs=inputs, acts=acts)

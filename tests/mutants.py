@@ -1,0 +1,119 @@
+"""Deliberately broken BERTs: each breaks one fact of the architecture, in place, on an HF BertModel.
+
+Each swaps a module's class for a subclass (or changes one attribute), so the break survives
+`copy.deepcopy` and works on transformers 4.33 and 5.x alike.
+"""
+
+import torch
+from torch import nn
+
+
+def _swap_class(module: nn.Module, name: str, **methods) -> None:
+    module.__class__ = type(name, (module.__class__,), methods)
+
+
+def attention_residual_dropped(model, layer: int) -> None:
+    """BertSelfOutput computes LN1(attn_out) instead of LN1(attn_out + resid_pre)."""
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)))
+
+    _swap_class(model.encoder.layer[layer].attention.output, "NoResidualSelfOutput", forward=forward)
+
+
+def ffn_residual_dropped(model, layer: int) -> None:
+    """BertOutput computes LN2(mlp_out) instead of LN2(mlp_out + resid_mid)."""
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)))
+
+    _swap_class(model.encoder.layer[layer].output, "NoResidualOutput", forward=forward)
+
+
+def ffn_residual_from_layer_input(model, layer: int) -> None:
+    """The classic slip: the second residual is the layer input, not the first LayerNorm's output."""
+    block = model.encoder.layer[layer]
+
+    def stash(module, args, kwargs):
+        block.output._layer_input = args[0] if args else kwargs["hidden_states"]
+
+    block.register_forward_pre_hook(stash, with_kwargs=True)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + self._layer_input)
+
+    _swap_class(block.output, "LayerInputResidualOutput", forward=forward)
+
+
+def _layernorm(model, where: str, layer: int):
+    if where == "embeddings":
+        return model.embeddings.LayerNorm
+    block = model.encoder.layer[layer]
+    return block.attention.output.LayerNorm if where == "ln1" else block.output.LayerNorm
+
+
+def layernorm_uncentered(model, where: str, layer: int = 0) -> None:
+    """RMSNorm where BERT has LayerNorm: scaled by the root mean square, the mean never subtracted."""
+
+    def forward(self, x):
+        return x / torch.sqrt((x * x).mean(-1, keepdim=True) + self.eps) * self.weight + self.bias
+
+    _swap_class(_layernorm(model, where, layer), "UncenteredLayerNorm", forward=forward)
+
+
+def layernorm_eps(model, where: str, layer: int = 0, eps: float = 1e-5) -> None:
+    """A LayerNorm whose eps differs from config.layer_norm_eps (1e-5, PyTorch's default, for 1e-12)."""
+    _layernorm(model, where, layer).eps = eps
+
+
+def layernorm_affine_ignored(model, where: str, layer: int = 0) -> None:
+    """A LayerNorm that normalizes but never applies its gain and bias."""
+
+    def forward(self, x):
+        return nn.functional.layer_norm(x, self.normalized_shape, None, None, self.eps)
+
+    _swap_class(_layernorm(model, where, layer), "NoAffineLayerNorm", forward=forward)
+
+
+def tanh_gelu(model, layer: int) -> None:
+    """The tanh approximation of GELU where BERT uses the exact (erf) one."""
+    model.encoder.layer[layer].intermediate.intermediate_act_fn = nn.GELU(approximate="tanh")
+
+
+def narrow_ffn(model, layer: int) -> None:
+    """A feed-forward of half config.intermediate_size, consistent with itself."""
+    block = model.encoder.layer[layer]
+    H, half = model.config.hidden_size, model.config.intermediate_size // 2
+    dtype = block.intermediate.dense.weight.dtype
+    block.intermediate.dense = nn.Linear(H, half).to(dtype)
+    block.output.dense = nn.Linear(half, H).to(dtype)
+
+
+def layer_output_dropped(model, layer: int) -> None:
+    """Layer `layer` runs, but its output is thrown away: the next layer gets its input."""
+
+    def forward(self, hidden_states, *args, **kwargs):
+        out = type(self).__mro__[1].forward(self, hidden_states, *args, **kwargs)
+        return (hidden_states, *out[1:]) if isinstance(out, tuple) else hidden_states
+
+    _swap_class(model.encoder.layer[layer], "DroppedOutputLayer", forward=forward)
+
+
+def attention_mask_ignored(model, layer: int) -> None:
+    """Self-attention that attends to padding."""
+
+    def forward(self, hidden_states, attention_mask=None, *args, **kwargs):
+        kwargs.pop("attention_mask", None)
+        return type(self).__mro__[1].forward(self, hidden_states, None, *args, **kwargs)
+
+    _swap_class(model.encoder.layer[layer].attention.self, "MaskBlindSelfAttention", forward=forward)
+
+
+def token_types_ignored(model) -> None:
+    """Embeddings that treat every token as segment A."""
+
+    def forward(self, *args, **kwargs):
+        kwargs["token_type_ids"] = None
+        return type(self).__mro__[1].forward(self, *args, **kwargs)
+
+    _swap_class(model.embeddings, "NoTokenTypeEmbeddings", forward=forward)

@@ -1,0 +1,98 @@
+"""Every property can fail: each broken model below must be caught, by the right property, at the
+right layer and activation, with a message that says so."""
+
+import pytest
+import torch
+
+import mutants
+from bertcheck.cases import Case
+from bertcheck.checks import CHECKS, verify
+from bertcheck.failures import PropertyFailure
+
+SEED = Case(("this is a test sentence",))
+PADDED = Case(("this is a test sentence", "short"))
+PAIR = Case((("this is a test", "sentence pair"),))
+
+# id: (model, dtype, break it, input, property that must catch it, where, activation, words in the message)
+BROKEN = {
+    "attention residual dropped": ("random:tiny", torch.float32, lambda m: mutants.attention_residual_dropped(m, 1),
+                                   SEED, "residual-identity", "layer 1", "blocks.1.ln1_in", "ln1_in == attn_out + resid_pre"),
+    "ffn residual dropped": ("random:tiny", torch.float32, lambda m: mutants.ffn_residual_dropped(m, 0),
+                             SEED, "residual-identity", "layer 0", "blocks.0.ln2_in", "ln2_in == mlp_out + resid_mid"),
+    "second residual from the layer input": ("minilm", torch.float32, lambda m: mutants.ffn_residual_from_layer_input(m, 3),
+                                             SEED, "residual-identity", "layer 3", "blocks.3.ln2_in", "resid_mid"),
+    "uncentred LayerNorm": ("random:tiny", torch.float32, lambda m: mutants.layernorm_uncentered(m, "ln2", 1),
+                            SEED, "layernorm", "layer 1", "blocks.1.resid_post", "per-token mean of z is 0"),
+    "LayerNorm eps 1e-5 for 1e-12": ("random:tiny", torch.float64, lambda m: mutants.layernorm_eps(m, "ln1", 0),
+                                     SEED, "layernorm", "layer 0", "blocks.0.resid_mid", "variance of z is v/(v+eps), eps=1e-12"),
+    "LayerNorm eps 1e-5 on the trained model": ("minilm", torch.float64, lambda m: mutants.layernorm_eps(m, "ln2", 5),
+                                                SEED, "layernorm", "layer 5", "blocks.5.resid_post", "variance"),
+    "LayerNorm affine ignored": ("random:tiny", torch.float32, lambda m: mutants.layernorm_affine_ignored(m, "embeddings"),
+                                 SEED, "layernorm", "embeddings", "embed.out", "gamma * z + beta"),
+    "tanh GELU": ("minilm", torch.float32, lambda m: mutants.tanh_gelu(m, 2),
+                  SEED, "intermediate-width", "layer 2", "blocks.2.mlp_post", "exact erf GELU"),
+    "half-width feed-forward": ("random:tiny", torch.float32, lambda m: mutants.narrow_ffn(m, 1),
+                                SEED, "intermediate-width", "layer 1", "blocks.1.mlp_pre", "config.intermediate_size = 256"),
+    "layer output dropped": ("random:tiny", torch.float32, lambda m: mutants.layer_output_dropped(m, 1),
+                             SEED, "hidden-states", "layer 1", "hidden_states[2]", "reference layer 1 fed hidden_states[1]"),
+    "attention mask ignored": ("random:tiny", torch.float32, lambda m: mutants.attention_mask_ignored(m, 0),
+                               PADDED, "hidden-states", "layer 0", "blocks.0.z", "reference layer 0 z"),
+    "token types ignored": ("random:tiny", torch.float32, mutants.token_types_ignored,
+                            PAIR, "hidden-states", "embeddings", "embed.token_types", "reference embed.token_types"),
+    "tanh GELU, seen per layer": ("minilm", torch.float32, lambda m: mutants.tanh_gelu(m, 2),
+                                  SEED, "hidden-states", "layer 2", "blocks.2.mlp_post", "reference layer 2 mlp_post"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("broken", BROKEN, ids=list(BROKEN))
+def test_each_broken_model_fails_the_property_that_guards_it(fresh, broken):
+    spec, dtype, breaks, case, check, where, activation, words = BROKEN[broken]
+    bert = fresh(spec, dtype)
+    breaks(bert.model(dtype))
+    case = Case(case.texts, dtype=dtype)
+    with pytest.raises(PropertyFailure) as caught:
+        verify(bert, case, check)
+    failure = caught.value
+    assert (failure.check, failure.where, failure.activation) == (check, where, activation), str(failure)
+    report = str(failure)
+    assert f"failed at {where}, activation '{activation}'" in report
+    assert words in report
+    assert "Reproduce:\n  python -m bertcheck check " + check in report
+
+
+@pytest.mark.parametrize("check", CHECKS)
+@pytest.mark.parametrize("spec", ["random:tiny", "minilm"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_every_property_holds_on_the_unbroken_models(fresh, spec, dtype, check):
+    # The other half of the mutant tests: the same inputs pass when nothing is broken.
+    bert = fresh(spec, dtype)
+    for case in (SEED, PADDED, PAIR):
+        assert verify(bert, Case(case.texts, dtype=dtype), check) <= 1.0
+
+
+def test_a_layer_that_never_runs_is_reported_by_name(fresh):
+    bert = fresh()
+    model = bert.model()
+    model.encoder.layer[1].attention.output.LayerNorm = torch.nn.Identity()  # its hooks are on the old module
+
+    class Skip(torch.nn.Module):  # keeps the width, so only the missing module can be the complaint
+        def forward(self, x):
+            return x.repeat(1, 1, 4)
+
+    model.encoder.layer[0].intermediate = Skip()
+    with pytest.raises(PropertyFailure) as caught:
+        verify(bert, SEED, "intermediate-width")
+    assert caught.value.activation == "blocks.0.mlp_pre"
+    assert "it never ran" in str(caught.value)
+
+
+def test_a_forward_that_crashes_is_reported_with_the_model_and_input(fresh):
+    from bertcheck.subject import ForwardError
+
+    bert = fresh()
+    bert.model().encoder.layer[0].intermediate = torch.nn.Identity()  # 64 wide where output.dense wants 256
+    with pytest.raises(ForwardError) as caught:
+        verify(bert, SEED, "hidden-states")
+    message = str(caught.value)
+    assert message.startswith("the forward of random:tiny raised RuntimeError")
+    assert "this is a test sentence" in message
