@@ -50,7 +50,7 @@ def differences(actual, expected, tolerance: Tolerance, real=None) -> tuple[Mism
         rows = real.nonzero()  # (N, 2): the (b, t) of each compared row
         a, e = a[real], e[real]  # (N, ...)
     diff = (a - e).abs_().nan_to_num_(nan=float("inf"))  # NaN on either side is an infinite difference
-    allowed = e.abs().mul_(tolerance.rtol).add_(tolerance.atol)
+    allowed = e.abs().mul_(tolerance.rtol).add_(tolerance.atol).nan_to_num_(nan=0.0)  # NaN expected allows nothing
     over = diff > allowed
     if allowed.numel() and float(allowed.min()) > 0:
         ratio = float((diff / allowed).max())

@@ -188,8 +188,10 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
             model = _build_random(source, cache_dir)
         else:
             model = BertModel.from_pretrained(str(source.path), local_files_only=True)
-    except (OSError, ValueError, RuntimeError, KeyError) as err:
-        raise ModelSpecError(f"--bert-model {source.spec!r}: loading {source.path or 'the weights'} failed: {err}") from None
+    except Exception as err:  # noqa: BLE001 - safetensors, torch and transformers each raise their own types
+        raise ModelSpecError(
+            f"--bert-model {source.spec!r}: loading {source.path or 'the weights'} failed: {type(err).__name__}: {err}"
+        ) from None
     try:
         # BertTokenizerFast.from_pretrained(dir) reads vocab.txt on every transformers from 4.33 to
         # 5.x; BertTokenizerFast(vocab_file=...) silently builds a 5-token vocab on 5.x.
