@@ -37,6 +37,7 @@ class _Check:
 
     def get(self, where: str, name: str) -> torch.Tensor:
         """A captured activation, or a failure saying its module did not run exactly once."""
+        __tracebackhide__ = True
         acts = self.obs.acts
         if name in acts.missing:
             raise self.fail(where, name, f"module {acts.missing[name]} runs once per forward",
@@ -48,6 +49,7 @@ class _Check:
 
     def close(self, where, name, actual, expected, tolerance, expectation) -> float:
         """Compare over real tokens; raise naming `name` at `where` if outside `tolerance`."""
+        __tracebackhide__ = True
         if actual.shape != expected.shape:
             raise self.fail(where, name, expectation, [f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"])
         mismatch, ratio = differences(actual, expected, tolerance, self.obs.real)
@@ -66,6 +68,7 @@ def _where(layer: int | None) -> str:
 def residual_identity(bert: Bert, obs: Observation) -> float:
     """Both add & norms add the sublayer output to the right residual: `ln1_in == attn_out + resid_pre`
     and `ln2_in == mlp_out + resid_mid` (the *first LayerNorm's output*), bit for bit in eval mode."""
+    __tracebackhide__ = True
     check = _Check("residual-identity", "residual identity", obs)
     for i in range(bert.config.num_hidden_layers):
         for add in RESIDUAL_ADDS:
@@ -95,6 +98,7 @@ def layernorm_statistics(bert: Bert, obs: Observation) -> float:
     z is HF's own: its LayerNorm module run on the captured input with gain 1 and bias 0. Nothing
     divides by gamma, which is ~1e-33 on some channels of the trained MiniLM.
     """
+    __tracebackhide__ = True
     check = _Check("layernorm", "LayerNorm zero mean, unit variance", obs)
     dtype, device = obs.case.dtype, obs.case.device
     tol = tolerances_for(dtype)
@@ -143,6 +147,7 @@ def layernorm_statistics(bert: Bert, obs: Observation) -> float:
 
 def intermediate_width(bert: Bert, obs: Observation) -> float:
     """The feed-forward maps hidden_size -> config.intermediate_size -> hidden_size, through exact GELU."""
+    __tracebackhide__ = True
     check = _Check("intermediate-width", "intermediate width", obs)
     config = bert.config
     tol = tolerances_for(obs.case.dtype)
@@ -171,6 +176,7 @@ def intermediate_width(bert: Bert, obs: Observation) -> float:
 def hidden_states(bert: Bert, obs: Observation) -> float:
     """`output_hidden_states` holds the embeddings then each layer's output, and the reference reproduces
     each: from the ids (embeddings), from `hidden_states[i]` (layer i), and chained end to end."""
+    __tracebackhide__ = True
     check = _Check("hidden-states", "per-layer equivalence with hidden_states", obs)
     dtype, device = obs.case.dtype, obs.case.device
     tol = tolerances_for(dtype).values
@@ -218,6 +224,7 @@ CHECKS = {
 def verify(bert: Bert, case, check: str) -> float:
     """Run property `check` on one example: one hooked forward, then the check. Returns its worst error
     as a fraction of the tolerance; raises PropertyFailure."""
+    __tracebackhide__ = True
     if check not in CHECKS:
         raise ValueError(f"unknown property {check!r}; known: {', '.join(CHECKS)}")
     return CHECKS[check](bert, bert.observe(case))

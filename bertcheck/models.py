@@ -182,7 +182,9 @@ def _build_random(source: ModelSource, cache_dir: Path | None):
 def load_model(source: ModelSource, cache_dir: Path | None = None):
     """The HF BertModel and its tokenizer, float32 on CPU, in eval mode."""
     from transformers import BertModel, BertTokenizerFast
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()  # a bar per load and save in every worker's captured output says nothing
     try:
         if source.kind == "random":
             model = _build_random(source, cache_dir)

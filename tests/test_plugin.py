@@ -1,0 +1,99 @@
+"""The pytest plugin end to end, through real inner pytest runs."""
+
+import pytest
+
+# Inner runs are in-process, and pytester drops every module they import once they end: torch cannot
+# be imported twice in one process, so everything heavy is imported here, before any inner run.
+import bertcheck.checks  # noqa: F401
+import bertcheck.subject  # noqa: F401
+from bertcheck import plugin
+from transformers import BertModel, BertTokenizerFast  # noqa: F401
+
+PASSING_PROPERTY = """
+from hypothesis import given, settings
+from bertcheck.checks import verify
+from bertcheck.strategies import cases
+
+@settings(max_examples=3, database=None)
+@given(case=cases(long=False, max_batch=2))
+def test_hidden_states(bert, case):
+    verify(bert, case, "hidden-states")
+"""
+
+
+@pytest.fixture(autouse=True)
+def isolated_models(monkeypatch):
+    # Inner runs share this process: give them their own model cache, so a broken model stays theirs.
+    monkeypatch.setattr(plugin, "_LOADED", {})
+    monkeypatch.delenv("BERTCHECK_MODEL", raising=False)
+
+
+def test_the_plugin_runs_a_property_on_the_model_named_by_the_option(pytester):
+    pytester.makepyfile(test_p=PASSING_PROPERTY)
+    result = pytester.runpytest("--bert-model", "random:tiny", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_hidden_states?random:tiny? PASSED*"])
+
+
+def test_the_environment_variable_names_the_models_when_the_option_is_absent(pytester, monkeypatch):
+    monkeypatch.setenv("BERTCHECK_MODEL", "random:tiny,minilm")
+    pytester.makepyfile(test_p=PASSING_PROPERTY)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*?random:tiny? PASSED*", "*?minilm? PASSED*"])
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("bert-huge", "unknown model"),
+        ("./missing-checkpoint", "does not exist"),
+        ("random:nope", "no random config 'nope'"),
+    ],
+)
+def test_a_bad_model_stops_the_run_before_any_test_with_one_message(pytester, spec, message):
+    pytester.makepyfile(test_p=PASSING_PROPERTY)
+    result = pytester.runpytest("--bert-model", spec)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --bert-model '{spec}': *{message}*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert "collected" not in result.stdout.str()
+
+
+def test_a_planted_bug_turns_the_run_red_with_the_report(pytester):
+    pytester.makeconftest(
+        """
+import pytest
+
+@pytest.fixture(autouse=True)
+def drop_the_first_residual(bert):
+    block = bert.model().encoder.layer[1].attention.output
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)))
+    block.__class__ = type("NoResidual", (type(block),), {"forward": forward})
+"""
+    )
+    pytester.makepyfile(
+        test_p="""
+from hypothesis import given, settings
+from bertcheck.checks import verify
+from bertcheck.strategies import cases
+
+@settings(max_examples=5, database=None)
+@given(case=cases(long=False))
+def test_residual(bert, case):
+    verify(bert, case, "residual-identity")
+"""
+    )
+    result = pytester.runpytest("--bert-model", "random:tiny")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Property 'residual identity' failed at layer 1, activation 'blocks.1.ln1_in'",
+            "*expected: ln1_in == attn_out + resid_pre, bit for bit (eval mode)",
+            "*Greatest absolute difference: * at index (0, *, *) (up to 0 allowed)",
+            "*model: random:tiny   dtype: float*   device: cpu   batch: 1",
+            # Shrunk to the smallest input: one empty sentence. ([[] is a literal [ for fnmatch.)
+            "*python -m bertcheck check residual-identity --model random:tiny *--texts '[[]\"\"]'",
+        ]
+    )
