@@ -34,7 +34,7 @@ def test_a_saved_checkpoint_directory_is_checked_like_the_embedded_models(tmp_pa
         ({"config__json": None}, "has no config.json, so it is not a saved Hugging Face model"),
         ({"config__json": "{not json"}, "config.json is not valid JSON"),
         ({"config__json": json.dumps({"model_type": "gpt2"})}, "config.json says model_type='gpt2'; bertcheck checks BERT"),
-        ({"model__safetensors": None}, "has no weights (looked for model.safetensors"),
+        ({"model__safetensors": None, "pytorch_model__bin": None}, "has no weights (looked for model.safetensors"),
         ({"vocab__txt": None, "tokenizer__json": None}, "has no tokenizer (looked for vocab.txt, tokenizer.json)"),
     ],
     ids=["no config", "config not JSON", "not a BERT", "no weights", "no tokenizer"],
@@ -48,7 +48,7 @@ def test_a_broken_checkpoint_is_refused_before_loading_with_what_is_wrong(tmp_pa
 
 
 def test_corrupted_weights_are_reported_as_a_failed_load_not_a_traceback(tmp_path, tiny):
-    path = _checkpoint(tmp_path, tiny, model__safetensors="this is not a safetensors file")
+    path = _checkpoint(tmp_path, tiny, model__safetensors="this is not a safetensors file", pytorch_model__bin=None)
     with pytest.raises(ModelSpecError, match=r"loading .* failed: "):
         Bert.load(str(path))
 
