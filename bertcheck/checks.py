@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from bertcheck.compare import differences
-from bertcheck.failures import PropertyFailure
+from bertcheck.failures import Check, full_name, where_of
 from bertcheck.names import (
     CAPTURED_LAYER_NAMES,
     EMBED_LN,
@@ -25,48 +24,6 @@ from bertcheck.subject import Bert, Observation
 from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
 
 
-class _Check:
-    """Builds the failures of one property for one observation."""
-
-    def __init__(self, key: str, title: str, obs: Observation):
-        self.key, self.title, self.obs = key, title, obs
-
-    def fail(self, where: str, activation: str, expectation: str, details: list[str]) -> PropertyFailure:
-        return PropertyFailure(check=self.key, title=self.title, where=where, activation=activation,
-                               expectation=expectation, details=details, case=self.obs.case, model=self.obs.model)  # fmt: skip
-
-    def get(self, where: str, name: str) -> torch.Tensor:
-        """A captured activation, or a failure saying its module did not run exactly once."""
-        __tracebackhide__ = True
-        acts = self.obs.acts
-        if name in acts.missing:
-            raise self.fail(where, name, f"module {acts.missing[name]} runs once per forward",
-                             ["it never ran: the forward skipped or replaced it"])  # fmt: skip
-        if name in acts.repeated:
-            raise self.fail(where, name, "each module runs once per forward",
-                            [f"its module ran {acts.repeated[name]} times in one forward"])  # fmt: skip
-        return acts[name]
-
-    def close(self, where, name, actual, expected, tolerance, expectation) -> float:
-        """Compare over real tokens; raise naming `name` at `where` if outside `tolerance`."""
-        __tracebackhide__ = True
-        if actual.shape != expected.shape:
-            raise self.fail(where, name, expectation, [f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"])
-        mismatch, ratio = differences(actual, expected, tolerance, self.obs.real)
-        if mismatch is not None:
-            raise self.fail(where, name, expectation, mismatch.lines())
-        return ratio
-
-
-def _where(layer: int | None) -> str:
-    return "embeddings" if layer is None else f"layer {layer}"
-
-
-def _full(layer: int | None, name: str) -> str:
-    """The full activation name: embedding names stand alone, layer names get ``blocks.{i}.``."""
-    return name if layer is None else layer_name(layer, name)
-
-
 # ---- residual identity --------------------------------------------------------------------------
 
 
@@ -74,10 +31,10 @@ def residual_identity(bert: Bert, obs: Observation) -> float:
     """Both add & norms add the sublayer output to the right residual: `ln1_in == attn_out + resid_pre`
     and `ln2_in == mlp_out + resid_mid` (the *first LayerNorm's output*), bit for bit in eval mode."""
     __tracebackhide__ = True
-    check = _Check("residual-identity", "residual identity", obs)
+    check = Check("residual-identity", "residual identity", obs)
     for i in range(bert.config.num_hidden_layers):
         for add in RESIDUAL_ADDS:
-            where = _where(i)
+            where = where_of(i)
             total = check.get(where, layer_name(i, add.total))
             expected = check.get(where, layer_name(i, add.sublayer)) + check.get(where, layer_name(i, add.residual))
             check.close(where, layer_name(i, add.total), total, expected, EXACT,
@@ -104,16 +61,16 @@ def layernorm_statistics(bert: Bert, obs: Observation) -> float:
     divides by gamma, which is ~1e-33 on some channels of the trained MiniLM.
     """
     __tracebackhide__ = True
-    check = _Check("layernorm", "LayerNorm zero mean, unit variance", obs)
+    check = Check("layernorm", "LayerNorm zero mean, unit variance", obs)
     dtype, device = obs.case.dtype, obs.case.device
     tol = tolerances_for(dtype)
     modules = dict(bert.model(dtype, device).named_modules())
     eps = bert.config.layer_norm_eps
     worst = 0.0
     for layer, site, path in _layernorm_sites(bert):
-        where = _where(layer)
-        name = _full(layer, site.output)
-        x, y = check.get(where, _full(layer, site.input)), check.get(where, name)
+        where = where_of(layer)
+        name = full_name(layer, site.output)
+        x, y = check.get(where, full_name(layer, site.input)), check.get(where, name)
         module = modules[path]
         gamma, beta = module.weight.detach(), module.bias.detach()
         identity = {"weight": torch.ones_like(gamma), "bias": torch.zeros_like(beta)}
@@ -137,7 +94,7 @@ def layernorm_statistics(bert: Bert, obs: Observation) -> float:
 def intermediate_width(bert: Bert, obs: Observation) -> float:
     """The feed-forward maps hidden_size -> config.intermediate_size -> hidden_size, through exact GELU."""
     __tracebackhide__ = True
-    check = _Check("intermediate-width", "intermediate width", obs)
+    check = Check("intermediate-width", "intermediate width", obs)
     config = bert.config
     tol = tolerances_for(obs.case.dtype)
     if config.hidden_act != "gelu":
@@ -146,7 +103,7 @@ def intermediate_width(bert: Bert, obs: Observation) -> float:
     worst = 0.0
     widths = {"mlp_pre": config.intermediate_size, "mlp_post": config.intermediate_size, "mlp_out": config.hidden_size}
     for i in range(config.num_hidden_layers):
-        where = _where(i)
+        where = where_of(i)
         for short, width in widths.items():
             value = check.get(where, layer_name(i, short))
             if value.shape[-1] != width:
@@ -166,7 +123,7 @@ def hidden_states(bert: Bert, obs: Observation) -> float:
     """`output_hidden_states` holds the embeddings then each layer's output, and the reference reproduces
     each: from the ids (embeddings), from `hidden_states[i]` (layer i), and chained end to end."""
     __tracebackhide__ = True
-    check = _Check("hidden-states", "per-layer equivalence with hidden_states", obs)
+    check = Check("hidden-states", "per-layer equivalence with hidden_states", obs)
     dtype, device = obs.case.dtype, obs.case.device
     tol = tolerances_for(dtype).values
     n_layers = bert.config.num_hidden_layers
@@ -186,7 +143,7 @@ def hidden_states(bert: Bert, obs: Observation) -> float:
         worst = max(worst, check.close("embeddings", "hidden_states[0]", states[0], embedded["embed.out"], tol,
                                        "hidden_states[0] == reference embeddings"))  # fmt: skip
         for i in range(n_layers):
-            where = _where(i)
+            where = where_of(i)
             out = ref.layer(i, states[i], inputs["attention_mask"])
             for short in CAPTURED_LAYER_NAMES:  # localize: the first activation that differs
                 name = layer_name(i, short)
@@ -211,9 +168,13 @@ CHECKS = {
 
 
 def verify(bert: Bert, case, check: str) -> float:
-    """Run property `check` on one example: one hooked forward, then the check. Returns its worst error
-    as a fraction of the tolerance; raises PropertyFailure."""
+    """Run property `check` on one example. Returns its worst error as a fraction of the tolerance;
+    raises PropertyFailure."""
     __tracebackhide__ = True
-    if check not in CHECKS:
-        raise ValueError(f"unknown property {check!r}; known: {', '.join(CHECKS)}")
-    return CHECKS[check](bert, bert.observe(case))
+    from bertcheck.invariances import INVARIANCES
+
+    if check in CHECKS:  # one hooked forward, shared by every layer's check
+        return CHECKS[check](bert, bert.observe(case))
+    if check in INVARIANCES:  # the forwards each needs
+        return INVARIANCES[check](bert, case)
+    raise ValueError(f"unknown property {check!r}; known: {', '.join([*CHECKS, *INVARIANCES])}")

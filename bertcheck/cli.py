@@ -11,6 +11,7 @@ import os
 import sys
 
 from bertcheck.checks import CHECKS
+from bertcheck.invariances import INVARIANCES
 
 DTYPES = ("float32", "float64")
 
@@ -19,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bertcheck", description="Verify a BERT against the architecture.")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="run one property on one input")
-    check.add_argument("property", choices=sorted(CHECKS), help="the property to check")
+    check.add_argument("property", choices=[*CHECKS, *INVARIANCES], help="the property to check")
     check.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
     check.add_argument("--dtype", choices=DTYPES, default="float32")
     check.add_argument("--device", default="cpu")
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from bertcheck.cases import Case
     from bertcheck.checks import verify
     from bertcheck.failures import PropertyFailure
+    from bertcheck.invariances import Unavailable
     from bertcheck.models import ModelSpecError
     from bertcheck.strategies import available_devices
     from bertcheck.subject import Bert
@@ -53,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except PropertyFailure as failure:
         print(failure.report())
         return 1
+    except Unavailable as why:
+        print(f"bertcheck: {args.property} cannot run here: {why}", file=sys.stderr)
+        return 2
     print(f"{args.property}: holds on {args.model} ({args.dtype}, {args.device}); worst error {worst:.3g} of the tolerance")
     return 0
 

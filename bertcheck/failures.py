@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import torch
+
 from bertcheck.cases import Case
+from bertcheck.compare import differences
+from bertcheck.names import layer_name
 
 
 class PropertyFailure(AssertionError):
@@ -38,3 +42,45 @@ class PropertyFailure(AssertionError):
         """The same failure, now naming the input that produced it."""
         return PropertyFailure(check=self.check, title=self.title, where=self.where, activation=self.activation,
                                expectation=self.expectation, details=self.details, case=case, model=model)  # fmt: skip
+
+
+class Check:
+    """Builds the failures of one property on one observation (one example's inputs and activations)."""
+
+    def __init__(self, key: str, title: str, obs):
+        self.key, self.title, self.obs = key, title, obs
+
+    def fail(self, where: str, activation: str, expectation: str, details: list[str]) -> PropertyFailure:
+        return PropertyFailure(check=self.key, title=self.title, where=where, activation=activation,
+                               expectation=expectation, details=details, case=self.obs.case, model=self.obs.model)  # fmt: skip
+
+    def get(self, where: str, name: str) -> torch.Tensor:
+        """A captured activation, or a failure saying its module did not run exactly once."""
+        __tracebackhide__ = True
+        acts = self.obs.acts
+        if name in acts.missing:
+            raise self.fail(where, name, f"module {acts.missing[name]} runs once per forward",
+                             ["it never ran: the forward skipped or replaced it"])  # fmt: skip
+        if name in acts.repeated:
+            raise self.fail(where, name, "each module runs once per forward",
+                            [f"its module ran {acts.repeated[name]} times in one forward"])  # fmt: skip
+        return acts[name]
+
+    def close(self, where, name, actual, expected, tolerance, expectation) -> float:
+        """Compare over real tokens; raise naming `name` at `where` if outside `tolerance`."""
+        __tracebackhide__ = True
+        if actual.shape != expected.shape:
+            raise self.fail(where, name, expectation, [f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"])
+        mismatch, ratio = differences(actual, expected, tolerance, self.obs.real)
+        if mismatch is not None:
+            raise self.fail(where, name, expectation, mismatch.lines())
+        return ratio
+
+
+def where_of(layer: int | None) -> str:
+    return "embeddings" if layer is None else f"layer {layer}"
+
+
+def full_name(layer: int | None, name: str) -> str:
+    """The full activation name: embedding names stand alone, layer names get ``blocks.{i}.``."""
+    return name if layer is None else layer_name(layer, name)

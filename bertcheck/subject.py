@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from bertcheck._compat import set_attention
 from bertcheck.capture import Activations, capture
 from bertcheck.cases import Case
 from bertcheck.models import ModelSource, load_model, resolve
@@ -25,7 +26,7 @@ class Observation:
     case: Case
     model: str  # the spec, for messages
     inputs: dict[str, torch.Tensor]
-    acts: Activations
+    acts: Activations | None  # None for properties that compare whole forwards, not activations
 
     @property
     def real(self) -> torch.Tensor:
@@ -50,11 +51,16 @@ class Bert:
         model, tokenizer = load_model(source, cache_dir)
         return cls(source.spec, model, tokenizer)
 
-    def model(self, dtype: torch.dtype = torch.float32, device: str = "cpu"):
-        key = (dtype, str(device))
+    def model(self, dtype: torch.dtype = torch.float32, device: str = "cpu", attention: str | None = None):
+        """The HF model in `dtype` on `device`; `attention` names an implementation ("eager", "sdpa"),
+        None keeps the model's own. Copies are made once and kept."""
+        key = (dtype, str(device)) + ((attention,) if attention else ())
         if key not in self._models:
             base = next(iter(self._models.values()))
-            self._models[key] = copy.deepcopy(base).to(dtype=dtype, device=device).eval()
+            model = copy.deepcopy(base).to(dtype=dtype, device=device).eval()
+            if attention:
+                set_attention(model, attention)
+            self._models[key] = model
         return self._models[key]
 
     def reference(self, dtype: torch.dtype = torch.float32, device: str = "cpu") -> ReferenceBert:

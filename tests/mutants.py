@@ -117,3 +117,68 @@ def token_types_ignored(model) -> None:
         return type(self).__mro__[1].forward(self, *args, **kwargs)
 
     _swap_class(model.embeddings, "NoTokenTypeEmbeddings", forward=forward)
+
+
+def normalized_across_the_batch(model) -> None:
+    """An embeddings LayerNorm that centres over the whole batch: a text's output depends on its neighbours."""
+
+    def forward(self, x):
+        centred = x - x.mean(dim=(0, -1), keepdim=True)
+        return centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight + self.bias
+
+    _swap_class(model.embeddings.LayerNorm, "BatchLayerNorm", forward=forward)
+
+
+def default_positions_shifted(model) -> None:
+    """Embeddings whose default position_ids start at 1 instead of 0."""
+
+    def forward(self, *args, **kwargs):
+        if kwargs.get("position_ids") is None:
+            ids = kwargs.get("input_ids", args[0] if args else None)
+            kwargs["position_ids"] = torch.arange(1, ids.shape[1] + 1, device=ids.device).expand(ids.shape)
+        return type(self).__mro__[1].forward(self, *args, **kwargs)
+
+    _swap_class(model.embeddings, "ShiftedPositionEmbeddings", forward=forward)
+
+
+def dropout_in_eval(model, layer: int) -> None:
+    """A feed-forward that applies dropout whatever the mode: eval forwards stop repeating."""
+
+    def forward(self, hidden_states, input_tensor):
+        dense = nn.functional.dropout(self.dense(hidden_states), p=0.1, training=True)
+        return self.LayerNorm(dense + input_tensor)
+
+    _swap_class(model.encoder.layer[layer].output, "AlwaysDropoutOutput", forward=forward)
+
+
+def dropout_on_the_residual_stream(model, layer: int) -> None:
+    """Dropout applied after the residual add, so it hits the residual stream too."""
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states) + input_tensor))
+
+    _swap_class(model.encoder.layer[layer].attention.output, "ResidualDropoutSelfOutput", forward=forward)
+
+
+def different_in_training(model, layer: int) -> None:
+    """An intermediate that computes something else in train mode, beyond dropout: invisible to the
+    residual adds, which see whatever the sublayers output."""
+
+    def forward(self, hidden_states):
+        out = type(self).__mro__[1].forward(self, hidden_states)
+        return out * 1.01 if self.training else out
+
+    _swap_class(model.encoder.layer[layer].intermediate, "TrainDriftIntermediate", forward=forward)
+
+
+def broken_sdpa(monkeypatch) -> None:
+    """The sdpa kernel alone is off by 0.1% (transformers 5.x dispatches through this table)."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    original = ALL_ATTENTION_FUNCTIONS["sdpa"]
+
+    def sdpa(*args, **kwargs):
+        out, weights = original(*args, **kwargs)
+        return out * 1.001, weights
+
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", sdpa)

@@ -6,7 +6,9 @@ import torch
 
 import mutants
 from bertcheck.cases import Case
+from bertcheck._compat import attention_implementations
 from bertcheck.checks import CHECKS, verify
+from bertcheck.invariances import INVARIANCES
 from bertcheck.failures import PropertyFailure
 
 SEED = Case(("this is a test sentence",))
@@ -41,6 +43,21 @@ BROKEN = {
                             PAIR, "hidden-states", "embeddings", "embed.token_types", "reference embed.token_types"),
     "tanh GELU, seen per layer": ("minilm", torch.float32, lambda m: mutants.tanh_gelu(m, 2),
                                   SEED, "hidden-states", "layer 2", "blocks.2.mlp_post", "reference layer 2 mlp_post"),
+    # Properties that compare whole forwards.
+    "mask-blind attention, seen in the pattern": ("random:tiny", torch.float32, lambda m: mutants.attention_mask_ignored(m, 0),
+                                                  PADDED, "attention-pattern", "layer 0", "blocks.0.pattern", "padded keys get exactly 0"),
+    "mask-blind attention, seen through padding": ("minilm", torch.float32, lambda m: mutants.attention_mask_ignored(m, 4),
+                                                   PADDED, "padding", "layer 4", "blocks.4.resid_post", "ids at padded positions"),
+    "LayerNorm across the batch": ("random:tiny", torch.float32, mutants.normalized_across_the_batch,
+                                   PADDED, "batching", "embeddings", "embed.out", "text 0 of the batch == the same text alone"),
+    "default positions start at 1": ("random:tiny", torch.float32, mutants.default_positions_shifted,
+                                     SEED, "defaults", "embeddings", "embed.out", "position_ids=None == position_ids given"),
+    "dropout in eval mode": ("random:tiny", torch.float32, lambda m: mutants.dropout_in_eval(m, 1),
+                             SEED, "determinism", "layer 1", "blocks.1.resid_post", "a second forward == the first"),
+    "dropout on the residual stream": ("minilm", torch.float32, lambda m: mutants.dropout_on_the_residual_stream(m, 2),
+                                       SEED, "dropout", "layer 2", "blocks.2.ln1_in", "ln1_in == resid_pre + dropout(attn_out)"),
+    "train mode drifts beyond dropout": ("random:tiny", torch.float32, lambda m: mutants.different_in_training(m, 0),
+                                         SEED, "dropout", "layer 0", "blocks.0.resid_post", "train mode with p = 0 == eval"),
 }  # fmt: skip
 
 
@@ -60,7 +77,7 @@ def test_each_broken_model_fails_the_property_that_guards_it(fresh, broken):
     assert "Reproduce:\n  python -m bertcheck check " + check in report
 
 
-@pytest.mark.parametrize("check", CHECKS)
+@pytest.mark.parametrize("check", [*CHECKS, *(k for k in INVARIANCES if k != "eager-sdpa")])
 @pytest.mark.parametrize("spec", ["random:tiny", "minilm"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_every_property_holds_on_the_unbroken_models(fresh, spec, dtype, check):
@@ -68,6 +85,18 @@ def test_every_property_holds_on_the_unbroken_models(fresh, spec, dtype, check):
     bert = fresh(spec, dtype)
     for case in (SEED, PADDED, PAIR):
         assert verify(bert, Case(case.texts, dtype=dtype), check) <= 1.0
+
+
+def test_an_sdpa_kernel_that_drifts_from_eager_is_caught(fresh, monkeypatch):
+    if len(attention_implementations()) < 2:
+        pytest.skip("this transformers has only eager attention for BERT: no second implementation to compare")
+    bert = fresh("minilm")
+    assert verify(bert, PADDED, "eager-sdpa") <= 1.0
+    mutants.broken_sdpa(monkeypatch)
+    with pytest.raises(PropertyFailure) as caught:
+        verify(bert, PADDED, "eager-sdpa")
+    assert (caught.value.where, caught.value.activation) == ("layer 0", "blocks.0.resid_post")
+    assert "sdpa == eager (hidden_states[1])" in str(caught.value)
 
 
 def test_a_layer_that_never_runs_is_reported_by_name(fresh):

@@ -1,0 +1,224 @@
+"""Properties that compare whole forwards of the HF model: attention pattern, padding, batching,
+defaults, backends, determinism, dropout placement.
+
+Each runs the forwards it needs on one generated case (keep those cases small: batch <= 4) and
+compares every hidden state at real-token positions, so a failure names the first layer that differs.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from bertcheck._compat import attention_implementations
+from bertcheck.capture import capture
+from bertcheck.cases import Case
+from bertcheck.failures import Check, full_name, where_of
+from bertcheck.names import RESIDUAL_ADDS, layer_name
+from bertcheck.subject import Bert, Observation
+from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
+
+
+class Unavailable(Exception):
+    """The property cannot run with this transformers (say so in a visible skip, never pass silently)."""
+
+
+def _states(model, **inputs) -> tuple[torch.Tensor, ...]:
+    with torch.no_grad():
+        return model(**inputs, output_hidden_states=True, return_dict=True).hidden_states
+
+
+def _same_states(check: Check, actual, expected, tolerance, expectation: str) -> float:
+    """Every hidden state alike at real tokens; a failure names the first layer that differs."""
+    __tracebackhide__ = True
+    worst = 0.0
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        layer = None if i == 0 else i - 1
+        name = full_name(layer, "embed.out" if layer is None else "resid_post")
+        worst = max(worst, check.close(where_of(layer), name, a, e, tolerance, f"{expectation} (hidden_states[{i}])"))
+    return worst
+
+
+def _start(bert: Bert, case: Case, key: str, title: str):
+    inputs = bert.encode(case)
+    obs = Observation(case=case, model=bert.name, inputs=inputs, acts=None)
+    return Check(key, title, obs), inputs, bert.model(case.dtype, case.device)
+
+
+# ---- attention ----------------------------------------------------------------------------------
+
+
+def attention_pattern(bert: Bert, case: Case) -> float:
+    """Each query's attention over keys sums to 1, padded keys get exactly 0, and HF's pattern equals
+    the reference's (layer i fed hidden_states[i]). Read from eager attention: the only
+    implementation that returns its probabilities."""
+    __tracebackhide__ = True
+    check, inputs, _ = _start(bert, case, "attention-pattern", "attention pattern")
+    tol = tolerances_for(case.dtype).values
+    with torch.no_grad():
+        out = bert.model(case.dtype, case.device, attention="eager")(**inputs, output_attentions=True,
+                                                                     output_hidden_states=True, return_dict=True)  # fmt: skip
+    ref = bert.reference(case.dtype, case.device)
+    mask = inputs["attention_mask"]
+    worst = 0.0
+    for i, pattern in enumerate(out.attentions):  # (B, nh, T, T)
+        name, where = layer_name(i, "pattern"), where_of(i)
+        by_query = pattern.transpose(1, 2)  # (B, T, nh, T): real query rows are compared, index (b, query, head, key)
+        sums = by_query.sum(dim=-1)
+        worst = max(worst, check.close(where, name, sums, torch.ones_like(sums), tol, "each query's pattern sums to 1 over keys"))
+        padded_keys = by_query * (1 - mask)[:, None, None, :].to(pattern.dtype)
+        check.close(where, name, padded_keys, torch.zeros_like(padded_keys), EXACT, "padded keys get exactly 0 probability")
+        with torch.no_grad():
+            expected = ref.layer(i, out.hidden_states[i], mask)[name].transpose(1, 2)
+        worst = max(worst, check.close(where, name, by_query, expected, tol, f"pattern == reference layer {i} pattern"))
+    return worst
+
+
+def eager_matches_sdpa(bert: Bert, case: Case) -> float:
+    """Every attention implementation gives the same hidden states, on every real row."""
+    __tracebackhide__ = True
+    implementations = attention_implementations()
+    if len(implementations) < 2:
+        import transformers
+
+        raise Unavailable(f"transformers {transformers.__version__} has only {implementations[0]} attention for BERT")
+    check, inputs, _ = _start(bert, case, "eager-sdpa", "attention implementations agree")
+    tol = tolerances_for(case.dtype).values
+    expected = _states(bert.model(case.dtype, case.device, attention="eager"), **inputs)
+    worst = 0.0
+    for other in implementations[1:]:
+        actual = _states(bert.model(case.dtype, case.device, attention=other), **inputs)
+        worst = max(worst, _same_states(check, actual, expected, tol, f"{other} == eager"))
+    return worst
+
+
+# ---- padding and batching -----------------------------------------------------------------------
+
+
+def padding_invariance(bert: Bert, case: Case) -> float:
+    """Padding is invisible to real tokens: other ids and token types at padded positions, or more
+    padding appended, leave every real-token output unchanged."""
+    __tracebackhide__ = True
+    check, inputs, model = _start(bert, case, "padding", "padding invariance")
+    tol = tolerances_for(case.dtype).values
+    expected = _states(model, **inputs)
+    pad = inputs["attention_mask"] == 0
+    gen = torch.Generator().manual_seed(0)
+    scribbled = dict(inputs)
+    noise_ids = torch.randint(1000, bert.config.vocab_size, pad.shape, generator=gen).to(pad.device)
+    noise_types = torch.randint(0, bert.config.type_vocab_size, pad.shape, generator=gen).to(pad.device)
+    scribbled["input_ids"] = torch.where(pad, noise_ids, inputs["input_ids"])
+    scribbled["token_type_ids"] = torch.where(pad, noise_types, inputs["token_type_ids"])
+    worst = _same_states(check, _states(model, **scribbled), expected, tol, "unchanged by the ids at padded positions")
+    T = inputs["input_ids"].shape[1]
+    extra = min(3, bert.max_length - T)
+    if extra > 0:
+        longer = {key: torch.nn.functional.pad(value, (0, extra), value=0) for key, value in inputs.items()}
+        actual = [s[:, :T] for s in _states(model, **longer)]
+        worst = max(worst, _same_states(check, actual, expected, tol, f"unchanged by {extra} more padded positions"))
+    return worst
+
+
+def batch_invariance(bert: Bert, case: Case) -> float:
+    """A text's outputs are the same alone and inside any batch, and permuting the batch permutes them."""
+    __tracebackhide__ = True
+    check, inputs, model = _start(bert, case, "batching", "batch invariance")
+    tol = tolerances_for(case.dtype).values
+    together = _states(model, **inputs)
+    worst = 0.0
+    for b, text in enumerate(case.texts):
+        alone = bert.encode(Case((text,), dtype=case.dtype, device=case.device))
+        T = alone["input_ids"].shape[1]
+        single = Check(check.key, check.title, Observation(case, bert.name, alone, None))
+        worst = max(worst, _same_states(single, [s[b : b + 1, :T] for s in together], _states(model, **alone), tol,
+                                        f"text {b} of the batch == the same text alone"))  # fmt: skip
+    if case.batch > 1:
+        order = torch.arange(case.batch - 1, -1, -1)
+        reversed_inputs = {key: value[order.to(value.device)] for key, value in inputs.items()}
+        actual = [s[order.argsort().to(s.device)] for s in _states(model, **reversed_inputs)]
+        worst = max(worst, _same_states(check, actual, together, tol, "reversing the batch reverses the outputs"))
+    return worst
+
+
+def default_arguments(bert: Bert, case: Case) -> float:
+    """attention_mask=None is all ones, token_type_ids=None is zeros, position_ids=None is arange."""
+    __tracebackhide__ = True
+    check, inputs, model = _start(bert, case, "defaults", "default arguments")
+    tol = tolerances_for(case.dtype).values
+    ids = inputs["input_ids"]
+    B, T = ids.shape
+    explicit = dict(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.zeros_like(ids),
+                    position_ids=torch.arange(T, device=ids.device).expand(B, T))  # fmt: skip
+    expected = _states(model, **explicit)
+    worst = 0.0
+    for argument in ("attention_mask", "token_type_ids", "position_ids"):
+        actual = _states(model, **{**explicit, argument: None})
+        # Every position is real here: no mask means nothing is padding.
+        everything = Check(check.key, check.title, Observation(case, bert.name, explicit, None))
+        worst = max(worst, _same_states(everything, actual, expected, tol, f"{argument}=None == {argument} given explicitly"))
+    return worst
+
+
+# ---- determinism and dropout --------------------------------------------------------------------
+
+
+def determinism(bert: Bert, case: Case) -> float:
+    """In eval mode two forwards of the same input are bit for bit the same."""
+    __tracebackhide__ = True
+    check, inputs, model = _start(bert, case, "determinism", "eval-mode determinism")
+    return _same_states(check, _states(model, **inputs), _states(model, **inputs), EXACT, "a second forward == the first")
+
+
+def dropout_placement(bert: Bert, case: Case) -> float:
+    """In train mode dropout hits each sublayer's output before the residual add, never the residual
+    stream: elementwise `ln1_in` is `resid_pre` (dropped) or `resid_pre + attn_out / (1 - p)` (kept),
+    exactly, likewise `ln2_in` with `mlp_out` and `resid_mid`; about p of the elements are dropped; and
+    with p = 0, train mode gives the eval output."""
+    __tracebackhide__ = True
+    check, inputs, model = _start(bert, case, "dropout", "dropout placement")
+    p = bert.config.hidden_dropout_prob
+    scale = 1.0 / (1.0 - p)  # what torch multiplies kept elements by (not a division: 1 ulp apart)
+    trained = copy.deepcopy(model).train()
+    torch.manual_seed(0)
+    acts = capture(trained, **inputs)
+    obs = Observation(case=case, model=bert.name, inputs=inputs, acts=acts)
+    check = Check(check.key, check.title, obs)
+    real = obs.real
+    dropped_total, count = 0, 0
+    for i in range(bert.config.num_hidden_layers):
+        for add in RESIDUAL_ADDS:
+            where, name = where_of(i), layer_name(i, add.total)
+            total = check.get(where, name)
+            sub, resid = check.get(where, layer_name(i, add.sublayer)), check.get(where, layer_name(i, add.residual))
+            kept, dropped = total == resid + sub * scale, total == resid
+            neither = ~(kept | dropped)
+            # Reported as the distance from the kept value: exactly 0 wherever the placement is right.
+            misplaced = torch.where(neither, total - (resid + sub * scale), torch.zeros_like(total))
+            check.close(where, name, misplaced, torch.zeros_like(misplaced), EXACT,
+                        f"{add.total} == {add.residual} + dropout({add.sublayer}), dropout scaling kept elements by 1/(1-p)")  # fmt: skip
+            dropped_total += int((dropped & ~kept)[real].sum())
+            count += int(real.sum()) * total.shape[-1]
+    # Dropped elements are Binomial(count, p): 6 standard deviations is a false alarm once in ~1e9 runs.
+    sigma = (p * (1 - p) / count) ** 0.5
+    fraction = dropped_total / count
+    if abs(fraction - p) > 6 * sigma + 1e-12:
+        raise check.fail("every layer", "ln1_in, ln2_in", f"about p = {p} of the sublayer outputs dropped",
+                         [f"dropped {fraction:.4f} of {count} elements (6 sigma = {6 * sigma:.4f})"])  # fmt: skip
+    no_dropout = copy.deepcopy(model).train()
+    for module in no_dropout.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    tol = tolerances_for(case.dtype).values
+    return _same_states(check, _states(no_dropout, **inputs), _states(model, **inputs), tol, "train mode with p = 0 == eval")
+
+
+INVARIANCES = {
+    "attention-pattern": attention_pattern,
+    "eager-sdpa": eager_matches_sdpa,
+    "padding": padding_invariance,
+    "batching": batch_invariance,
+    "defaults": default_arguments,
+    "determinism": determinism,
+    "dropout": dropout_placement,
+}

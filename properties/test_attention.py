@@ -1,0 +1,13 @@
+"""Attention: probabilities over keys, padding masked out, and the pattern the reference computes."""
+
+from hypothesis import example, given, target
+
+from bertcheck.cases import Case
+from bertcheck.checks import verify
+from bertcheck.strategies import cases
+
+
+@given(case=cases(max_batch=4, long=False))
+@example(case=Case(("this is a test sentence", "short")))
+def test_attention_sums_to_one_over_keys_ignores_padding_and_matches_the_reference(bert, case):
+    target(verify(bert, case, "attention-pattern"), label="attention-pattern")

@@ -1,0 +1,24 @@
+"""Padding and batching are invisible to real tokens. Each example runs 2-5 extra forwards: batches of at most 4."""
+
+from hypothesis import example, given, target
+
+from bertcheck.cases import Case
+from bertcheck.checks import verify
+from bertcheck.strategies import cases
+
+
+@given(case=cases(max_batch=4, long=False))
+@example(case=Case(("this is a test sentence", "short")))
+def test_padded_positions_change_no_real_token_output(bert, case):
+    target(verify(bert, case, "padding"), label="padding")
+
+
+@given(case=cases(max_batch=4, long=False))
+@example(case=Case(("this is a test sentence", "short", "a third one")))
+def test_a_text_gives_the_same_outputs_alone_and_in_any_batch_order(bert, case):
+    target(verify(bert, case, "batching"), label="batching")
+
+
+@given(case=cases(max_batch=4, long=False))
+def test_omitted_arguments_default_to_all_ones_zeros_and_arange(bert, case):
+    target(verify(bert, case, "defaults"), label="defaults")
