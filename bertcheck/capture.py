@@ -93,3 +93,16 @@ def capture(model, input_ids, attention_mask=None, token_type_ids=None) -> Activ
     store.hidden_states = tuple(h.detach() for h in out.hidden_states)
     store.last_hidden_state = out.last_hidden_state.detach()
     return store
+
+
+def capture_layer(layer, hidden_states, attention_mask, index: int = 0) -> Activations:
+    """One HF BertLayer on generated states; its activations under ``blocks.{index}.*``."""
+    from bertcheck._compat import run_layer
+
+    points = {layer_name(index, name): hook for name, hook in LAYER_HOOKS.items()}  # paths relative to the layer
+    store, calls = Activations(), {}
+    with _hooked(layer, points, store, calls), torch.no_grad():
+        run_layer(layer, hidden_states, attention_mask)
+    store.missing = {name: hook.module for name, hook in points.items() if name not in store}
+    store.repeated = {name: n for name, n in calls.items() if n > 1}
+    return store

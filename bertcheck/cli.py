@@ -12,6 +12,7 @@ import sys
 
 from bertcheck.checks import CHECKS
 from bertcheck.invariances import INVARIANCES
+from bertcheck.layer_properties import LAYER_PROPERTIES, SCALES
 
 DTYPES = ("float32", "float64")
 
@@ -25,6 +26,14 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--dtype", choices=DTYPES, default="float32")
     check.add_argument("--device", default="cpu")
     check.add_argument("--texts", required=True, help='JSON list of sentences or [first, second] pairs: \'["a b"]\'')
+    layer = commands.add_parser("check-layer", help="run one layer property on generated hidden states")
+    layer.add_argument("property", choices=list(LAYER_PROPERTIES), help="the layer property to check")
+    layer.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
+    for name, default in (("--layer", 0), ("--batch", 1), ("--tokens", 8), ("--pad", 0), ("--seed", 0)):
+        layer.add_argument(name, type=int, default=default)
+    layer.add_argument("--scale", choices=list(SCALES), default="unit", help="standard deviation of the states")
+    layer.add_argument("--dtype", choices=DTYPES, default="float32")
+    layer.add_argument("--device", default="cpu")
     return parser
 
 
@@ -37,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from bertcheck.checks import verify
     from bertcheck.failures import PropertyFailure
     from bertcheck.invariances import Unavailable
+    from bertcheck.layer_properties import LayerCase
     from bertcheck.models import ModelSpecError
     from bertcheck.strategies import available_devices
     from bertcheck.subject import Bert
@@ -44,14 +54,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.device not in available_devices():
         print(f"bertcheck: --device {args.device!r} is not available here (have {available_devices()})", file=sys.stderr)
         return 2
+    dtype = getattr(torch, args.dtype)
     try:
-        case = Case.from_json(args.texts, dtype=getattr(torch, args.dtype), device=args.device)
+        if args.command == "check":
+            case = Case.from_json(args.texts, dtype=dtype, device=args.device)
+        else:
+            case = LayerCase(layer=args.layer, batch=args.batch, tokens=args.tokens, pad=args.pad, scale=args.scale,
+                             seed=args.seed, dtype=dtype, device=args.device)  # fmt: skip
+            if not (args.batch >= 1 and args.tokens >= 1 and 0 <= args.pad < args.tokens):
+                raise ValueError("need --batch >= 1, --tokens >= 1 and 0 <= --pad < --tokens")
         bert = Bert.load(args.model)
+        if args.command == "check-layer" and not 0 <= args.layer < bert.config.num_hidden_layers:
+            raise ValueError(f"--layer {args.layer}: {args.model} has layers 0 to {bert.config.num_hidden_layers - 1}")
     except (ValueError, ModelSpecError) as err:
         print(f"bertcheck: {err}", file=sys.stderr)
         return 2
     try:
-        worst = verify(bert, case, args.property)
+        if args.command == "check":
+            worst = verify(bert, case, args.property)
+        else:
+            worst = LAYER_PROPERTIES[args.property](bert, case)
     except PropertyFailure as failure:
         print(failure.report())
         return 1

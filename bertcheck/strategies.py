@@ -29,12 +29,16 @@ _UNICODE = list("éèêëàçñöüßøåæœ") + list("日本語中文字한국
 ]  # fmt: skip
 
 
+def _validate_int(name: str, value: int, *, lower: int, upper: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidArgument(f"{name}={value!r} must be an int")
+    if not lower <= value <= upper:
+        raise InvalidArgument(f"{name}={value!r} must be between {lower} and {upper}")
+
+
 def _validate_sizes(name_min: str, min_value: int, name_max: str, max_value: int, *, lower: int, upper: int) -> None:
-    for name, value in ((name_min, min_value), (name_max, max_value)):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidArgument(f"{name}={value!r} must be an int")
-        if not lower <= value <= upper:
-            raise InvalidArgument(f"{name}={value!r} must be between {lower} and {upper}")
+    _validate_int(name_min, min_value, lower=lower, upper=upper)
+    _validate_int(name_max, max_value, lower=lower, upper=upper)
     if min_value > max_value:
         raise InvalidArgument(f"{name_min}={min_value!r} is greater than {name_max}={max_value!r}")
 
@@ -160,3 +164,40 @@ def cases(*, min_batch: int = 1, max_batch: int = 8, dtypes=None, devices=None, 
 
 
 _all_dtypes, _all_devices = dtypes, devices  # the defaults of `cases`, whose arguments shadow these names
+
+
+def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max_batch: int = 3,
+                scales=("unit", "low", "large"), dtypes=None, devices=None):  # fmt: skip
+    """Return a strategy for generated hidden states fed to one layer (`bertcheck.layer_properties.LayerCase`).
+
+    - n_layers: the model's num_hidden_layers; the layer is drawn from them.
+    - min_tokens, max_tokens (1, 16): sequence length bounds.
+    - max_batch (3): rows 1 and up may be padded at the end.
+    - scales ("unit", "low", "large"): standard deviations 1, 1e-3 (variance 1e-6, where eps matters
+      even in float32) and 100.
+    - dtypes, devices (None): strategies; None means `dtypes()` and `devices()`.
+    """
+    from bertcheck.layer_properties import SCALES, LayerCase
+
+    _validate_sizes("min_tokens", min_tokens, "max_tokens", max_tokens, lower=1, upper=512)
+    _validate_int("n_layers", n_layers, lower=1, upper=1024)
+    _validate_int("max_batch", max_batch, lower=1, upper=64)
+    for scale in scales:
+        if scale not in SCALES:
+            raise InvalidArgument(f"scales contains {scale!r}; known: {', '.join(SCALES)}")
+
+    @st.composite
+    def draw_case(draw):
+        tokens = draw(st.integers(min_tokens, max_tokens))
+        return LayerCase(
+            layer=draw(st.integers(0, n_layers - 1)),
+            batch=draw(st.integers(1, max_batch)),
+            tokens=tokens,
+            pad=draw(st.integers(0, tokens - 1)),
+            scale=draw(st.sampled_from(scales)),
+            seed=draw(st.integers(0, 2**31 - 1)),
+            dtype=draw(dtypes or _all_dtypes()),
+            device=draw(devices or _all_devices()),
+        )
+
+    return draw_case()

@@ -34,8 +34,8 @@ def ffn_residual_from_layer_input(model, layer: int) -> None:
     """The classic slip: the second residual is the layer input, not the first LayerNorm's output."""
     block = model.encoder.layer[layer]
 
-    def stash(module, args, kwargs):
-        block.output._layer_input = args[0] if args else kwargs["hidden_states"]
+    def stash(module, args, kwargs):  # `module`, not `block`: deep copies of the layer must stash on themselves
+        module.output._layer_input = args[0] if args else kwargs["hidden_states"]
 
     block.register_forward_pre_hook(stash, with_kwargs=True)
 
@@ -182,3 +182,23 @@ def broken_sdpa(monkeypatch) -> None:
         return out * 1.001, weights
 
     monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", sdpa)
+
+
+def position_leak(model, layer: int) -> None:
+    """Self-attention that sees token positions: a layer must have none."""
+
+    def forward(self, hidden_states, *args, **kwargs):
+        T = hidden_states.shape[1]
+        leaked = hidden_states + 0.1 * torch.arange(T, dtype=hidden_states.dtype, device=hidden_states.device)[None, :, None]
+        return type(self).__mro__[1].forward(self, leaked, *args, **kwargs)
+
+    _swap_class(model.encoder.layer[layer].attention.self, "PositionLeakSelfAttention", forward=forward)
+
+
+def ffn_mixes_tokens(model, layer: int) -> None:
+    """A feed-forward that adds the mean over tokens: one token's change reaches all."""
+
+    def forward(self, hidden_states):
+        return type(self).__mro__[1].forward(self, hidden_states + hidden_states.mean(dim=1, keepdim=True))
+
+    _swap_class(model.encoder.layer[layer].intermediate, "TokenMixingIntermediate", forward=forward)

@@ -34,3 +34,14 @@ def test_input_that_cannot_run_exits_2_with_one_line(capsys, args, message):
     err = capsys.readouterr().err
     assert err.startswith(message)
     assert "Traceback" not in err
+
+
+def test_a_layer_property_reruns_from_its_reproduce_line(capsys):
+    args = "check-layer permutation --model random:tiny --layer 1 --batch 2 --tokens 5 --pad 2 --scale low --seed 3"
+    assert cli.main(args.split()) == 0
+    assert capsys.readouterr().out.startswith("permutation: holds on random:tiny")
+
+
+def test_a_layer_the_model_does_not_have_exits_2(capsys):
+    assert cli.main("check-layer permutation --model random:tiny --layer 5".split()) == 2
+    assert capsys.readouterr().err.startswith("bertcheck: --layer 5: random:tiny has layers 0 to 1")
