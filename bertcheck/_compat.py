@@ -34,3 +34,11 @@ def run_layer(layer, hidden_states, attention_mask):
     additive = (1.0 - keep) * torch.finfo(hidden_states.dtype).min
     out = layer(hidden_states, additive)
     return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def accepts_4d_mask() -> bool:
+    """Whether BertModel takes an additive (B, 1, T, T) or (B, 1, 1, T) mask: 5.x does; 4.33.2 raises
+    'Wrong shape for input_ids or attention_mask'. (Verified on those two ends only.)"""
+    import transformers
+
+    return int(transformers.__version__.split(".")[0]) >= 5

@@ -11,7 +11,7 @@ import copy
 
 import torch
 
-from bertcheck._compat import attention_implementations
+from bertcheck._compat import accepts_4d_mask, attention_implementations
 from bertcheck.capture import capture
 from bertcheck.cases import Case
 from bertcheck.failures import Check, full_name, where_of
@@ -213,6 +213,78 @@ def dropout_placement(bert: Bert, case: Case) -> float:
     return _same_states(check, _states(no_dropout, **inputs), _states(model, **inputs), tol, "train mode with p = 0 == eval")
 
 
+# ---- precision, devices and forward options -----------------------------------------------------
+
+
+def reference_agreement(bert: Bert, case: Case) -> float:
+    """In any dtype on any device, every hidden state is finite at real tokens and agrees, layer by
+    layer, with the float64 reference on the CPU fed the same (upcast) hidden state."""
+    __tracebackhide__ = True
+    check, inputs, model = _start(bert, case, "precision", "agreement with the float64 CPU reference")
+    tol = tolerances_for(case.dtype).values
+    states = _states(model, **inputs)
+    ref = bert.reference(torch.float64, "cpu")
+    cpu = {key: value.cpu() for key, value in inputs.items()}
+    real = check.obs.real
+    for i, state in enumerate(states):
+        layer = None if i == 0 else i - 1
+        bad = ~torch.isfinite(state[real])
+        if bool(bad.any()):
+            name = full_name(layer, "embed.out" if layer is None else "resid_post")
+            raise check.fail(where_of(layer), name, "finite at every real token",
+                             [f"{int(bad.sum())} NaN or infinite values in hidden_states[{i}]"])  # fmt: skip
+    with torch.no_grad():
+        expected = [ref.embed(cpu["input_ids"], cpu["token_type_ids"])["embed.out"]]
+        expected += [ref.layer(i, states[i].cpu().double(), cpu["attention_mask"])[layer_name(i, "resid_post")]
+                     for i in range(bert.config.num_hidden_layers)]  # fmt: skip
+    return _same_states(check, states, expected, tol,
+                        f"{str(case.dtype).removeprefix('torch.')} on {case.device} == float64 reference fed the same input")  # fmt: skip
+
+
+def output_options(bert: Bert, case: Case) -> float:
+    """Asking for hidden states or attention probabilities does not change `last_hidden_state`; a 2D
+    mask and its expanded 4D additive form give the same outputs (where transformers accepts 4D)."""
+    __tracebackhide__ = True
+    check, inputs, _ = _start(bert, case, "output-options", "output options change nothing")
+    tol = tolerances_for(case.dtype).values
+    eager = bert.model(case.dtype, case.device, attention="eager")  # the one that can return attentions
+    name = layer_name(bert.config.num_hidden_layers - 1, "resid_post")
+    where = where_of(bert.config.num_hidden_layers - 1)
+    with torch.no_grad():
+        plain = eager(**inputs, return_dict=True).last_hidden_state
+        worst = 0.0
+        for flags in ({"output_hidden_states": True}, {"output_attentions": True}):
+            flagged = eager(**inputs, **flags, return_dict=True).last_hidden_state
+            worst = max(worst, check.close(where, name, flagged, plain, tol, f"last_hidden_state with {next(iter(flags))}=True == without"))
+        if accepts_4d_mask():
+            mask = inputs["attention_mask"]
+            four = (1.0 - mask[:, None, None, :].to(case.dtype)) * torch.finfo(case.dtype).min
+            expanded = eager(**{**inputs, "attention_mask": four}, return_dict=True).last_hidden_state
+            worst = max(worst, check.close(where, name, expanded, plain, tol, "a 4D additive mask == the 2D mask it expands"))
+    return worst
+
+
+def fully_padded_row(bert: Bert, case: Case) -> float:
+    """Policy for a row that is all padding (attention_mask all 0): its outputs are finite, and every
+    other row is exactly what it is without that row. (HF attends uniformly within such a row.)"""
+    __tracebackhide__ = True
+    check, inputs, model = _start(bert, case, "padded-row", "a fully padded row")
+    tol = tolerances_for(case.dtype).values
+    expected = _states(model, **inputs)
+    # The blank row gets its own (random) ids: a copy of a real row would hide bugs that mix rows.
+    ids = inputs["input_ids"]
+    noise = torch.randint(1000, bert.config.vocab_size, (1, ids.shape[1]), generator=torch.Generator().manual_seed(0))
+    row = {"input_ids": noise.to(ids.device), "attention_mask": torch.zeros_like(ids[:1]), "token_type_ids": torch.zeros_like(ids[:1])}
+    blank = {key: torch.cat([value, row[key]]) for key, value in inputs.items()}
+    states = _states(model, **blank)
+    for i, state in enumerate(states):
+        if not bool(torch.isfinite(state[-1]).all()):
+            layer = None if i == 0 else i - 1
+            raise check.fail(where_of(layer), full_name(layer, "embed.out" if layer is None else "resid_post"),
+                             "the fully padded row stays finite", [f"NaN or infinite values in hidden_states[{i}] of that row"])  # fmt: skip
+    return _same_states(check, [s[:-1] for s in states], expected, tol, "other rows unchanged by a fully padded row")
+
+
 INVARIANCES = {
     "attention-pattern": attention_pattern,
     "eager-sdpa": eager_matches_sdpa,
@@ -221,4 +293,7 @@ INVARIANCES = {
     "defaults": default_arguments,
     "determinism": determinism,
     "dropout": dropout_placement,
+    "precision": reference_agreement,
+    "output-options": output_options,
+    "padded-row": fully_padded_row,
 }

@@ -160,7 +160,9 @@ def cases(*, min_batch: int = 1, max_batch: int = 8, dtypes=None, devices=None, 
     for name, value in (("dtypes", dtypes), ("devices", devices)):
         if value is not None and not isinstance(value, st.SearchStrategy):
             raise InvalidArgument(f"{name}={value!r} must be a strategy, such as bertcheck.strategies.{name}()")
-    return _cases(min_batch, max_batch, dtypes or _all_dtypes(), devices or _all_devices(), unicode, long)
+    dtypes = _all_dtypes() if dtypes is None else dtypes
+    devices = _all_devices() if devices is None else devices
+    return _cases(min_batch, max_batch, dtypes, devices, unicode, long)
 
 
 _all_dtypes, _all_devices = dtypes, devices  # the defaults of `cases`, whose arguments shadow these names
@@ -186,6 +188,9 @@ def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max
         if scale not in SCALES:
             raise InvalidArgument(f"scales contains {scale!r}; known: {', '.join(SCALES)}")
 
+    dtype_strategy = _all_dtypes() if dtypes is None else dtypes
+    device_strategy = _all_devices() if devices is None else devices
+
     @st.composite
     def draw_case(draw):
         tokens = draw(st.integers(min_tokens, max_tokens))
@@ -196,8 +201,8 @@ def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max
             pad=draw(st.integers(0, tokens - 1)),
             scale=draw(st.sampled_from(scales)),
             seed=draw(st.integers(0, 2**31 - 1)),
-            dtype=draw(dtypes or _all_dtypes()),
-            device=draw(devices or _all_devices()),
+            dtype=draw(dtype_strategy),
+            device=draw(device_strategy),
         )
 
     return draw_case()

@@ -25,11 +25,11 @@ class DtypeTolerances:
     # at L=512 on |h| up to ~10 (2.9e-6 per layer); float64 1.9e-14 chained, 6.2e-15 per layer.
     values: Tolerance
     # Per-token mean of the LayerNorm's normalized value z (should be 0).
-    # Measured worst: float32 3.7e-8, float64 7e-17.
-    ln_mean: float
+    # Measured worst: float32 3.7e-8, float64 7e-17. None: not measured, the LayerNorm property refuses it.
+    ln_mean: float | None = None
     # Per-token variance of z against v / (v + eps), v the input's variance.
-    # Measured worst: float32 4.8e-7, float64 2.9e-15.
-    ln_var: float
+    # Measured worst: float32 4.8e-7, float64 2.9e-15. None: as for ln_mean.
+    ln_var: float | None = None
 
 
 TOLERANCES: dict[torch.dtype, DtypeTolerances] = {
@@ -43,6 +43,11 @@ TOLERANCES: dict[torch.dtype, DtypeTolerances] = {
     # does to a LayerNorm output, so that bug cannot pass. ln_mean 1e-15 is 14x, ln_var 3e-14 is 10x
     # the worst seen; eps/v for a wrong eps (>= 1e-6 at any v seen) is far outside.
     torch.float64: DtypeTolerances(values=Tolerance(rtol=1e-13, atol=1e-13), ln_mean=1e-15, ln_var=3e-14),
+    # bfloat16 (8-bit mantissa, unit roundoff 2^-9): only per layer against the float64 reference fed
+    # HF's own bf16 hidden state, where the need was at most 0.016 (~4 ulps) on every layer of both
+    # models, flat with depth; 0.04 is 2.5x that. Chained, the error grows with depth (0.16 by layer
+    # 12 of bert-base), so no property compares bf16 chained.
+    torch.bfloat16: DtypeTolerances(values=Tolerance(rtol=0.04, atol=0.04)),
 }
 
 # The residual adds: in eval mode `LN input == dense output + residual` holds bit for bit (measured on

@@ -202,3 +202,26 @@ def ffn_mixes_tokens(model, layer: int) -> None:
         return type(self).__mro__[1].forward(self, hidden_states + hidden_states.mean(dim=1, keepdim=True))
 
     _swap_class(model.encoder.layer[layer].intermediate, "TokenMixingIntermediate", forward=forward)
+
+
+def infinite_first_token(model, layer: int) -> None:
+    """A feed-forward output that overflows to inf on the first token."""
+
+    def forward(self, hidden_states, input_tensor):
+        out = self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        out[:, 0] = float("inf")
+        return out
+
+    _swap_class(model.encoder.layer[layer].output, "OverflowingOutput", forward=forward)
+
+
+def hidden_states_request_changes_the_output(model) -> None:
+    """A model whose last_hidden_state shifts when hidden states are requested."""
+
+    def forward(self, *args, output_hidden_states=None, **kwargs):
+        out = type(self).__mro__[1].forward(self, *args, output_hidden_states=output_hidden_states, **kwargs)
+        if output_hidden_states:
+            out.last_hidden_state = out.last_hidden_state + 1e-3
+        return out
+
+    _swap_class(model, "FlagSensitiveBertModel", forward=forward)

@@ -58,6 +58,14 @@ BROKEN = {
                                        SEED, "dropout", "layer 2", "blocks.2.ln1_in", "ln1_in == resid_pre + dropout(attn_out)"),
     "train mode drifts beyond dropout": ("random:tiny", torch.float32, lambda m: mutants.different_in_training(m, 0),
                                          SEED, "dropout", "layer 0", "blocks.0.resid_post", "train mode with p = 0 == eval"),
+    "residual dropped, seen in bfloat16": ("minilm", torch.bfloat16, lambda m: mutants.ffn_residual_dropped(m, 0),
+                                           PADDED, "precision", "layer 0", "blocks.0.resid_post", "bfloat16 on cpu == float64 reference"),
+    "an infinite output": ("random:tiny", torch.float32, lambda m: mutants.infinite_first_token(m, 1),
+                           PADDED, "precision", "layer 1", "blocks.1.resid_post", "finite at every real token"),
+    "output shifts when hidden states are asked for": ("random:tiny", torch.float32, mutants.hidden_states_request_changes_the_output,
+                                                       SEED, "output-options", "layer 1", "blocks.1.resid_post", "with output_hidden_states=True"),
+    "a blank row shifts its neighbours": ("random:tiny", torch.float32, mutants.normalized_across_the_batch,
+                                          SEED, "padded-row", "embeddings", "embed.out", "other rows unchanged by a fully padded row"),
 }  # fmt: skip
 
 
@@ -85,6 +93,12 @@ def test_every_property_holds_on_the_unbroken_models(fresh, spec, dtype, check):
     bert = fresh(spec, dtype)
     for case in (SEED, PADDED, PAIR):
         assert verify(bert, Case(case.texts, dtype=dtype), check) <= 1.0
+
+
+def test_every_property_that_runs_in_bfloat16_holds_there(fresh):
+    bert = fresh("minilm", torch.bfloat16)
+    for case in (SEED, PADDED, PAIR):
+        assert verify(bert, Case(case.texts, dtype=torch.bfloat16), "precision") <= 1.0
 
 
 def test_an_sdpa_kernel_that_drifts_from_eager_is_caught(fresh, monkeypatch):
