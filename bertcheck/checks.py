@@ -22,6 +22,7 @@ from bertcheck.names import (
 from bertcheck.reference import gelu
 from bertcheck.subject import Bert, Observation
 from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
+from bertcheck.worst import record
 
 
 # ---- residual identity --------------------------------------------------------------------------
@@ -176,7 +177,7 @@ def verify(bert: Bert, case, check: str) -> float:
     from bertcheck.invariances import INVARIANCES
 
     if check in CHECKS:  # one hooked forward, shared by every layer's check
-        return CHECKS[check](bert, bert.observe(case))
+        return record(check, bert.name, CHECKS[check](bert, bert.observe(case)))
     if check in INVARIANCES:  # the forwards each needs
-        return INVARIANCES[check](bert, case)
+        return record(check, bert.name, INVARIANCES[check](bert, case))
     raise ValueError(f"unknown property {check!r}; known: {', '.join([*CHECKS, *INVARIANCES])}")

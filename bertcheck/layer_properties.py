@@ -20,6 +20,7 @@ from bertcheck.names import layer_name
 from bertcheck.reference import layer_norm
 from bertcheck.subject import Bert, Observation
 from bertcheck.tolerances import tolerances_for
+from bertcheck.worst import record
 
 SCALES = {"unit": 1.0, "low": 1e-3, "large": 100.0}  # standard deviation of the generated states
 # Properties that go through attention draw from these only. A BERT layer's input is a LayerNorm output
@@ -174,3 +175,11 @@ LAYER_PROPERTIES = {
     "layernorm-invariance": layernorm_affine_invariance,
     "residual-probes": residual_probes,
 }
+
+
+def verify_layer(bert: Bert, case: LayerCase, check: str) -> float:
+    """Run layer property `check` on one generated case; returns its worst share of the tolerance."""
+    __tracebackhide__ = True
+    if check not in LAYER_PROPERTIES:
+        raise ValueError(f"unknown layer property {check!r}; known: {', '.join(LAYER_PROPERTIES)}")
+    return record(check, bert.name, LAYER_PROPERTIES[check](bert, case))

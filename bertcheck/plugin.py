@@ -13,6 +13,7 @@ import pytest
 from bertcheck.models import ModelSpecError, parse_specs, resolve
 
 _SOURCES = pytest.StashKey[list]()
+_WORST = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
 _LOADED: dict[str, object] = {}  # spec -> Bert: one load per process, whatever order tests run in
 
 
@@ -64,3 +65,34 @@ def bert(request):
         except ModelSpecError as err:
             pytest.exit(str(err), returncode=pytest.ExitCode.USAGE_ERROR)
     return _LOADED[source.spec]
+
+
+# ---- the worst error per property, gathered from every xdist worker ------------------------------
+
+
+def pytest_sessionfinish(session):
+    from bertcheck.worst import WORST, merge
+
+    config = session.config
+    if hasattr(config, "workeroutput"):  # an xdist worker: hand its numbers to the controller
+        config.workeroutput["bertcheck_worst"] = [[c, m, v] for (c, m), v in WORST.items()]
+    else:
+        merge(config.stash.setdefault(_WORST, {}), WORST)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    from bertcheck.worst import merge
+
+    rows = getattr(node, "workeroutput", {}).get("bertcheck_worst", [])
+    merge(node.config.stash.setdefault(_WORST, {}), {(c, m): v for c, m, v in rows})
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    from bertcheck.worst import table
+
+    worst = config.stash.get(_WORST, {})
+    if worst:
+        terminalreporter.section("bertcheck: worst error per property, as a share of its tolerance (1 = the limit)")
+        for line in table(worst):
+            terminalreporter.write_line(line)

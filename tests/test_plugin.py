@@ -97,3 +97,16 @@ def test_residual(bert, case):
             "*python -m bertcheck check residual-identity --model random:tiny *--texts '[[]\"\"]'",
         ]
     )
+
+
+def test_the_run_ends_with_the_worst_error_per_property_and_model(pytester):
+    pytester.makepyfile(test_p=PASSING_PROPERTY)
+    result = pytester.runpytest("--bert-model", "random:tiny")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*bertcheck: worst error per property, as a share of its tolerance (1 = the limit)*",
+            "*property*random:tiny",
+            "*hidden-states*0.*",
+        ]
+    )
