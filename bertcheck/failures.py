@@ -66,12 +66,13 @@ class Check:
                             [f"its module ran {acts.repeated[name]} times in one forward"])  # fmt: skip
         return acts[name]
 
-    def close(self, where, name, actual, expected, tolerance, expectation) -> float:
-        """Compare over real tokens; raise naming `name` at `where` if outside `tolerance`."""
+    def close(self, where, name, actual, expected, tolerance, expectation, *, tokens: bool = True) -> float:
+        """Compare (over real tokens, unless `tokens` is False: parameters have none); raise naming
+        `name` at `where` if outside `tolerance`."""
         __tracebackhide__ = True
         if actual.shape != expected.shape:
             raise self.fail(where, name, expectation, [f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"])
-        mismatch, ratio = differences(actual, expected, tolerance, self.obs.real)
+        mismatch, ratio = differences(actual, expected, tolerance, self.obs.real if tokens else None)
         if mismatch is not None:
             raise self.fail(where, name, expectation, mismatch.lines())
         return ratio

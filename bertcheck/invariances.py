@@ -285,6 +285,55 @@ def fully_padded_row(bert: Bert, case: Case) -> float:
     return _same_states(check, [s[:-1] for s in states], expected, tol, "other rows unchanged by a fully padded row")
 
 
+# ---- gradients ----------------------------------------------------------------------------------
+
+
+def gradients(bert: Bert, case: Case) -> float:
+    """The reference's backward matches HF's: d loss / d inputs_embeds and every parameter gradient,
+    for loss = sum(last_hidden_state * R) over real tokens with a fixed random R."""
+    __tracebackhide__ = True
+    check, inputs, model = _start(bert, case, "gradients", "gradients")
+    if tolerances_for(case.dtype).grads is None:
+        raise ValueError(f"gradient tolerances are not measured for {case.dtype}: use float32 or float64")
+    from bertcheck.reference import ReferenceBert
+
+    ids, mask, types = inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"]
+    hf = copy.deepcopy(model)  # its .grad fields are written: keep the shared model clean
+    ref = ReferenceBert.from_hf(hf)
+    for tensor in ref.w.values():
+        tensor.requires_grad_(True)
+    with torch.no_grad():
+        words = hf.embeddings.word_embeddings(ids)
+    weights = torch.randn(*ids.shape, bert.config.hidden_size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    weights = (weights.to(case.dtype).to(ids.device)) * mask[..., None].to(case.dtype)  # real tokens only
+
+    hf_embeds = words.clone().requires_grad_(True)
+    out = hf(inputs_embeds=hf_embeds, attention_mask=mask, token_type_ids=types, return_dict=True).last_hidden_state
+    (out * weights).sum().backward()
+
+    ref_embeds = words.clone().requires_grad_(True)
+    hidden = ref.embed(ids, types, inputs_embeds=ref_embeds)["embed.out"]
+    for i in range(bert.config.num_hidden_layers):
+        hidden = ref.layer(i, hidden, mask)[layer_name(i, "resid_post")]
+    (hidden * weights).sum().backward()
+
+    params = dict(hf.named_parameters())
+    # (where, name, HF gradient, reference gradient); inputs_embeds stands in for the word embeddings.
+    pairs = [("embeddings", "inputs_embeds", hf_embeds.grad, ref_embeds.grad)]
+    for key, tensor in ref.w.items():
+        if key != "embeddings.word_embeddings.weight":
+            grad = params[key].grad
+            layer = int(key.split(".")[2]) if key.startswith("encoder.layer.") else None
+            pairs.append((where_of(layer), key, torch.zeros_like(tensor) if grad is None else grad, tensor.grad))
+    scale = max(float(expected.abs().max()) for *_, expected in pairs)
+    within = Tolerance(rtol=0.0, atol=tolerances_for(case.dtype).grads * scale)
+    worst = 0.0
+    for where, name, actual, expected in pairs:  # every element: padded rows of inputs_embeds get 0 on both sides
+        worst = max(worst, check.close(where, name, actual, expected, within, tokens=False,
+                                       expectation=f"d loss / d {name} == reference (tolerance scaled by the largest gradient, {scale:.3g})"))  # fmt: skip
+    return worst
+
+
 INVARIANCES = {
     "attention-pattern": attention_pattern,
     "eager-sdpa": eager_matches_sdpa,
@@ -296,4 +345,5 @@ INVARIANCES = {
     "precision": reference_agreement,
     "output-options": output_options,
     "padded-row": fully_padded_row,
+    "gradients": gradients,
 }

@@ -78,14 +78,16 @@ class ReferenceBert:
         return tensor.detach().to(dtype=dtype or tensor.dtype, device=device or tensor.device)
 
     # ---- embeddings -----------------------------------------------------------------------------
-    def embed(self, input_ids, token_type_ids=None, position_ids=None) -> dict[str, torch.Tensor]:
+    def embed(self, input_ids, token_type_ids=None, position_ids=None, inputs_embeds=None) -> dict[str, torch.Tensor]:
+        """Word + position + token type embeddings, then LayerNorm. `inputs_embeds` (B, T, H) stands in
+        for the word embeddings when given (to differentiate with respect to them)."""
         w = self.w
         B, T = input_ids.shape
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         if position_ids is None:
             position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
-        tokens = w["embeddings.word_embeddings.weight"][input_ids]  # (B, T, H)
+        tokens = w["embeddings.word_embeddings.weight"][input_ids] if inputs_embeds is None else inputs_embeds  # (B, T, H)
         positions = w["embeddings.position_embeddings.weight"][position_ids]  # (B, T, H)
         token_types = w["embeddings.token_type_embeddings.weight"][token_type_ids]  # (B, T, H)
         ln_in = tokens + token_types + positions  # (B, T, H)

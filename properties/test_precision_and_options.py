@@ -25,3 +25,8 @@ def test_asking_for_hidden_states_attentions_or_a_4d_mask_changes_nothing(bert, 
 @given(case=cases(max_batch=3, long=False))
 def test_a_fully_padded_row_stays_finite_and_leaves_the_other_rows_alone(bert, case):
     target(verify(bert, case, "padded-row"), label="padded-row")
+
+
+@given(case=cases(max_batch=2, long=False))
+def test_the_reference_backward_matches_hf_for_inputs_and_every_parameter(bert, case):
+    target(verify(bert, case, "gradients"), label="gradients")

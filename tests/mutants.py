@@ -225,3 +225,15 @@ def hidden_states_request_changes_the_output(model) -> None:
         return out
 
     _swap_class(model, "FlagSensitiveBertModel", forward=forward)
+
+
+def layernorm_wrong_backward(model, where: str, layer: int = 0) -> None:
+    """A LayerNorm whose forward is exact but whose backward ignores the mean (it is detached), as a
+    hand-written kernel with a wrong backward would."""
+
+    def forward(self, x):
+        mean = x.mean(-1, keepdim=True).detach()
+        var = ((x - mean) ** 2).mean(-1, keepdim=True)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+    _swap_class(_layernorm(model, where, layer), "WrongBackwardLayerNorm", forward=forward)

@@ -66,6 +66,8 @@ BROKEN = {
                                                        SEED, "output-options", "layer 1", "blocks.1.resid_post", "with output_hidden_states=True"),
     "a blank row shifts its neighbours": ("random:tiny", torch.float32, mutants.normalized_across_the_batch,
                                           SEED, "padded-row", "embeddings", "embed.out", "other rows unchanged by a fully padded row"),
+    "a LayerNorm with a wrong backward": ("random:tiny", torch.float64, lambda m: mutants.layernorm_wrong_backward(m, "ln2", 0),
+                                          SEED, "gradients", "embeddings", "inputs_embeds", "d loss / d inputs_embeds == reference"),
 }  # fmt: skip
 
 
