@@ -91,8 +91,8 @@ def pytest_testnodedown(node, error):
 def pytest_terminal_summary(terminalreporter, config):
     from bertcheck.worst import table
 
-    worst = config.stash.get(_WORST, {})
-    if worst:
+    lines = table(config.stash.get(_WORST, {}), [source.spec for source in config.stash.get(_SOURCES, [])])
+    if lines:
         terminalreporter.section("bertcheck: worst error per property, as a share of its tolerance (1 = the limit)")
-        for line in table(worst):
+        for line in lines:
             terminalreporter.write_line(line)

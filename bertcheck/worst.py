@@ -22,16 +22,21 @@ def merge(into: dict, other: dict) -> None:
         into[key] = max(into.get(key, 0.0), value)
 
 
-def table(worst: dict[tuple[str, str], float]) -> list[str]:
-    """Rows of property by model; exact properties show 0."""
-    models = sorted({m for _, m in worst})
+def table(worst: dict[tuple[str, str], float], models: list[str]) -> list[str]:
+    """Rows of property by model, for `models` only (a run's own tests check other models too)."""
+    worst = {(c, m): v for (c, m), v in worst.items() if m in models}
+    models = [m for m in models if any(key[1] == m for key in worst)]
+    if not models:
+        return []
     checks = sorted({c for c, _ in worst})
-    width = max(len(c) for c in checks)
-    lines = ["  " + "property".ljust(width) + "".join(f"  {m:>24}" for m in models)]
+    width = max(len("property"), *(len(c) for c in checks))
+    columns = [max(len(m), 6) for m in models]
+    lines = ["  " + "property".ljust(width) + "".join(f"  {m:>{w}}" for m, w in zip(models, columns))]
     for check in checks:
         cells = []
-        for model in models:
+        for model, w in zip(models, columns):
             value = worst.get((check, model))
-            cells.append("-" if value is None else ("inf" if math.isinf(value) else f"{value:.3g}"))
-        lines.append("  " + check.ljust(width) + "".join(f"  {c:>24}" for c in cells))
+            text = "-" if value is None else ("inf" if math.isinf(value) else f"{value:.3g}")
+            cells.append(f"  {text:>{w}}")
+        lines.append("  " + check.ljust(width) + "".join(cells))
     return lines
