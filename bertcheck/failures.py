@@ -66,13 +66,15 @@ class Check:
                             [f"its module ran {acts.repeated[name]} times in one forward"])  # fmt: skip
         return acts[name]
 
-    def close(self, where, name, actual, expected, tolerance, expectation, *, tokens: bool = True) -> float:
-        """Compare (over real tokens, unless `tokens` is False: parameters have none); raise naming
-        `name` at `where` if outside `tolerance`."""
+    def close(self, where, name, actual, expected, tolerance, expectation, *, tokens=True) -> float:
+        """Compare; raise naming `name` at `where` if outside `tolerance`. `tokens`: True compares the
+        observation's real tokens, a (B, T) bool tensor those tokens, False every element
+        (parameters have no tokens)."""
         __tracebackhide__ = True
         if actual.shape != expected.shape:
             raise self.fail(where, name, expectation, [f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"])
-        mismatch, ratio = differences(actual, expected, tolerance, self.obs.real if tokens else None)
+        real = self.obs.real if tokens is True else (None if tokens is False else tokens)
+        mismatch, ratio = differences(actual, expected, tolerance, real)
         if mismatch is not None:
             raise self.fail(where, name, expectation, mismatch.lines())
         return ratio

@@ -1,5 +1,6 @@
 """Properties that compare whole forwards of the HF model: attention pattern, padding, batching,
-defaults, backends, determinism, dropout placement.
+defaults, attention implementations, determinism, dropout placement, dtypes and devices against the
+float64 reference, output options, a fully padded row, and gradients.
 
 Each runs the forwards it needs on one generated case (keep those cases small: batch <= 4) and
 compares every hidden state at real-token positions, so a failure names the first layer that differs.

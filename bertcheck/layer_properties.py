@@ -85,7 +85,6 @@ def layer_equivalence(bert: Bert, case: LayerCase) -> float:
     acts = capture_layer(layer, x, mask, case.layer)
     with torch.no_grad():
         expected = bert.reference(case.dtype, case.device).layer(case.layer, x, mask)
-    check.obs.acts = acts
     worst = 0.0
     for name, value in acts.items():
         worst = max(worst, check.close(f"layer {case.layer}", name, value, expected[name], tol, f"{name.split('.')[-1]} == reference"))
@@ -100,9 +99,9 @@ def permutation_equivariance(bert: Bert, case: LayerCase) -> float:
     with torch.no_grad():
         out = run_layer(layer, x, mask)
         permuted = run_layer(layer, x[:, order], mask[:, order])
-    check.obs.inputs = {"attention_mask": mask[:, order]}
     return check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), permuted, out[:, order],
-                       tolerances_for(case.dtype).values, "layer(x[:, perm]) == layer(x)[:, perm]")  # fmt: skip
+                       tolerances_for(case.dtype).values, "layer(x[:, perm]) == layer(x)[:, perm]",
+                       tokens=mask[:, order].bool())  # fmt: skip
 
 
 def ffn_locality(bert: Bert, case: LayerCase) -> float:
@@ -117,9 +116,9 @@ def ffn_locality(bert: Bert, case: LayerCase) -> float:
         after = layer.output.dense(layer.intermediate(changed))
     others = mask.bool().clone()
     others[:, token] = False
-    check.obs.inputs = {"attention_mask": others}
     return check.close(f"layer {case.layer}", layer_name(case.layer, "mlp_out"), after, before,
-                       tolerances_for(case.dtype).values, f"mlp_out of every token but {token} unchanged when token {token} changes")  # fmt: skip
+                       tolerances_for(case.dtype).values, f"mlp_out of every token but {token} unchanged when token {token} changes",
+                       tokens=others)  # fmt: skip
 
 
 def layernorm_affine_invariance(bert: Bert, case: LayerCase) -> float:
