@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from bertcheck.failures import Check, full_name, where_of
+from bertcheck.invariances import INVARIANCES
 from bertcheck.names import (
     CAPTURED_LAYER_NAMES,
     EMBED_LN,
@@ -174,8 +175,6 @@ def verify(bert: Bert, case, check: str) -> float:
     """Run property `check` on one example. Returns its worst error as a fraction of the tolerance;
     raises PropertyFailure."""
     __tracebackhide__ = True
-    from bertcheck.invariances import INVARIANCES
-
     if check in CHECKS:  # one hooked forward, shared by every layer's check
         return record(check, bert.name, CHECKS[check](bert, bert.observe(case)))
     if check in INVARIANCES:  # the forwards each needs

@@ -54,9 +54,11 @@ class Bert:
     def model(self, dtype: torch.dtype = torch.float32, device: str = "cpu", attention: str | None = None):
         """The HF model in `dtype` on `device`; `attention` names an implementation ("eager", "sdpa"),
         None keeps the model's own. Copies are made once and kept."""
+        base = next(iter(self._models.values()))
+        if attention == getattr(base.config, "_attn_implementation", "eager"):
+            attention = None  # already the model's own: no second copy of the weights
         key = (dtype, str(device)) + ((attention,) if attention else ())
         if key not in self._models:
-            base = next(iter(self._models.values()))
             model = copy.deepcopy(base).to(dtype=dtype, device=device).eval()
             if attention:
                 set_attention(model, attention)
