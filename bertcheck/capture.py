@@ -25,11 +25,6 @@ class Activations(dict):
     missing: dict[str, str]  # name -> module path that never ran
     repeated: dict[str, int]  # name -> how many times its module ran
 
-    def layer(self, i: int) -> dict[str, torch.Tensor]:
-        """Layer `i`'s activations under their short names (``ln1_in``)."""
-        prefix = layer_name(i, "")
-        return {key[len(prefix) :]: value for key, value in self.items() if key.startswith(prefix)}
-
 
 def hook_points(n_layers: int) -> dict[str, Hook]:
     """Every captured full name mapped to its absolute HF module path and hook kind."""
@@ -45,19 +40,20 @@ def _first(value):
 
 
 @contextmanager
-def _hooked(model, points: dict[str, Hook], store: dict, calls: dict):
+def _hooked(model, points: dict[str, Hook], store: Activations):
+    """Hook `points` on `model` while the block runs; then note which names never came or came twice."""
     modules = dict(model.named_modules())
-    handles = []
+    handles, calls = [], {}
+
+    def record(name, value):
+        calls[name] = calls.get(name, 0) + 1
+        store[name] = value.detach()
+
     try:
         for name, hook in points.items():
             module = modules.get(hook.module)
             if module is None:  # replaced or removed: reported as never run by the check that needs it
                 continue
-
-            def record(name, value):
-                calls[name] = calls.get(name, 0) + 1
-                store[name] = value.detach()
-
             if hook.kind == "pre":
 
                 def pre(module, args, kwargs, name=name):
@@ -74,13 +70,15 @@ def _hooked(model, points: dict[str, Hook], store: dict, calls: dict):
     finally:
         for handle in handles:
             handle.remove()
+    store.missing = {name: hook.module for name, hook in points.items() if name not in store}
+    store.repeated = {name: n for name, n in calls.items() if n > 1}
 
 
 def capture(model, input_ids, attention_mask=None, token_type_ids=None) -> Activations:
     """One forward with `output_hidden_states=True`; every vocabulary activation, by full name."""
     points = hook_points(model.config.num_hidden_layers)
-    store, calls = Activations(), {}
-    with _hooked(model, points, store, calls), torch.no_grad():
+    store = Activations()
+    with _hooked(model, points, store), torch.no_grad():
         out = model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -88,8 +86,6 @@ def capture(model, input_ids, attention_mask=None, token_type_ids=None) -> Activ
             output_hidden_states=True,
             return_dict=True,
         )
-    store.missing = {name: hook.module for name, hook in points.items() if name not in store}
-    store.repeated = {name: n for name, n in calls.items() if n > 1}
     store.hidden_states = tuple(h.detach() for h in out.hidden_states)
     store.last_hidden_state = out.last_hidden_state.detach()
     return store
@@ -100,9 +96,7 @@ def capture_layer(layer, hidden_states, attention_mask, index: int = 0) -> Activ
     from bertcheck._compat import run_layer
 
     points = {layer_name(index, name): hook for name, hook in LAYER_HOOKS.items()}  # paths relative to the layer
-    store, calls = Activations(), {}
-    with _hooked(layer, points, store, calls), torch.no_grad():
+    store = Activations()
+    with _hooked(layer, points, store), torch.no_grad():
         run_layer(layer, hidden_states, attention_mask)
-    store.missing = {name: hook.module for name, hook in points.items() if name not in store}
-    store.repeated = {name: n for name, n in calls.items() if n > 1}
     return store
