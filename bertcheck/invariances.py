@@ -30,14 +30,15 @@ def _states(model, **inputs) -> tuple[torch.Tensor, ...]:
         return model(**inputs, output_hidden_states=True, return_dict=True).hidden_states
 
 
-def _same_states(check: Check, actual, expected, tolerance, expectation: str) -> float:
-    """Every hidden state alike at real tokens; a failure names the first layer that differs."""
+def _same_states(check: Check, actual, expected, tolerance, expectation: str, tokens=True) -> float:
+    """Every hidden state alike at real tokens (`tokens` as for `Check.close`); a failure names the
+    first layer that differs."""
     __tracebackhide__ = True
     worst = 0.0
     for i, (a, e) in enumerate(zip(actual, expected)):
         layer = None if i == 0 else i - 1
         name = full_name(layer, "embed.out" if layer is None else "resid_post")
-        worst = max(worst, check.close(where_of(layer), name, a, e, tolerance, f"{expectation} (hidden_states[{i}])"))
+        worst = max(worst, check.close(where_of(layer), name, a, e, tolerance, f"{expectation} (hidden_states[{i}])", tokens=tokens))
     return worst
 
 
@@ -131,9 +132,8 @@ def batch_invariance(bert: Bert, case: Case) -> float:
     for b, text in enumerate(case.texts):
         alone = bert.encode(Case((text,), dtype=case.dtype, device=case.device))
         T = alone["input_ids"].shape[1]
-        single = Check(check.key, check.title, Observation(case, bert.name, alone, None))
-        worst = max(worst, _same_states(single, [s[b : b + 1, :T] for s in together], _states(model, **alone), tol,
-                                        f"text {b} of the batch == the same text alone"))  # fmt: skip
+        worst = max(worst, _same_states(check, [s[b : b + 1, :T] for s in together], _states(model, **alone), tol,
+                                        f"text {b} of the batch == the same text alone", alone["attention_mask"].bool()))  # fmt: skip
     if case.batch > 1:
         order = torch.arange(case.batch - 1, -1, -1)
         reversed_inputs = {key: value[order.to(value.device)] for key, value in inputs.items()}
@@ -156,8 +156,7 @@ def default_arguments(bert: Bert, case: Case) -> float:
     for argument in ("attention_mask", "token_type_ids", "position_ids"):
         actual = _states(model, **{**explicit, argument: None})
         # Every position is real here: no mask means nothing is padding.
-        everything = Check(check.key, check.title, Observation(case, bert.name, explicit, None))
-        worst = max(worst, _same_states(everything, actual, expected, tol, f"{argument}=None == {argument} given explicitly"))
+        worst = max(worst, _same_states(check, actual, expected, tol, f"{argument}=None == {argument} given explicitly", tokens=False))
     return worst
 
 
