@@ -1,7 +1,11 @@
-"""``bertcheck check PROPERTY --model SPEC --texts JSON``: rerun one property on one input.
+"""The command line.
 
-Every failure message ends with this command, filled in with the shrunk input. Exit codes: 0 the
-property holds, 1 it fails, 2 the command could not run (bad model, bad arguments).
+- ``bertcheck check PROPERTY --model SPEC --texts JSON`` and ``bertcheck check-layer``: rerun one
+  property on one input; every failure message ends with this command, filled in with the shrunk input.
+- ``bertcheck verify --impl MODULE:ATTR`` (or ``--model-impl``): check a reimplementation, print a table.
+
+Exit codes: 0 the property holds, 1 it fails, 2 the command could not run (bad model, bad arguments,
+a candidate that cannot be run).
 """
 
 from __future__ import annotations
@@ -34,12 +38,61 @@ def _parser() -> argparse.ArgumentParser:
     layer.add_argument("--scale", choices=list(SCALES), default="unit", help="standard deviation of the states")
     layer.add_argument("--dtype", choices=DTYPES, default="float32")
     layer.add_argument("--device", default="cpu")
+    verify = commands.add_parser("verify", help="check a reimplementation (a layer or model factory) against the spec",
+                                 description="Run the properties on a candidate and print a table: property, "
+                                 "result, worst error, shrunk counterexample. Exit 0 every property holds, 1 one "
+                                 "fails, 2 the candidate cannot be run.")  # fmt: skip
+    which = verify.add_mutually_exclusive_group(required=True)
+    which.add_argument("--impl", metavar="MODULE:ATTR", help="a layer factory: factory(hf_layer, config) -> fn(hidden_states, attention_mask)")
+    which.add_argument("--model-impl", metavar="MODULE:ATTR", help="a model factory: factory(hf_model) -> fn(input_ids, attention_mask, token_type_ids)")
+    verify.add_argument("--model", default="random:bert-base-uncased", help="model spec whose weights the candidate takes")
+    verify.add_argument("--property", action="append", metavar="NAME", help="run only this property (repeatable)")
+    verify.add_argument("--examples", type=int, default=25, help="examples per property (default 25)")
+    verify.add_argument("--dtype", action="append", choices=DTYPES, help="dtypes to draw (repeatable; default float32 and float64)")
+    verify.add_argument("--device", default="cpu")
+    verify.add_argument("--example", metavar="JSON", help="run this one example (as a failure's Reproduce line gives it)")
     return parser
+
+
+def _verify(args) -> int:
+    import torch
+
+    from bertcheck.candidate import CandidateError, LayerCandidate, ModelCandidate, load_factory
+    from bertcheck.candidate_properties import example_from_json
+    from bertcheck.models import ModelSpecError
+    from bertcheck.verify import run
+
+    path, kind = (args.impl, "layer") if args.impl else (args.model_impl, "model")
+    dtypes = [getattr(torch, d) for d in (args.dtype or DTYPES)]
+    try:
+        if args.examples < 1:
+            raise ValueError(f"--examples {args.examples}: need at least 1")
+        example = example_from_json(kind, args.example) if args.example else None
+        factory = load_factory(path)
+        candidate = (LayerCandidate if kind == "layer" else ModelCandidate)(factory, path)
+        report = run(candidate, args.model, properties=args.property, examples=args.examples, dtypes=dtypes,
+                     device=args.device, example=example)  # fmt: skip
+    except (ValueError, ModelSpecError, CandidateError) as err:
+        print(f"bertcheck verify: {err}", file=sys.stderr)
+        return 2
+    print(report.text())
+    return report.exit_code
+
+
+def _devices() -> list[str]:
+    from bertcheck.strategies import available_devices
+
+    return available_devices()
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = _parser().parse_args(argv)
+    if args.command == "verify":
+        if args.device not in _devices():
+            print(f"bertcheck: --device {args.device!r} is not available here (have {_devices()})", file=sys.stderr)
+            return 2
+        return _verify(args)
     import torch
 
     from bertcheck.cases import Case
@@ -48,10 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     from bertcheck.invariances import Unavailable
     from bertcheck.layer_properties import LayerCase
     from bertcheck.models import ModelSpecError
-    from bertcheck.strategies import available_devices
     from bertcheck.subject import Bert
 
-    if args.device not in available_devices():
+    if args.device not in _devices():
         print(f"bertcheck: --device {args.device!r} is not available here (have {available_devices()})", file=sys.stderr)
         return 2
     dtype = getattr(torch, args.dtype)

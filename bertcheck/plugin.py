@@ -1,4 +1,5 @@
-"""The pytest plugin: ``--bert-model``, the ``bert`` fixture, one torch thread per xdist worker.
+"""The pytest plugin: ``--bert-model``, ``--bert-impl``, ``--bert-model-impl``, the ``bert``,
+``bert_layer_impl`` and ``bert_model_impl`` fixtures, one torch thread per xdist worker.
 
 Registered through the ``pytest11`` entry point, so installing bertcheck brings it to any project.
 Everything heavy (torch, transformers) is imported only once a test asks for a model.
@@ -15,6 +16,8 @@ from bertcheck.models import ModelSpecError, parse_specs, resolve
 _SOURCES = pytest.StashKey[list]()
 _WORST = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
 _LOADED: dict[str, object] = {}  # spec -> Bert: one load per process, whatever order tests run in
+_IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKey[str]()}
+_CANDIDATES: dict[tuple[str, str], object] = {}  # (kind, path) -> candidate: its builds are cached per process
 
 
 def pytest_addoption(parser):
@@ -25,6 +28,18 @@ def pytest_addoption(parser):
         metavar="SPEC",
         help="Model to check (repeatable or comma-separated): random:bert-base-uncased, minilm, random:tiny, "
         "a checkpoint directory, or a hub id in the local cache. Default: $BERTCHECK_MODEL, else both embedded models.",
+    )
+    group.addoption(
+        "--bert-impl",
+        metavar="MODULE:ATTR",
+        help="Layer factory to check against the spec: factory(hf_layer, config) -> fn(hidden_states, attention_mask). "
+        "Default: bertcheck's own reference layer.",
+    )
+    group.addoption(
+        "--bert-model-impl",
+        metavar="MODULE:ATTR",
+        help="Model factory to check: factory(hf_model) -> fn(input_ids, attention_mask, token_type_ids) returning "
+        "the hidden states. Default: bertcheck's own reference model.",
     )
 
 
@@ -37,6 +52,16 @@ def pytest_configure(config):
         config.stash[_SOURCES] = [resolve(spec) for spec in dict.fromkeys(specs)]
     except ModelSpecError as err:
         raise pytest.UsageError(str(err)) from None
+    for option, default in (("bert_impl", "bertcheck.candidate:reference_layer"), ("bert_model_impl", "bertcheck.candidate:reference_model")):
+        path = config.getoption(option) or default
+        if config.getoption(option):  # the user's own module: import it now, so a bad path stops the run here
+            from bertcheck.candidate import FactoryError, load_factory
+
+            try:
+                load_factory(path)
+            except FactoryError as err:
+                raise pytest.UsageError(f"--{option.replace('_', '-')}: {err}") from None
+        config.stash[_IMPLS[option]] = path
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # xdist leaves thread counts alone: two workers x two torch threads on two cores ran 4-30x
         # slower than one thread each. Workers are the parallelism; each gets one thread.
@@ -65,6 +90,27 @@ def bert(request):
         except ModelSpecError as err:
             pytest.exit(str(err), returncode=pytest.ExitCode.USAGE_ERROR)
     return _LOADED[source.spec]
+
+
+def _candidate(config, option: str, kind: str):
+    from bertcheck.candidate import LayerCandidate, ModelCandidate, load_factory
+
+    path = config.stash[_IMPLS[option]]
+    if (kind, path) not in _CANDIDATES:
+        _CANDIDATES[kind, path] = (LayerCandidate if kind == "layer" else ModelCandidate)(load_factory(path), path)
+    return _CANDIDATES[kind, path]
+
+
+@pytest.fixture(scope="session")
+def bert_layer_impl(request):
+    """The layer candidate under test (`bertcheck.candidate.LayerCandidate`), from --bert-impl."""
+    return _candidate(request.config, "bert_impl", "layer")
+
+
+@pytest.fixture(scope="session")
+def bert_model_impl(request):
+    """The model candidate under test (`bertcheck.candidate.ModelCandidate`), from --bert-model-impl."""
+    return _candidate(request.config, "bert_model_impl", "model")
 
 
 # ---- the worst error per property, gathered from every xdist worker ------------------------------

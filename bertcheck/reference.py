@@ -10,6 +10,7 @@ Shapes: B batch, T tokens, H hidden_size, nh heads, hs = H // nh, I intermediate
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -51,7 +52,7 @@ def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Ten
 class ReferenceBert:
     """The reference model: tensors taken from an HF `BertModel`, hyperparameters from its config."""
 
-    def __init__(self, state_dict: dict[str, torch.Tensor], config, *, dtype=None, device=None):
+    def __init__(self, state_dict: dict[str, torch.Tensor], config, *, dtype=None, device=None, embeddings: bool = True):
         if config.hidden_act not in ACTIVATIONS:
             raise ValueError(f"hidden_act={config.hidden_act!r} is not one of {sorted(ACTIVATIONS)}")
         if config.hidden_size % config.num_attention_heads:
@@ -62,11 +63,20 @@ class ReferenceBert:
         self.head_size = config.hidden_size // config.num_attention_heads
         self.eps = config.layer_norm_eps
         self.act = ACTIVATIONS[config.hidden_act]
-        self.w = {key: self._take(state_dict, key, shape, dtype, device) for key, shape in _expected_shapes(config)}
+        shapes = _expected_shapes(config, embeddings=embeddings)
+        self.w = {key: self._take(state_dict, key, shape, dtype, device) for key, shape in shapes}
 
     @classmethod
     def from_hf(cls, model, *, dtype=None, device=None) -> "ReferenceBert":
         return cls(model.state_dict(), model.config, dtype=dtype, device=device)
+
+    @classmethod
+    def single_layer(cls, hf_layer, config) -> "ReferenceBert":
+        """The reference of one HF `BertLayer`, as its layer 0 (no embeddings): for `.layer(0, ...)`."""
+        one = copy.copy(config)
+        one.num_hidden_layers = 1
+        state = {f"encoder.layer.0.{k}": v for k, v in hf_layer.state_dict().items()}
+        return cls(state, one, embeddings=False)
 
     @staticmethod
     def _take(state_dict, key, shape, dtype, device) -> torch.Tensor:
@@ -158,14 +168,15 @@ class ReferenceBert:
         return acts
 
 
-def _expected_shapes(config):
+def _expected_shapes(config, embeddings: bool = True):
     """Every weight the reference reads, with the shape the config implies (nanoGPT asserts these first)."""
     H, I = config.hidden_size, config.intermediate_size
-    yield "embeddings.word_embeddings.weight", (config.vocab_size, H)
-    yield "embeddings.position_embeddings.weight", (config.max_position_embeddings, H)
-    yield "embeddings.token_type_embeddings.weight", (config.type_vocab_size, H)
-    yield "embeddings.LayerNorm.weight", (H,)
-    yield "embeddings.LayerNorm.bias", (H,)
+    if embeddings:
+        yield "embeddings.word_embeddings.weight", (config.vocab_size, H)
+        yield "embeddings.position_embeddings.weight", (config.max_position_embeddings, H)
+        yield "embeddings.token_type_embeddings.weight", (config.type_vocab_size, H)
+        yield "embeddings.LayerNorm.weight", (H,)
+        yield "embeddings.LayerNorm.bias", (H,)
     for i in range(config.num_hidden_layers):
         p = f"encoder.layer.{i}."
         for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):

@@ -169,7 +169,7 @@ _all_dtypes, _all_devices = dtypes, devices  # the defaults of `cases`, whose ar
 
 
 def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max_batch: int = 3,
-                scales=("unit", "low", "large"), dtypes=None, devices=None):  # fmt: skip
+                scales=("unit", "low", "large"), dtypes=None, devices=None, long: bool = False):  # fmt: skip
     """Return a strategy for generated hidden states fed to one layer (`bertcheck.layer_properties.LayerCase`).
 
     - n_layers: the model's num_hidden_layers; the layer is drawn from them.
@@ -178,6 +178,7 @@ def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max
     - scales ("unit", "low", "large"): standard deviations 1, 1e-3 (variance 1e-6, where eps matters
       even in float32) and 100.
     - dtypes, devices (None): strategies; None means `dtypes()` and `devices()`.
+    - long (False): one example in ten is instead a batch of 2 with 128 to 512 tokens.
     """
     from bertcheck.layer_properties import SCALES, LayerCase
 
@@ -193,10 +194,11 @@ def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max
 
     @st.composite
     def draw_case(draw):
-        tokens = draw(st.integers(min_tokens, max_tokens))
+        is_long = long and draw(st.integers(0, 9)) == 9
+        tokens = draw(st.integers(128, 512) if is_long else st.integers(min_tokens, max_tokens))
         return LayerCase(
             layer=draw(st.integers(0, n_layers - 1)),
-            batch=draw(st.integers(1, max_batch)),
+            batch=2 if is_long else draw(st.integers(1, max_batch)),
             tokens=tokens,
             pad=draw(st.integers(0, tokens - 1)),
             scale=draw(st.sampled_from(scales)),

@@ -1,0 +1,232 @@
+"""The reimplementation protocol: how a candidate BERT is handed its weights, called, and held to its contract.
+
+A *layer factory* ``factory(hf_layer: BertLayer, config) -> fn`` takes its weights from the HF layer it
+is handed (a private copy: free to keep or change) and returns ``fn(hidden_states, attention_mask)``:
+
+- ``hidden_states`` (B, T, H) in the dtype and on the device under test,
+- ``attention_mask`` (B, T) long, 1 for real tokens and 0 for padding,
+- returns the layer output (B, T, H), or a mapping of vocabulary names (``bertcheck.names``) that
+  holds ``resid_post`` and any intermediates it can give (``resid_mid``, ``mlp_post``, ...): each one
+  given is compared too.
+
+A *model factory* ``factory(hf_model: BertModel) -> fn`` returns ``fn(input_ids, attention_mask,
+token_type_ids)`` giving the hidden states, embeddings first then each layer (num_hidden_layers + 1
+tensors of (B, T, H)), or a mapping with ``hidden_states`` and any full vocabulary names
+(``embed.ln_in``, ``blocks.3.resid_mid``, ...). An HF ``ModelOutput`` is read for its hidden states.
+
+Anything else -- an import path that does not resolve, a factory or call that raises, an output of the
+wrong type, shape, dtype or device -- is a `CandidateError` naming the candidate and what it returned:
+the candidate cannot be checked at all. A NaN or infinity in an output is a property failure.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+
+from bertcheck.names import EMBED_NAMES, LAYER_NAMES, layer_name
+
+
+class CandidateError(RuntimeError):
+    """The candidate cannot be checked: what was asked of it, and what it did instead."""
+
+
+class FactoryError(CandidateError):
+    """The factory itself cannot be loaded, or raised, or returned no function: nothing can run."""
+
+
+def load_factory(path: str) -> Callable:
+    """``package.module:attr`` (attr may be dotted) -> the object, importable from the environment or
+    the current directory. Every way this can go wrong is a `CandidateError` saying which."""
+    module_name, colon, attr = path.partition(":")
+    if not colon or not module_name or not attr:
+        raise FactoryError(f"{path!r} is not an import path: give module:attr, such as mypkg.layers:make_layer")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # `bertcheck verify` from a project root finds the project's modules
+    try:
+        obj = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and module_name.startswith(err.name):
+            raise FactoryError(f"{path}: cannot import {module_name!r}: no module named {err.name!r} "
+                                 f"(is the package installed, or the current directory its parent?)") from None  # fmt: skip
+        raise FactoryError(f"{path}: importing {module_name!r} failed: {err}") from err
+    except Exception as err:  # noqa: BLE001 - the user's module ran and raised: say so, whatever it was
+        raise FactoryError(f"{path}: importing {module_name!r} raised {type(err).__name__}: {err}") from err
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            public = sorted(n for n in dir(obj) if not n.startswith("_"))
+            raise FactoryError(f"{path}: {getattr(obj, '__name__', obj)!r} has no attribute {part!r}; it has {public[:20]}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise FactoryError(f"{path} is a {type(obj).__name__}, not a factory (a callable)")
+    return obj
+
+
+def _name_of(factory: Callable) -> str:
+    module = getattr(factory, "__module__", None) or "?"
+    return f"{module}:{getattr(factory, '__qualname__', repr(factory))}"
+
+
+def _device_matches(actual: torch.device, wanted: str) -> bool:
+    want = torch.device(wanted)
+    return actual.type == want.type and (want.index is None or actual.index == want.index)
+
+
+def _validate(name: str, what: str, value, shape: tuple, dtype: torch.dtype, device: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise CandidateError(f"{name} returned {type(value).__name__} for {what}, expected a torch.Tensor of shape {shape}")
+    problems = []
+    if tuple(value.shape) != shape:
+        problems.append(f"shape {tuple(value.shape)}, expected {shape}")
+    if value.dtype != dtype:
+        problems.append(f"dtype {value.dtype}, expected {dtype} (the input's)")
+    if not _device_matches(value.device, device):
+        problems.append(f"device {value.device}, expected {device} (the input's)")
+    if problems:
+        raise CandidateError(f"{name} returned {what} with " + "; ".join(problems))
+    return value.detach()
+
+
+class LayerCandidate:
+    """A layer factory under test. Candidates built from the model's own layers are kept per (model,
+    layer, dtype, device), so a compiled or exported candidate is built once, not once per example."""
+
+    kind = "layer"
+
+    def __init__(self, factory: Callable, name: str | None = None):
+        self.factory, self.name = factory, name or _name_of(factory)
+        self._built: dict[tuple, Callable] = {}
+
+    def build(self, hf_layer, config, key: tuple | None = None) -> Callable:
+        """Hand the factory a private copy of `hf_layer`; `key` caches the result (None: surgery, never cached)."""
+        if key is not None and key in self._built:
+            return self._built[key]
+        try:
+            fn = self.factory(copy.deepcopy(hf_layer), config)
+        except Exception as err:  # noqa: BLE001 - whatever the factory raised, the message names it
+            raise FactoryError(f"the layer factory {self.name} raised {type(err).__name__}: {err}") from err
+        if not callable(fn):
+            raise FactoryError(f"the layer factory {self.name} returned {type(fn).__name__}, not fn(hidden_states, attention_mask)")
+        if key is not None:
+            self._built[key] = fn
+        return fn
+
+    def call(self, fn, hidden_states: torch.Tensor, attention_mask: torch.Tensor, config) -> dict[str, torch.Tensor]:
+        """Run `fn`; its outputs by short vocabulary name, each checked for type, shape, dtype and device."""
+        B, T, H = hidden_states.shape
+        with torch.no_grad():
+            try:
+                out = fn(hidden_states, attention_mask)
+            except Exception as err:  # noqa: BLE001
+                raise CandidateError(f"{self.name} raised {type(err).__name__}: {err} on hidden states "
+                                     f"{tuple(hidden_states.shape)} {hidden_states.dtype} on {hidden_states.device}") from err  # fmt: skip
+        if not isinstance(out, Mapping):
+            out = {"resid_post": out}
+        unknown = [k for k in out if k not in LAYER_NAMES]
+        if unknown or "resid_post" not in out:
+            raise CandidateError(f"{self.name} returned a mapping with keys {list(out)}: it needs 'resid_post' and "
+                                 f"names from the vocabulary only ({', '.join(LAYER_NAMES)})")  # fmt: skip
+        shapes = layer_shapes(B, T, config)
+        dtype, device = hidden_states.dtype, str(hidden_states.device)
+        return {k: _validate(self.name, k, v, shapes[k], dtype, device) for k, v in out.items()}
+
+
+class ModelCandidate:
+    """A model factory under test, built once per (model, dtype, device)."""
+
+    kind = "model"
+
+    def __init__(self, factory: Callable, name: str | None = None):
+        self.factory, self.name = factory, name or _name_of(factory)
+        self._built: dict[tuple, Callable] = {}
+
+    def build(self, hf_model, key: tuple) -> Callable:
+        if key not in self._built:
+            try:
+                fn = self.factory(copy.deepcopy(hf_model))
+            except Exception as err:  # noqa: BLE001
+                raise FactoryError(f"the model factory {self.name} raised {type(err).__name__}: {err}") from err
+            if not callable(fn):
+                raise FactoryError(f"the model factory {self.name} returned {type(fn).__name__}, "
+                                     "not fn(input_ids, attention_mask, token_type_ids)")  # fmt: skip
+            self._built[key] = fn
+        return self._built[key]
+
+    def call(self, fn, inputs: dict[str, torch.Tensor], config, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """Run `fn`; returns ``hidden_states.{i}`` for each hidden state plus any full names it gave."""
+        ids = inputs["input_ids"]
+        B, T = ids.shape
+        with torch.no_grad():
+            try:
+                out = fn(ids, inputs["attention_mask"], inputs["token_type_ids"])
+            except Exception as err:  # noqa: BLE001
+                raise CandidateError(f"{self.name} raised {type(err).__name__}: {err} on input_ids {tuple(ids.shape)}") from err
+        named: dict = {}
+        if hasattr(out, "hidden_states") and not isinstance(out, Sequence):  # an HF ModelOutput
+            states = out.hidden_states
+        elif isinstance(out, Mapping):
+            known = set(EMBED_NAMES) | {layer_name(i, n) for i in range(config.num_hidden_layers) for n in LAYER_NAMES}
+            unknown = [k for k in out if k != "hidden_states" and k not in known]
+            if unknown or "hidden_states" not in out:
+                raise CandidateError(f"{self.name} returned a mapping with keys {list(out)[:8]}: it needs 'hidden_states' "
+                                     "and full vocabulary names only (embed.out, blocks.0.resid_mid, ...)")  # fmt: skip
+            states, named = out["hidden_states"], {k: v for k, v in out.items() if k != "hidden_states"}
+        else:
+            states = out
+        n = config.num_hidden_layers + 1
+        if not isinstance(states, Sequence) or len(states) != n:
+            got = f"{len(states)} items" if isinstance(states, Sequence) else type(states).__name__
+            raise CandidateError(f"{self.name} returned {got} as hidden states, expected {n}: the embeddings, then each of "
+                                 f"{config.num_hidden_layers} layers")  # fmt: skip
+        device = str(ids.device)
+        result = {f"hidden_states.{i}": _validate(self.name, f"hidden state {i}", h, (B, T, config.hidden_size), dtype, device)
+                  for i, h in enumerate(states)}  # fmt: skip
+        shapes = layer_shapes(B, T, config)
+        for key, value in named.items():
+            short = key.split(".", 2)[2] if key.startswith("blocks.") else "resid_pre"  # embeddings are all (B, T, H)
+            result[key] = _validate(self.name, key, value, shapes[short], dtype, device)
+        return result
+
+
+def layer_shapes(B: int, T: int, config) -> dict[str, tuple]:
+    """The shape of each per-layer vocabulary activation for a (B, T) input."""
+    H, I, nh = config.hidden_size, config.intermediate_size, config.num_attention_heads
+    shapes = {name: (B, T, H) for name in LAYER_NAMES}
+    shapes.update(mlp_pre=(B, T, I), mlp_post=(B, T, I), attn_scores=(B, nh, T, T), pattern=(B, nh, T, T))
+    return shapes
+
+
+# ---- bertcheck's own reference, as a candidate: what every property must accept ------------------
+
+
+def reference_layer(hf_layer, config) -> Callable:
+    """A layer factory: bertcheck's from-scratch reference layer, every intermediate returned."""
+    from bertcheck.reference import ReferenceBert
+
+    reference = ReferenceBert.single_layer(hf_layer, config)
+
+    def fn(hidden_states, attention_mask):
+        acts = reference.layer(0, hidden_states, attention_mask)
+        return {name.split(".", 2)[2]: value for name, value in acts.items()}
+
+    return fn
+
+
+def reference_model(hf_model) -> Callable:
+    """A model factory: bertcheck's reference, run end to end, every activation returned."""
+    from bertcheck.reference import ReferenceBert
+
+    reference = ReferenceBert.from_hf(hf_model)
+    n = hf_model.config.num_hidden_layers
+
+    def fn(input_ids, attention_mask, token_type_ids):
+        acts = reference.forward(input_ids, attention_mask, token_type_ids)
+        states = [acts["embed.out"], *(acts[layer_name(i, "resid_post")] for i in range(n))]
+        return {"hidden_states": states, **acts}
+
+    return fn

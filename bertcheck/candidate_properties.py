@@ -1,0 +1,382 @@
+"""The properties applied to a reimplementation: the same spec, with the candidate where HF was.
+
+Layer candidates are fed generated hidden states (`LayerCase`) and compared with the HF layer they were
+built from; model candidates are fed generated sentences (`Case`) and compared with the HF model's
+hooked forward. Every property returns its worst error as a share of the tolerance (1.0 is the limit)
+and raises `PropertyFailure` naming the layer and activation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+from dataclasses import asdict, dataclass
+
+import torch
+
+from bertcheck._compat import run_layer
+from bertcheck.candidate import LayerCandidate, ModelCandidate
+from bertcheck.capture import capture, capture_layer
+from bertcheck.cases import Case
+from bertcheck.failures import Check
+from bertcheck.layer_properties import LayerCase
+from bertcheck.names import layer_name
+from bertcheck.subject import Bert, Observation
+from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
+
+
+@dataclass(frozen=True)
+class CandidateCase:
+    """One generated input for a candidate, with what a failure needs to name it and rerun it."""
+
+    inner: LayerCase | Case
+    impl: str
+    kind: str  # "layer" or "model"
+
+    @property
+    def texts(self):
+        return self.inner.texts
+
+    def describe(self, model: str) -> list[str]:
+        return [f"candidate: {self.impl} ({self.kind} factory)", *self.inner.describe(model)]
+
+    def example_json(self) -> str:
+        return example_json(self.inner)
+
+    def reproduce(self, model: str, check: str) -> str:
+        option = "--impl" if self.kind == "layer" else "--model-impl"
+        args = ["python", "-m", "bertcheck", "verify", option, self.impl, "--model", model,
+                "--property", check, "--example", self.example_json()]  # fmt: skip
+        return shlex.join(args)
+
+
+def example_json(case: LayerCase | Case) -> str:
+    """One example as JSON, for ``bertcheck verify --example``."""
+    if isinstance(case, Case):
+        fields = {"texts": json.loads(case.texts_json())}
+    else:
+        fields = {k: v for k, v in asdict(case).items() if k not in ("dtype", "device")}
+    fields.update(dtype=str(case.dtype).removeprefix("torch."), device=case.device)
+    return json.dumps(fields, ensure_ascii=True)
+
+
+def example_from_json(kind: str, text: str) -> LayerCase | Case:
+    """The inverse of `example_json`; ValueError saying what is wrong."""
+    try:
+        fields = json.loads(text)
+        if not isinstance(fields, dict):
+            raise ValueError("not a JSON object")
+        dtype = getattr(torch, fields.pop("dtype", "float32"))
+        device = fields.pop("device", "cpu")
+        if kind == "model":
+            return Case.from_json(json.dumps(fields.pop("texts")), dtype=dtype, device=device)
+        case = LayerCase(**fields, dtype=dtype, device=device)
+        if not (case.batch >= 1 and case.tokens >= 1 and 0 <= case.pad < case.tokens):
+            raise ValueError("need batch >= 1, tokens >= 1 and 0 <= pad < tokens")
+        return case
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise ValueError(f"--example {text!r} is not a {kind} example ({err})") from None
+
+
+# ---- layer candidates -----------------------------------------------------------------------------
+
+
+def _start_layer(cand: LayerCandidate, bert: Bert, case: LayerCase, key: str, title: str):
+    x, mask = case.states(bert.config.hidden_size)
+    obs = Observation(case=CandidateCase(case, cand.name, "layer"), model=bert.name, inputs={"attention_mask": mask}, acts=None)
+    hf = bert.model(case.dtype, case.device).encoder.layer[case.layer]
+    fn = cand.build(hf, bert.config, key=(bert.name, case.layer, case.dtype, str(case.device)))
+    return Check(key, title, obs), hf, fn, x, mask
+
+
+def _nonfinite(check: Check, where: str, name: str, value: torch.Tensor) -> None:
+    __tracebackhide__ = True
+    bad = ~torch.isfinite(value)
+    if bool(bad.any()):
+        at = tuple(int(i) for i in bad.nonzero()[0])
+        raise check.fail(where, name, "finite values everywhere, padded positions included",
+                         [f"{int(bad.sum())} of {bad.numel()} elements are NaN or infinite; the first at index {at}: "
+                          f"{float(value[at])}"])  # fmt: skip
+
+
+def _output(check: Check, cand: LayerCandidate, fn, x, mask, bert: Bert, layer: int) -> dict[str, torch.Tensor]:
+    __tracebackhide__ = True
+    out = cand.call(fn, x, mask, bert.config)
+    for short, value in out.items():
+        _nonfinite(check, f"layer {layer}", layer_name(layer, short), value)
+    return out
+
+
+def _expected_layer(bert: Bert, case: LayerCase, hf, x, mask) -> dict[str, torch.Tensor]:
+    """Every activation of the HF layer on (x, mask) by short name; the two HF does not expose
+    (attn_scores, pattern) from the reference, which the properties suite holds equal to HF."""
+    acts = capture_layer(hf, x, mask, case.layer)
+    with torch.no_grad():
+        reference = bert.reference(case.dtype, case.device).layer(case.layer, x, mask)
+    expected = {name.split(".", 2)[2]: value for name, value in reference.items()}
+    expected.update({name.split(".", 2)[2]: value for name, value in acts.items()})
+    return expected
+
+
+def _scores_on_kept_keys(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, nh, T, T) -> (B, T, nh, T) with masked keys zeroed: what a padding constant (-inf, -1e4,
+    finfo.min) is does not matter, only that the key is masked, which `pattern` checks."""
+    keep = mask[:, None, None, :].bool()
+    return torch.where(keep, scores, torch.zeros_like(scores)).transpose(1, 2)
+
+
+def layer_equivalence(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
+    """The candidate's output, and every intermediate it gives, equals the HF layer's."""
+    __tracebackhide__ = True
+    check, hf, fn, x, mask = _start_layer(cand, bert, case, "layer-equivalence", "layer equivalence with HF")
+    out = _output(check, cand, fn, x, mask, bert, case.layer)
+    expected = _expected_layer(bert, case, hf, x, mask)
+    tol = tolerances_for(case.dtype).values
+    worst = 0.0
+    for short in ("resid_post", *(k for k in out if k != "resid_post")):
+        actual, wanted = out[short], expected[short]
+        if short in ("attn_scores", "pattern"):
+            actual, wanted = _scores_on_kept_keys(actual, mask), _scores_on_kept_keys(wanted, mask)
+        worst = max(worst, check.close(f"layer {case.layer}", layer_name(case.layer, short), actual, wanted, tol,
+                                       f"{short} == HF {short}"))  # fmt: skip
+    return worst
+
+
+def _surgery(hf, edit) -> torch.nn.Module:
+    probed = copy.deepcopy(hf)
+    with torch.no_grad():
+        edit(probed)
+    return probed
+
+
+def output_statistics(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
+    """With the output LayerNorm's affine made the identity (weight 1, bias 0), the layer output is the
+    normalized value itself: per token, mean 0 and variance v / (v + eps), v the LayerNorm input's."""
+    __tracebackhide__ = True
+    check, hf, _, x, mask = _start_layer(cand, bert, case, "output-statistics", "post-LayerNorm output statistics")
+    tols = tolerances_for(case.dtype)
+    if tols.ln_mean is None:
+        raise ValueError(f"no LayerNorm statistics tolerance for {case.dtype}")
+
+    def identity_affine(layer):
+        layer.output.LayerNorm.weight.fill_(1.0)
+        layer.output.LayerNorm.bias.zero_()
+
+    probed = _surgery(hf, identity_affine)
+    out = _output(check, cand, cand.build(probed, bert.config), x, mask, bert, case.layer)["resid_post"]
+    ln_in = capture_layer(probed, x, mask, case.layer)[layer_name(case.layer, "ln2_in")].double()
+    v = ln_in.var(dim=-1, unbiased=False)
+    z = out.double()
+    name, where = layer_name(case.layer, "resid_post"), f"layer {case.layer}"
+    worst = check.close(where, name, z.mean(dim=-1), torch.zeros_like(v), Tolerance(0.0, tols.ln_mean),
+                        "per-token mean 0 with the output LayerNorm's weight 1 and bias 0")  # fmt: skip
+    expected_var = v / (v + bert.config.layer_norm_eps)
+    return max(worst, check.close(where, name, z.var(dim=-1, unbiased=False), expected_var, Tolerance(0.0, tols.ln_var),
+                                  "per-token variance v / (v + eps) with the output LayerNorm's weight 1 and bias 0"))  # fmt: skip
+
+
+def residual_probes(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
+    """Weight surgery on the layer handed to the factory: with the attention output dense zeroed the
+    first add & norm is LN1(resid_pre) alone; with the feed-forward output dense zeroed the output is
+    LN2(resid_mid) alone. On low-variance states the first probe also exposes a wrong eps."""
+    __tracebackhide__ = True
+    check, hf, _, x, mask = _start_layer(cand, bert, case, "residual-probes", "residual probes by weight surgery")
+    tol = tolerances_for(case.dtype).values
+    worst = 0.0
+    for dense, residual in (("attention.output.dense", "resid_pre"), ("output.dense", "resid_mid")):
+
+        def zero(layer, dense=dense):
+            for param in layer.get_submodule(dense).parameters():
+                param.zero_()
+
+        probed = _surgery(hf, zero)
+        out = _output(check, cand, cand.build(probed, bert.config), x, mask, bert, case.layer)["resid_post"]
+        with torch.no_grad():
+            expected = run_layer(probed, x, mask)
+        worst = max(worst, check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), out, expected, tol,
+                                       f"with {dense} zeroed, the output == HF's: the {residual} residual alone"))  # fmt: skip
+    return worst
+
+
+def permutation(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
+    """A layer has no position information: permuting the tokens permutes its output."""
+    __tracebackhide__ = True
+    check, _, fn, x, mask = _start_layer(cand, bert, case, "permutation", "permutation equivariance")
+    order = torch.randperm(case.tokens, generator=torch.Generator().manual_seed(case.seed + 1)).to(x.device)
+    out = _output(check, cand, fn, x, mask, bert, case.layer)["resid_post"]
+    permuted = _output(check, cand, fn, x[:, order], mask[:, order], bert, case.layer)["resid_post"]
+    return check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), permuted, out[:, order],
+                       tolerances_for(case.dtype).values, "layer(x[:, perm]) == layer(x)[:, perm]",
+                       tokens=mask[:, order].bool())  # fmt: skip
+
+
+def batching(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
+    """Each row run alone, trimmed to its real tokens, equals that row in the padded batch."""
+    __tracebackhide__ = True
+    check, _, fn, x, mask = _start_layer(cand, bert, case, "batching", "batch and padding-length invariance")
+    out = _output(check, cand, fn, x, mask, bert, case.layer)["resid_post"]
+    worst = 0.0
+    for b in range(case.batch):
+        n = int(mask[b].sum())
+        alone = _output(check, cand, fn, x[b : b + 1, :n], mask[b : b + 1, :n], bert, case.layer)["resid_post"]
+        worst = max(worst, check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), out[b : b + 1, :n], alone,
+                                       tolerances_for(case.dtype).values, f"row {b} in the batch == row {b} alone, unpadded",
+                                       tokens=False))  # fmt: skip
+    return worst
+
+
+def padding(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
+    """What sits at padded positions never reaches a real token: replace it by other values of the same
+    scale and every real token's output stays the same. (Same scale, not huge: the classic -10000
+    additive mask is a correct BERT, and logits of ~1e5 would leak through it.)"""
+    __tracebackhide__ = True
+    check, _, fn, x, mask = _start_layer(cand, bert, case, "padding", "masked positions are ignored")
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(case.seed + 2), dtype=torch.float64)
+    noisy = torch.where(mask.bool()[..., None], x, (noise * x.double().std()).to(x))
+    out = _output(check, cand, fn, x, mask, bert, case.layer)["resid_post"]
+    changed = _output(check, cand, fn, noisy, mask, bert, case.layer)["resid_post"]
+    return check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), changed, out,
+                       tolerances_for(case.dtype).values, "real tokens unchanged when padded positions change")  # fmt: skip
+
+
+def determinism(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
+    """The same input twice gives bit for bit the same output."""
+    __tracebackhide__ = True
+    check, _, fn, x, mask = _start_layer(cand, bert, case, "determinism", "determinism")
+    first = _output(check, cand, fn, x, mask, bert, case.layer)["resid_post"]
+    second = _output(check, cand, fn, x.clone(), mask.clone(), bert, case.layer)["resid_post"]
+    return check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), second, first, EXACT,
+                       "a second call == the first, bit for bit")  # fmt: skip
+
+
+LAYER_CANDIDATE_PROPERTIES = {
+    "layer-equivalence": layer_equivalence,
+    "output-statistics": output_statistics,
+    "residual-probes": residual_probes,
+    "permutation": permutation,
+    "batching": batching,
+    "padding": padding,
+    "determinism": determinism,
+}
+# Through attention, generated states stay at std 1 and 1e-3 (see layer_properties.ATTENTION_SCALES).
+
+
+# ---- model candidates -----------------------------------------------------------------------------
+
+
+def _start_model(cand: ModelCandidate, bert: Bert, case: Case, key: str, title: str):
+    inputs = bert.encode(case)
+    obs = Observation(case=CandidateCase(case, cand.name, "model"), model=bert.name, inputs=inputs, acts=None)
+    hf = bert.model(case.dtype, case.device)
+    fn = cand.build(hf, key=(bert.name, case.dtype, str(case.device)))
+    return Check(key, title, obs), hf, fn, inputs
+
+
+def _model_output(check: Check, cand: ModelCandidate, fn, inputs, bert: Bert, dtype) -> dict[str, torch.Tensor]:
+    __tracebackhide__ = True
+    out = cand.call(fn, inputs, bert.config, dtype)
+    for name, value in out.items():
+        _nonfinite(check, _where(name), name, value)
+    return out
+
+
+def _where(name: str) -> str:
+    if name.startswith("hidden_states."):
+        i = int(name.split(".")[1])
+        return "embeddings" if i == 0 else f"layer {i - 1}"
+    return "embeddings" if name.startswith("embed.") else f"layer {name.split('.')[1]}"
+
+
+def _state_name(i: int) -> str:
+    """The vocabulary name of hidden state i: the embeddings' output, then each layer's resid_post."""
+    return "embed.out" if i == 0 else layer_name(i - 1, "resid_post")
+
+
+def model_equivalence(cand: ModelCandidate, bert: Bert, case: Case) -> float:
+    """Embeddings and every hidden state equal HF's; each named intermediate of layer i equals the
+    reference layer i fed the candidate's own hidden state i (so a layer's error is its own, not the
+    sum of the layers before it: chained, pre-LayerNorm sums of ~50 carry more than the tolerance)."""
+    __tracebackhide__ = True
+    check, hf, fn, inputs = _start_model(cand, bert, case, "model-equivalence", "model equivalence with HF")
+    out = _model_output(check, cand, fn, inputs, bert, case.dtype)
+    acts = capture(hf, **inputs)
+    tol = tolerances_for(case.dtype).values
+    mask = inputs["attention_mask"]
+    reference = bert.reference(case.dtype, case.device)
+    expected: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        if any(name.startswith("embed.") for name in out):
+            expected.update(reference.embed(inputs["input_ids"], inputs["token_type_ids"]))
+        for i in sorted({int(name.split(".")[1]) for name in out if name.startswith("blocks.")}):
+            expected.update(reference.layer(i, out[f"hidden_states.{i}"], mask))
+    worst = 0.0
+    for name, actual in out.items():
+        if name.startswith("hidden_states."):
+            i = int(name.split(".")[1])
+            wanted, shown, what = acts.hidden_states[i], _state_name(i), "HF"
+        else:
+            wanted, shown, what = expected[name], name, "the reference fed the candidate's own layer input"
+        if name.endswith((".attn_scores", ".pattern")):
+            actual, wanted = _scores_on_kept_keys(actual, mask), _scores_on_kept_keys(wanted, mask)
+        worst = max(worst, check.close(_where(name), shown, actual, wanted, tol, f"{shown} == {what}"))
+    return worst
+
+
+def model_batching(cand: ModelCandidate, bert: Bert, case: Case) -> float:
+    """Each text run alone, unpadded, gives the hidden states it has in the padded batch."""
+    __tracebackhide__ = True
+    check, _, fn, inputs = _start_model(cand, bert, case, "model-batching", "batch and padding-length invariance")
+    out = _model_output(check, cand, fn, inputs, bert, case.dtype)
+    worst = 0.0
+    for b in range(case.batch):
+        n = int(inputs["attention_mask"][b].sum())
+        row = {k: v[b : b + 1, :n] for k, v in inputs.items()}
+        alone = _model_output(check, cand, fn, row, bert, case.dtype)
+        for i in range(bert.config.num_hidden_layers + 1):
+            key = f"hidden_states.{i}"
+            worst = max(worst, check.close(_where(key), _state_name(i), out[key][b : b + 1, :n], alone[key],
+                                           tolerances_for(case.dtype).values, f"text {b} in the batch == text {b} alone",
+                                           tokens=False))  # fmt: skip
+    return worst
+
+
+def model_padding(cand: ModelCandidate, bert: Bert, case: Case) -> float:
+    """Five more padding tokens on every row leave every real token's hidden states unchanged."""
+    __tracebackhide__ = True
+    check, _, fn, inputs = _start_model(cand, bert, case, "model-padding", "extra padding is ignored")
+    if inputs["input_ids"].shape[1] + 5 > bert.max_length:
+        return 0.0  # no room for more padding: the other 9 in 10 examples cover it
+    out = _model_output(check, cand, fn, inputs, bert, case.dtype)
+    pad = bert.tokenizer.pad_token_id or 0
+    padded = {k: torch.nn.functional.pad(v, (0, 5), value=pad if k == "input_ids" else 0) for k, v in inputs.items()}
+    more = _model_output(check, cand, fn, padded, bert, case.dtype)
+    T = inputs["input_ids"].shape[1]
+    worst = 0.0
+    for i in range(bert.config.num_hidden_layers + 1):
+        key = f"hidden_states.{i}"
+        worst = max(worst, check.close(_where(key), _state_name(i), more[key][:, :T], out[key],
+                                       tolerances_for(case.dtype).values, "real tokens unchanged by 5 more padding tokens"))  # fmt: skip
+    return worst
+
+
+def model_determinism(cand: ModelCandidate, bert: Bert, case: Case) -> float:
+    """The same input twice gives bit for bit the same hidden states."""
+    __tracebackhide__ = True
+    check, _, fn, inputs = _start_model(cand, bert, case, "model-determinism", "determinism")
+    first = _model_output(check, cand, fn, inputs, bert, case.dtype)
+    second = _model_output(check, cand, fn, {k: v.clone() for k, v in inputs.items()}, bert, case.dtype)
+    worst = 0.0
+    for i in range(bert.config.num_hidden_layers + 1):
+        key = f"hidden_states.{i}"
+        worst = max(worst, check.close(_where(key), _state_name(i), second[key], first[key], EXACT,
+                                       "a second call == the first, bit for bit"))  # fmt: skip
+    return worst
+
+
+MODEL_CANDIDATE_PROPERTIES = {
+    "model-equivalence": model_equivalence,
+    "model-batching": model_batching,
+    "model-padding": model_padding,
+    "model-determinism": model_determinism,
+}

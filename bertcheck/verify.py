@@ -1,0 +1,207 @@
+"""Run the candidate properties on a reimplementation and report: the Python API and `bertcheck verify`.
+
+    import bertcheck
+    bertcheck.check_layer(my_layer_factory)                 # raises CandidateFailed with the report
+    bertcheck.check_model(my_model_factory, model="minilm")
+
+Each property runs under Hypothesis (derandomized: the same examples every run) until it fails, and
+is then shrunk to its smallest failing example.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import torch
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import strategies as st
+
+from bertcheck.candidate import CandidateError, FactoryError, LayerCandidate, ModelCandidate
+from bertcheck.candidate_properties import LAYER_CANDIDATE_PROPERTIES, MODEL_CANDIDATE_PROPERTIES, CandidateCase
+from bertcheck.failures import PropertyFailure
+from bertcheck.layer_properties import ATTENTION_SCALES, LayerCase
+from bertcheck.cases import Case
+from bertcheck.strategies import cases, layer_cases
+from bertcheck.subject import Bert
+
+DEFAULT_DTYPES = (torch.float32, torch.float64)
+
+
+class CandidateFailed(AssertionError):
+    """A candidate broke at least one property; `str()` is the report, `.report` the `Report`."""
+
+    def __init__(self, report: "Report"):
+        self.report = report
+        super().__init__(report.text())
+
+
+@dataclass
+class Result:
+    """One property on one candidate: how many examples ran, the worst error, and the shrunk failure."""
+
+    property: str
+    examples: int = 0
+    worst: float = 0.0
+    failure: PropertyFailure | None = None
+
+    error: CandidateError | None = None  # the candidate broke the protocol on the shrunk input
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None and self.error is None
+
+
+@dataclass
+class Report:
+    candidate: str
+    kind: str
+    model: str
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """0 every property holds, 1 one fails, 2 the candidate broke the protocol (cannot be checked)."""
+        return 2 if any(r.error for r in self.results) else (0 if self.passed else 1)
+
+    def table(self) -> list[str]:
+        rows = [("property", "result", "examples", "worst error", "counterexample (shrunk)")]
+        for r in self.results:
+            worst = "inf" if math.isinf(r.worst) else f"{r.worst:.3g}"
+            if r.error is not None:
+                rows.append((r.property, "ERROR", str(r.examples), "-", str(r.error).splitlines()[0][:160]))
+            elif r.failure is not None:
+                where = f"{r.failure.where}, {r.failure.activation}"
+                case = r.failure.case.inner.describe(self.model)[-1] if r.failure.case is not None else ""
+                rows.append((r.property, "FAIL", str(r.examples), worst, f"{where}: {case}"))
+            else:
+                rows.append((r.property, "pass", str(r.examples), worst, ""))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        return ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+
+    def text(self) -> str:
+        passed = sum(r.passed for r in self.results)
+        lines = [f"bertcheck verify: {self.kind} candidate {self.candidate} against {self.model}: "
+                 f"{passed} of {len(self.results)} properties hold (worst error as a share of the tolerance; 1 = the limit)",
+                 *self.table()]  # fmt: skip
+        for r in self.results:
+            if r.failure is not None or r.error is not None:
+                lines += ["", f"--- {r.property} ---", r.failure.report() if r.failure else str(r.error)]
+        return "\n".join(lines)
+
+
+def _settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        derandomize=True,  # the same examples every run: a report is reproducible
+        database=None,
+        deadline=None,  # an example is one or more forwards: time says nothing about correctness
+        verbosity=Verbosity.quiet,  # the report names the shrunk input itself
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+        # One failure per property, shrunk: the smallest input that breaks it, not one per traceback line.
+        report_multiple_bugs=False,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),  # no "explain" notes
+    )
+
+
+def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: str, example=None) -> Result:
+    result = Result(name)
+
+    def body(case):
+        result.examples += 1
+        try:
+            result.worst = max(result.worst, prop(cand, bert, case))
+        except FactoryError:
+            raise  # nothing can run: stop the whole run
+        except CandidateError as err:  # name the input, as a property failure does
+            wrapped = CandidateCase(case, cand.name, cand.kind)
+            lines = [str(err), "Input:", *(f"  {line}" for line in wrapped.describe(bert.name)),
+                     "Reproduce:", f"  {wrapped.reproduce(bert.name, name)}"]  # fmt: skip
+            raise CandidateError("\n".join(lines)) from err
+
+    try:
+        if example is not None:
+            body(example)
+        else:
+            given(strategy)(_settings(examples)(body))()
+    except PropertyFailure as failure:
+        result.failure, result.worst = failure, math.inf
+    except FactoryError:
+        raise
+    except CandidateError as err:
+        result.error = err
+    return result
+
+
+def _models(model: str | Bert) -> Bert:
+    if isinstance(model, Bert):
+        return model
+    if model not in _LOADED:
+        _LOADED[model] = Bert.load(model)
+    return _LOADED[model]
+
+
+_LOADED: dict[str, Bert] = {}
+
+
+def layer_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[LayerCase]:
+    """Generated states for a layer candidate: padded batches, 1 in 10 of 128-512 tokens, std 1 and 1e-3."""
+    return layer_cases(n_layers=bert.config.num_hidden_layers, scales=ATTENTION_SCALES, long=True,
+                       dtypes=st.sampled_from(list(dtypes)), devices=st.just(device))  # fmt: skip
+
+
+def model_strategy(dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[Case]:
+    """Generated sentences for a model candidate: padded batches, pairs, 1 in 10 past 512 tokens."""
+    return cases(dtypes=st.sampled_from(list(dtypes)), devices=st.just(device))
+
+
+def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:bert-base-uncased", *,
+        properties: Iterable[str] | None = None, examples: int = 25, dtypes: Iterable[torch.dtype] = DEFAULT_DTYPES,
+        device: str = "cpu", example: LayerCase | Case | None = None) -> Report:  # fmt: skip
+    """Every (or each named) property on `candidate`; never raises for a failed property, only
+    `FactoryError` for a candidate that cannot be run at all."""
+    bert = _models(model)
+    table = LAYER_CANDIDATE_PROPERTIES if candidate.kind == "layer" else MODEL_CANDIDATE_PROPERTIES
+    names = list(properties) if properties is not None else list(table)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"unknown {candidate.kind} properties {unknown}; known: {', '.join(table)}")
+    dtypes = list(dtypes)
+    strategy = layer_strategy(bert, dtypes, device) if candidate.kind == "layer" else model_strategy(dtypes, device)
+    report = Report(candidate.name, candidate.kind, bert.name)
+    for name in names:
+        report.results.append(_run_one(table[name], candidate, bert, strategy, examples, name, example))
+    return report
+
+
+def check_layer(factory: Callable, model: str | Bert = "random:bert-base-uncased", **options) -> Report:
+    """Check a layer factory ``factory(hf_layer, config) -> fn(hidden_states, attention_mask)``.
+
+    Returns the `Report` when every property holds; raises `CandidateFailed` (an AssertionError whose
+    message is the report) when one does not or the candidate broke the protocol on some input, and
+    `CandidateError` when it cannot be built at all.
+    Options as for `run`: properties, examples (25), dtypes (float32, float64), device.
+    """
+    __tracebackhide__ = True
+    report = run(factory if isinstance(factory, LayerCandidate) else LayerCandidate(factory), model, **options)
+    if not report.passed:
+        raise CandidateFailed(report)
+    return report
+
+
+def check_model(factory: Callable, model: str | Bert = "random:bert-base-uncased", **options) -> Report:
+    """Check a model factory ``factory(hf_model) -> fn(input_ids, attention_mask, token_type_ids)``; as `check_layer`."""
+    __tracebackhide__ = True
+    report = run(factory if isinstance(factory, ModelCandidate) else ModelCandidate(factory), model, **options)
+    if not report.passed:
+        raise CandidateFailed(report)
+    return report
+
+
+__all__ = ["CandidateError", "CandidateFailed", "Report", "Result", "check_layer", "check_model", "run"]

@@ -1,0 +1,76 @@
+"""A reimplementation against the spec: the layer factory of --bert-impl and the model factory of
+--bert-model-impl (by default bertcheck's own reference, which must pass like any candidate)."""
+
+import torch
+from hypothesis import given, target
+from hypothesis import strategies as st
+
+from bertcheck.candidate_properties import LAYER_CANDIDATE_PROPERTIES, MODEL_CANDIDATE_PROPERTIES
+from bertcheck.verify import layer_strategy, model_strategy
+
+DTYPES = (torch.float32, torch.float64)
+
+
+def _layer(bert, candidate, data, key):
+    case = data.draw(layer_strategy(bert, DTYPES), label="case")
+    target(LAYER_CANDIDATE_PROPERTIES[key](candidate, bert, case), label=key)
+
+
+def _model(bert, candidate, data, key):
+    case = data.draw(model_strategy(DTYPES), label="case")
+    target(MODEL_CANDIDATE_PROPERTIES[key](candidate, bert, case), label=key)
+
+
+@given(data=st.data())
+def test_the_candidate_layer_equals_the_hf_layer_and_its_intermediates(bert, bert_layer_impl, data):
+    _layer(bert, bert_layer_impl, data, "layer-equivalence")
+
+
+@given(data=st.data())
+def test_the_candidate_layer_output_is_normalized_per_token(bert, bert_layer_impl, data):
+    _layer(bert, bert_layer_impl, data, "output-statistics")
+
+
+@given(data=st.data())
+def test_the_candidate_layer_keeps_both_residuals_under_weight_surgery(bert, bert_layer_impl, data):
+    _layer(bert, bert_layer_impl, data, "residual-probes")
+
+
+@given(data=st.data())
+def test_the_candidate_layer_is_permutation_equivariant(bert, bert_layer_impl, data):
+    _layer(bert, bert_layer_impl, data, "permutation")
+
+
+@given(data=st.data())
+def test_the_candidate_layer_gives_each_row_what_it_gives_it_alone(bert, bert_layer_impl, data):
+    _layer(bert, bert_layer_impl, data, "batching")
+
+
+@given(data=st.data())
+def test_the_candidate_layer_ignores_padded_positions(bert, bert_layer_impl, data):
+    _layer(bert, bert_layer_impl, data, "padding")
+
+
+@given(data=st.data())
+def test_the_candidate_layer_is_deterministic(bert, bert_layer_impl, data):
+    _layer(bert, bert_layer_impl, data, "determinism")
+
+
+@given(data=st.data())
+def test_the_candidate_model_gives_the_hf_embeddings_and_every_hidden_state(bert, bert_model_impl, data):
+    _model(bert, bert_model_impl, data, "model-equivalence")
+
+
+@given(data=st.data())
+def test_the_candidate_model_gives_each_text_what_it_gives_it_alone(bert, bert_model_impl, data):
+    _model(bert, bert_model_impl, data, "model-batching")
+
+
+@given(data=st.data())
+def test_the_candidate_model_ignores_extra_padding(bert, bert_model_impl, data):
+    _model(bert, bert_model_impl, data, "model-padding")
+
+
+@given(data=st.data())
+def test_the_candidate_model_is_deterministic(bert, bert_model_impl, data):
+    _model(bert, bert_model_impl, data, "model-determinism")

@@ -1,0 +1,277 @@
+"""Reimplementations of BERT for bertcheck to check: real ones that must pass, and a zoo of broken ones.
+
+Every factory here follows the protocol in `bertcheck.candidate`: a layer factory takes
+``(hf_layer, config)``, a model factory ``(hf_model)``, and each returns the function to check.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+# ---- real reimplementations: these must pass ------------------------------------------------------
+
+
+def torch_encoder_layer(hf_layer, config):
+    """`torch.nn.TransformerEncoderLayer` (post-LN, exact GELU) with the weights of a `BertLayer`.
+
+    BERT's q, k, v projections become the packed ``in_proj``; the attention output dense is
+    ``out_proj``; the feed-forward is ``linear1``/``linear2``; the two LayerNorms are ``norm1``/``norm2``.
+    """
+    attn = hf_layer.attention
+    weight = attn.self.query.weight
+    layer = torch.nn.TransformerEncoderLayer(
+        config.hidden_size, config.num_attention_heads, config.intermediate_size, dropout=0.0,
+        activation="gelu", layer_norm_eps=config.layer_norm_eps, batch_first=True, norm_first=False,
+    ).to(dtype=weight.dtype, device=weight.device)  # fmt: skip
+    with torch.no_grad():
+        qkv = (attn.self.query, attn.self.key, attn.self.value)
+        layer.self_attn.in_proj_weight.copy_(torch.cat([m.weight for m in qkv]))
+        layer.self_attn.in_proj_bias.copy_(torch.cat([m.bias for m in qkv]))
+        for ours, theirs in ((layer.self_attn.out_proj, attn.output.dense), (layer.linear1, hf_layer.intermediate.dense),
+                             (layer.linear2, hf_layer.output.dense), (layer.norm1, attn.output.LayerNorm),
+                             (layer.norm2, hf_layer.output.LayerNorm)):  # fmt: skip
+            ours.weight.copy_(theirs.weight)
+            ours.bias.copy_(theirs.bias)
+    layer.eval()
+
+    def fn(hidden_states, attention_mask):
+        return layer(hidden_states, src_key_padding_mask=attention_mask == 0)  # True: ignore this key
+
+    return fn
+
+
+def compiled_model(hf_model):
+    """The HF model itself under `torch.compile` (inductor, dynamic shapes: one compilation serves
+    every batch size and length)."""
+    compiled = torch.compile(hf_model.eval(), dynamic=True)
+
+    def fn(input_ids, attention_mask, token_type_ids):
+        out = compiled(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                       output_hidden_states=True)  # fmt: skip
+        return out.hidden_states
+
+    return fn
+
+
+def onnx_model(hf_model):
+    """The HF model exported to ONNX (the dynamo exporter, dynamic batch and length) and run by
+    onnxruntime on CPU. float32 only: onnxruntime's CPU kernels do not all take float64."""
+    import io
+
+    import onnxruntime
+
+    n = hf_model.config.num_hidden_layers
+
+    class States(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                             output_hidden_states=True)  # fmt: skip
+            return tuple(out.hidden_states)
+
+    # Three distinct tensors: export traces aliased inputs as one (input_ids == attention_mask, silently).
+    ids, mask, types = torch.full((2, 7), 5), torch.ones(2, 7, dtype=torch.long), torch.zeros(2, 7, dtype=torch.long)
+    batch, tokens = torch.export.Dim("batch", max=64), torch.export.Dim("tokens", max=512)
+    dims = {"input_ids": {0: batch, 1: tokens}, "attention_mask": {0: batch, 1: tokens}, "token_type_ids": {0: batch, 1: tokens}}
+    buffer = io.BytesIO()
+    program = torch.onnx.export(States(hf_model).eval(), (ids, mask, types), dynamic_shapes=dims,
+                                input_names=list(dims), output_names=[f"hidden_{i}" for i in range(n + 1)], dynamo=True)  # fmt: skip
+    program.save(buffer)
+    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+
+    def fn(input_ids, attention_mask, token_type_ids):
+        feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy(), "token_type_ids": token_type_ids.numpy()}
+        return [torch.from_numpy(h) for h in session.run(None, feeds)]
+
+    return fn
+
+
+# ---- a functional BERT layer, and the ways people get it wrong -------------------------------------
+
+
+def functional_layer(hf_layer, config, *, pre_ln=False, residual1=True, residual2="resid_mid", eps=None,
+                     use_mask=True, gelu="none", scale=True, softmax_dim=-1, split_heads=True, noise=0.0,
+                     unbiased_variance=False):  # fmt: skip
+    """A BERT layer in plain torch ops; each keyword reproduces one bug (the defaults are correct)."""
+    w = {k: v.detach() for k, v in hf_layer.state_dict().items()}
+    nh = config.num_attention_heads
+    eps = config.layer_norm_eps if eps is None else eps
+
+    def ln(x, name):
+        if unbiased_variance:  # divides by H - 1: the variance torch.var gives by default
+            z = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + eps)
+            return z * w[name + ".weight"] + w[name + ".bias"]
+        return F.layer_norm(x, x.shape[-1:], w[name + ".weight"], w[name + ".bias"], eps)
+
+    def linear(x, name):
+        return F.linear(x, w[name + ".weight"], w[name + ".bias"])
+
+    def fn(x, attention_mask):
+        B, T, H = x.shape
+        hs = H // nh
+
+        def heads(t):  # (B, T, H) -> (B, nh, T, hs)
+            return t.view(B, T, nh, hs).transpose(1, 2) if split_heads else t.reshape(B, nh, T, hs)
+
+        a_in = ln(x, "attention.output.LayerNorm") if pre_ln else x
+        q, k, v = (heads(linear(a_in, f"attention.self.{n}")) for n in ("query", "key", "value"))
+        scores = q @ k.transpose(-2, -1) / (math.sqrt(hs) if scale else 1.0)
+        if use_mask:
+            scores = scores.masked_fill(attention_mask[:, None, None, :] == 0, torch.finfo(x.dtype).min)
+        z = scores.softmax(dim=softmax_dim) @ v
+        attn_out = linear(z.transpose(1, 2).reshape(B, T, H), "attention.output.dense")
+        ln1_in = attn_out + x if residual1 else attn_out
+        resid_mid = ln1_in if pre_ln else ln(ln1_in, "attention.output.LayerNorm")
+        f_in = ln(resid_mid, "output.LayerNorm") if pre_ln else resid_mid
+        mlp_post = F.gelu(linear(f_in, "intermediate.dense"), approximate=gelu)
+        mlp_out = linear(mlp_post, "output.dense")
+        residual = {"resid_mid": resid_mid, "resid_pre": x, None: torch.zeros_like(x)}[residual2]
+        out = mlp_out + residual if pre_ln else ln(mlp_out + residual, "output.LayerNorm")
+        if noise:  # a few ulps of run-to-run jitter, as an unordered parallel reduction gives
+            out = out + noise * torch.finfo(out.dtype).eps * out.abs() * torch.randn_like(out)
+        return {"resid_post": out, "resid_mid": resid_mid, "mlp_post": mlp_post}
+
+    return fn
+
+
+def _variant(**bug):
+    return functools.partial(functional_layer, **bug)
+
+
+# name -> (factory, the property that must catch it)
+BROKEN_LAYERS = {
+    "pre-LN": (_variant(pre_ln=True), "layer-equivalence"),
+    "no first residual": (_variant(residual1=False), "layer-equivalence"),
+    "no second residual": (_variant(residual2=None), "layer-equivalence"),
+    "second residual from the layer input": (_variant(residual2="resid_pre"), "layer-equivalence"),
+    "eps 1e-5 for 1e-12": (_variant(eps=1e-5), "residual-probes"),
+    "LayerNorm with unbiased variance": (_variant(unbiased_variance=True), "output-statistics"),
+    "ignored mask": (_variant(use_mask=False), "padding"),
+    "tanh GELU": (_variant(gelu="tanh"), "layer-equivalence"),
+    "no 1/sqrt(d) scaling": (_variant(scale=False), "layer-equivalence"),
+    "softmax over queries": (_variant(softmax_dim=-2), "layer-equivalence"),
+    "heads split without transpose": (_variant(split_heads=False), "layer-equivalence"),
+    "a few ulps of run-to-run jitter": (_variant(noise=4.0), "determinism"),
+}
+
+
+def _position_leak(hf_layer, config):
+    """Correct, plus a position signal 1e-4 * t: a layer must not know where a token sits."""
+    inner = functional_layer(hf_layer, config)
+
+    def fn(x, mask):
+        out = inner(x, mask)["resid_post"]
+        return out + 1e-4 * torch.arange(x.shape[1], dtype=x.dtype, device=x.device)[None, :, None]
+
+    return fn
+
+
+def _batch_mixing(hf_layer, config):
+    """Correct, plus 1e-4 of the batch mean: rows must not see each other."""
+    inner = functional_layer(hf_layer, config)
+
+    def fn(x, mask):
+        out = inner(x, mask)["resid_post"]
+        return out + 1e-4 * out.mean(dim=0, keepdim=True)
+
+    return fn
+
+
+def _nan_at_padding(hf_layer, config):
+    """Correct on real tokens, NaN at padded positions (a 0/0 in a masked mean, say)."""
+    inner = functional_layer(hf_layer, config)
+
+    def fn(x, mask):
+        out = inner(x, mask)["resid_post"]
+        return out.masked_fill(mask[..., None] == 0, float("nan"))
+
+    return fn
+
+
+BROKEN_LAYERS.update({
+    "position leak": (_position_leak, "permutation"),
+    "rows see each other": (_batch_mixing, "batching"),
+    "NaN at padded positions": (_nan_at_padding, "layer-equivalence"),
+})  # fmt: skip
+
+
+# ---- broken model candidates -----------------------------------------------------------------------
+
+
+def _hf_states(hf_model, **overrides):
+    """A model factory calling the HF model, with some of its arguments overridden."""
+    hf_model.eval()
+
+    def fn(input_ids, attention_mask, token_type_ids):
+        args = dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        for key, make in overrides.items():
+            args[key] = make(input_ids, attention_mask, token_type_ids)
+        return hf_model(**args, output_hidden_states=True).hidden_states
+
+    return fn
+
+
+def _positions_from_one(hf_model):
+    """Position ids 1..T instead of 0..T-1 (an off-by-one some ports make for RoBERTa's padding offset)."""
+    last = hf_model.config.max_position_embeddings - 1
+    return _hf_states(hf_model, position_ids=lambda ids, m, t: torch.arange(1, ids.shape[1] + 1, device=ids.device).clamp(max=last).expand_as(ids))
+
+
+def _no_token_types(hf_model):
+    """token_type_ids dropped: every second sentence of a pair embedded as a first one."""
+    return _hf_states(hf_model, token_type_ids=lambda ids, m, t: None)
+
+
+def _no_attention_mask(hf_model):
+    """attention_mask dropped: padding attended to."""
+    return _hf_states(hf_model, attention_mask=lambda ids, m, t: None)
+
+
+BROKEN_MODELS = {
+    "position ids from 1": (_positions_from_one, "model-equivalence"),
+    "token types dropped": (_no_token_types, "model-equivalence"),
+    "attention mask dropped": (_no_attention_mask, "model-padding"),
+}
+
+
+def missing_embeddings(hf_model):
+    """Returns only the layers' outputs, not the embeddings': a contract error, not a wrong value."""
+    inner = _hf_states(hf_model)
+    return lambda *args: inner(*args)[1:]
+
+
+def transposed_layer(hf_layer, config):
+    """Returns (B, H, T): a contract error."""
+    inner = functional_layer(hf_layer, config)
+    return lambda x, mask: inner(x, mask)["resid_post"].transpose(1, 2)
+
+
+def float64_layer(hf_layer, config):
+    """Returns float64 whatever it is given: a contract error."""
+    inner = functional_layer(hf_layer, config)
+    return lambda x, mask: inner(x, mask)["resid_post"].double()
+
+
+def raising_factory(hf_layer, config):
+    raise NotImplementedError("fused kernel not built for this GPU")
+
+
+def raising_layer(hf_layer, config):
+    def fn(x, mask):
+        raise RuntimeError("CUDA error: illegal memory access")
+
+    return fn
+
+
+def not_a_function(hf_layer, config):
+    return 42
+
+
+NOT_A_FACTORY = "a string, not a callable"
