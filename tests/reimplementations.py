@@ -234,10 +234,24 @@ def _no_attention_mask(hf_model):
     return _hf_states(hf_model, attention_mask=lambda ids, m, t: None)
 
 
+def _batch_mean_leak(hf_model):
+    """Every hidden state plus 1e-4 of the batch mean: texts must not see each other."""
+    inner = _hf_states(hf_model)
+    return lambda *args: [h + 1e-4 * h.mean(dim=0, keepdim=True) for h in inner(*args)]
+
+
+def _jitter(hf_model):
+    """A few ulps of run-to-run noise, as an unordered parallel reduction gives."""
+    inner = _hf_states(hf_model)
+    return lambda *args: [h + 4 * torch.finfo(h.dtype).eps * h.abs() * torch.randn_like(h) for h in inner(*args)]
+
+
 BROKEN_MODELS = {
     "position ids from 1": (_positions_from_one, "model-equivalence"),
     "token types dropped": (_no_token_types, "model-equivalence"),
     "attention mask dropped": (_no_attention_mask, "model-padding"),
+    "texts see each other": (_batch_mean_leak, "model-batching"),
+    "a few ulps of run-to-run jitter": (_jitter, "model-determinism"),
 }
 
 
@@ -275,3 +289,6 @@ def not_a_function(hf_layer, config):
 
 
 NOT_A_FACTORY = "a string, not a callable"
+
+# Module-level names for the command line (`bertcheck verify --impl tests.reimplementations:...`).
+functional_layer_pre_ln = BROKEN_LAYERS["pre-LN"][0]

@@ -1,0 +1,96 @@
+"""Real reimplementations pass the candidate properties; every broken one fails, caught by the property
+meant for it, with a message naming the candidate, the layer and the activation."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from bertcheck.candidate import LayerCandidate, ModelCandidate, reference_layer, reference_model
+from bertcheck.candidate_properties import LAYER_CANDIDATE_PROPERTIES, MODEL_CANDIDATE_PROPERTIES
+from bertcheck.verify import run
+from tests import reimplementations as impls
+
+F32 = (torch.float32,)
+
+
+def _assert_passes(report):
+    assert report.passed, report.text()
+    assert all(r.examples >= 1 for r in report.results)
+
+
+# ---- real reimplementations ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["random:tiny", "minilm"])
+def test_bertchecks_own_reference_layer_passes_every_layer_property(spec, tiny, minilm):
+    _assert_passes(run(LayerCandidate(reference_layer), {"random:tiny": tiny, "minilm": minilm}[spec]))
+
+
+@pytest.mark.parametrize("spec", ["random:tiny", "minilm"])
+def test_torch_transformer_encoder_layer_with_bert_weights_passes_every_layer_property(spec, tiny, minilm):
+    _assert_passes(run(LayerCandidate(impls.torch_encoder_layer), {"random:tiny": tiny, "minilm": minilm}[spec]))
+
+
+def test_bertchecks_own_reference_model_passes_every_model_property(tiny):
+    _assert_passes(run(ModelCandidate(reference_model), tiny))
+
+
+def test_the_hf_model_under_torch_compile_passes_every_model_property(tiny):
+    # One inductor compilation with dynamic shapes (~30 s on 2 cores) serves every example.
+    _assert_passes(run(ModelCandidate(impls.compiled_model), tiny, examples=10, dtypes=F32))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="the onnx extra is not installed")
+def test_an_onnx_export_run_by_onnxruntime_passes_every_model_property(tiny):
+    _assert_passes(run(ModelCandidate(impls.onnx_model), tiny, examples=10, dtypes=F32))
+
+
+# ---- the zoo of broken layers and models ------------------------------------------------------------
+
+
+def test_every_candidate_property_has_a_broken_candidate_it_must_catch():
+    assert {prop for _, prop in impls.BROKEN_LAYERS.values()} == set(LAYER_CANDIDATE_PROPERTIES)
+    assert {prop for _, prop in impls.BROKEN_MODELS.values()} == set(MODEL_CANDIDATE_PROPERTIES)
+
+
+@pytest.mark.parametrize("bug", list(impls.BROKEN_LAYERS))
+def test_a_broken_layer_fails_the_property_meant_to_catch_it(bug, tiny):
+    factory, prop = impls.BROKEN_LAYERS[bug]
+    report = run(LayerCandidate(factory, f"zoo:{bug}"), tiny, properties=[prop])
+    (result,) = report.results
+    assert not result.passed and result.error is None, report.text()
+    failure = result.failure
+    assert failure.where.startswith("layer ") and failure.activation.startswith("blocks."), failure.report()
+    text = report.text()
+    assert f"candidate: zoo:{bug} (layer factory)" in text
+    assert "Reproduce:\n  python -m bertcheck verify --impl" in text
+    assert report.exit_code == 1
+
+
+@pytest.mark.parametrize("bug", list(impls.BROKEN_MODELS))
+def test_a_broken_model_fails_the_property_meant_to_catch_it(bug, tiny):
+    factory, prop = impls.BROKEN_MODELS[bug]
+    report = run(ModelCandidate(factory, f"zoo:{bug}"), tiny, properties=[prop], dtypes=F32)
+    (result,) = report.results
+    assert not result.passed and result.error is None, report.text()
+    assert result.failure.where in {"embeddings"} | {f"layer {i}" for i in range(2)}, result.failure.report()
+    assert report.exit_code == 1
+
+
+def test_a_shifted_position_is_named_at_the_embeddings(tiny):
+    report = run(ModelCandidate(impls.BROKEN_MODELS["position ids from 1"][0]), tiny, properties=["model-equivalence"], dtypes=F32)
+    failure = report.results[0].failure
+    assert (failure.where, failure.activation) == ("embeddings", "embed.out"), failure.report()
+
+
+def test_nan_at_padded_positions_is_a_failure_that_says_nan(tiny):
+    report = run(LayerCandidate(impls.BROKEN_LAYERS["NaN at padded positions"][0]), tiny, properties=["layer-equivalence"])
+    text = report.results[0].failure.report()
+    assert "NaN or infinite" in text and "padded positions included" in text
+    assert "padded 1 (rows 1+)" in text  # shrunk to the smallest input with padding: one padded token
+
+
+def test_the_determinism_property_alone_catches_a_few_ulps_of_jitter(tiny):
+    report = run(LayerCandidate(impls.BROKEN_LAYERS["a few ulps of run-to-run jitter"][0]), tiny)
+    assert [r.property for r in report.results if not r.passed] == ["determinism"], report.text()

@@ -1,0 +1,198 @@
+"""`bertcheck verify`, `bertcheck.check_layer` / `check_model`, the --bert-impl options, and every way a
+candidate can be unusable: each a clear message naming the candidate, never a torch traceback."""
+
+import shlex
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import bertcheck
+from bertcheck import cli
+from bertcheck.candidate import FactoryError, LayerCandidate, ModelCandidate, load_factory
+from bertcheck.candidate_properties import example_from_json
+from bertcheck.layer_properties import LayerCase
+from bertcheck.verify import run
+from tests import reimplementations as impls
+
+ROOT = Path(__file__).resolve().parents[1]
+PROPERTIES = ROOT / "properties" / "test_reimplementation.py"
+
+
+def _verify(capsys, *args):
+    code = cli.main(["verify", "--model", "random:tiny", "--examples", "5", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---- the command ------------------------------------------------------------------------------------
+
+
+def test_verify_prints_a_table_and_exits_0_when_every_property_holds(capsys, tiny):
+    code, out, err = _verify(capsys, "--impl", "tests.reimplementations:torch_encoder_layer")
+    assert code == 0, out + err
+    assert "7 of 7 properties hold" in out
+    header = out.splitlines()[1]
+    assert header.split() == ["property", "result", "examples", "worst", "error", "counterexample", "(shrunk)"]
+    assert out.count(" pass ") == 7
+
+
+def test_verify_exits_1_with_the_shrunk_counterexample_and_a_command_that_reproduces_it(capsys, tiny):
+    code, out, _ = _verify(capsys, "--impl", "tests.reimplementations:functional_layer_pre_ln", "--property", "layer-equivalence")
+    assert code == 1
+    assert "layer-equivalence  FAIL" in out
+    assert "Property 'layer equivalence with HF' failed at layer" in out
+    assert "Greatest absolute difference" in out
+    command = out.split("Reproduce:\n  ")[1].splitlines()[0]
+    args = shlex.split(command)
+    assert args[:4] == ["python", "-m", "bertcheck", "verify"]
+    assert cli.main(args[3:]) == 1  # the one command reproduces the failure, on its one example
+    again, _ = capsys.readouterr()
+    assert "1 examples" not in again and "layer-equivalence  FAIL    1 " in again
+
+
+def test_verify_runs_a_model_factory(capsys, tiny):
+    code, out, err = _verify(capsys, "--model-impl", "bertcheck.candidate:reference_model", "--dtype", "float32")
+    assert code == 0, out + err
+    assert "4 of 4 properties hold" in out
+
+
+@pytest.mark.parametrize(
+    "path, says",
+    [
+        ("no_colon_here", "is not an import path: give module:attr"),
+        ("no_such_package.layers:make", "no module named 'no_such_package'"),
+        ("tests.reimplementations:no_such_factory", "has no attribute 'no_such_factory'"),
+        ("tests.reimplementations:NOT_A_FACTORY", "is a str, not a factory"),
+        ("tests.reimplementations:raising_factory", "raised NotImplementedError: fused kernel not built for this GPU"),
+        ("tests.reimplementations:not_a_function", "returned int, not fn(hidden_states, attention_mask)"),
+    ],
+)
+def test_a_candidate_that_cannot_run_at_all_exits_2_with_one_clear_line(capsys, tiny, path, says):
+    code, out, err = _verify(capsys, "--impl", path)
+    assert code == 2
+    assert says in err and path.split(":")[0] in err
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    "factory, says",
+    [
+        ("transposed_layer", "returned resid_post with shape (1, 64, 1), expected (1, 1, 64)"),
+        ("float64_layer", "dtype torch.float64, expected torch.float32 (the input's)"),
+        ("raising_layer", "raised RuntimeError: CUDA error: illegal memory access on hidden states (1, 1, 64)"),
+    ],
+)
+def test_a_candidate_that_breaks_the_protocol_on_an_input_exits_2_naming_it_and_the_input(capsys, tiny, factory, says):
+    code, out, _ = _verify(capsys, "--impl", f"tests.reimplementations:{factory}", "--property", "batching", "--dtype", "float32")
+    assert code == 2
+    assert "batching  ERROR" in out
+    assert says in out and f"tests.reimplementations:{factory}" in out
+    assert "candidate: tests.reimplementations:" in out and "hidden states: batch 1, tokens 1" in out
+
+
+def test_a_model_candidate_missing_the_embeddings_says_how_many_states_it_gave(tiny):
+    report = run(ModelCandidate(impls.missing_embeddings, "zoo:missing"), tiny, properties=["model-equivalence"], dtypes=(torch.float32,))
+    assert report.exit_code == 2
+    assert "zoo:missing returned 2 items as hidden states, expected 3: the embeddings, then each of 2 layers" in report.text()
+
+
+def test_an_import_that_raises_inside_the_users_module_is_named(tmp_path, monkeypatch):
+    (tmp_path / "broken_port.py").write_text("import math\nraise ImportError('needs libfused.so')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(FactoryError, match=r"broken_port:f: importing 'broken_port' raised ImportError: needs libfused.so"):
+        load_factory("broken_port:f")
+
+
+def test_bad_arguments_exit_2(capsys, tiny):
+    assert _verify(capsys, "--impl", "bertcheck.candidate:reference_layer", "--property", "nope")[0] == 2
+    assert _verify(capsys, "--impl", "bertcheck.candidate:reference_layer", "--example", "{not json")[0] == 2
+    assert _verify(capsys, "--impl", "bertcheck.candidate:reference_layer", "--examples", "0")[0] == 2
+    code, _, err = _verify(capsys, "--impl", "bertcheck.candidate:reference_layer", "--model", "/no/such/dir")
+    assert code == 2 and "/no/such/dir" in err
+
+
+def test_an_example_round_trips_through_json():
+    case = LayerCase(layer=1, batch=2, tokens=9, pad=3, scale="low", seed=7, dtype=torch.float64)
+    from bertcheck.candidate_properties import example_json
+
+    assert example_from_json("layer", example_json(case)) == case
+    with pytest.raises(ValueError, match="need batch >= 1"):
+        example_from_json("layer", '{"layer": 0, "batch": 1, "tokens": 2, "pad": 2, "scale": "unit", "seed": 0}')
+
+
+# ---- the Python API ---------------------------------------------------------------------------------
+
+
+def test_check_layer_returns_the_report_when_the_candidate_holds(tiny):
+    report = bertcheck.check_layer(impls.torch_encoder_layer, tiny, examples=5)
+    assert report.passed and len(report.results) == 7
+
+
+def test_check_layer_raises_an_assertion_error_whose_message_is_the_report(tiny):
+    with pytest.raises(bertcheck.CandidateFailed) as caught:
+        bertcheck.check_layer(impls.BROKEN_LAYERS["tanh GELU"][0], tiny, examples=5, properties=["layer-equivalence"])
+    assert isinstance(caught.value, AssertionError)
+    assert "layer-equivalence  FAIL" in str(caught.value) and "blocks." in str(caught.value)
+
+
+def test_check_model_accepts_a_model_spec_string():
+    assert bertcheck.check_model(reference_model_factory(), "random:tiny", examples=3, dtypes=(torch.float32,)).passed
+
+
+def reference_model_factory():
+    from bertcheck.candidate import reference_model
+
+    return reference_model
+
+
+# ---- the pytest options -----------------------------------------------------------------------------
+
+
+def _suite(pytester):
+    pytester.makepyfile(test_reimplementation=PROPERTIES.read_text())
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    pytester.syspathinsert(str(ROOT))
+
+
+def test_bert_impl_runs_the_candidate_properties_on_the_users_factory(pytester):
+    import torch  # noqa: F401 - pytester runs in-process: heavy imports first (see test_plugin)
+
+    _suite(pytester)
+    result = pytester.runpytest("--bert-model", "random:tiny", "--bert-impl", "tests.reimplementations:torch_encoder_layer",
+                                "-k", "candidate_layer", "--hypothesis-profile", "dev")  # fmt: skip
+    result.assert_outcomes(passed=7)
+
+
+def test_bert_impl_with_a_broken_layer_fails_naming_the_candidate_and_activation(pytester):
+    import torch  # noqa: F401
+
+    _suite(pytester)
+    result = pytester.runpytest("--bert-model", "random:tiny", "--bert-impl", "tests.reimplementations:functional_layer_pre_ln",
+                                "-k", "equals_the_hf_layer", "--hypothesis-profile", "dev")  # fmt: skip
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*Property 'layer equivalence with HF' failed at layer *, activation 'blocks.*",
+                                 "*candidate: tests.reimplementations:functional_layer_pre_ln (layer factory)*"])  # fmt: skip
+
+
+def test_bert_impl_that_does_not_resolve_is_a_usage_error_before_collection(pytester):
+    _suite(pytester)
+    result = pytester.runpytest("--bert-impl", "no_such_package:make")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--bert-impl: no_such_package:make: cannot import 'no_such_package'*"])
+
+
+def test_the_user_writes_a_factory_in_their_own_package_and_verifies_it(tmp_path, monkeypatch, capsys, tiny):
+    """The README's worked example, verbatim in spirit: a package of the user's, `bertcheck verify`."""
+    package = tmp_path / "my_bert"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "layer.py").write_text(textwrap.dedent(README_EXAMPLE))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, err = _verify(capsys, "--impl", "my_bert.layer:make_layer")
+    assert code == 0, out + err
+
+
+README_EXAMPLE = (ROOT / "README.md").read_text().split("<!-- worked-example -->\n```python\n")[1].split("```")[0]
