@@ -3,6 +3,8 @@
 - ``bertcheck check PROPERTY --model SPEC --texts JSON`` and ``bertcheck check-layer``: rerun one
   property on one input; every failure message ends with this command, filled in with the shrunk input.
 - ``bertcheck verify --impl MODULE:ATTR`` (or ``--model-impl``): check a reimplementation, print a table.
+- ``bertcheck baseline record|compare``: per-layer baselines for gating a transformers upgrade.
+- ``bertcheck walk``: the seed notebook as a report, each step of each layer checked.
 
 Exit codes: 0 the property holds, 1 it fails, 2 the command could not run (bad model, bad arguments,
 a candidate that cannot be run).
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from bertcheck.checks import CHECKS
 from bertcheck.invariances import INVARIANCES
@@ -51,7 +54,79 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--dtype", action="append", choices=DTYPES, help="dtypes to draw (repeatable; default float32 and float64)")
     verify.add_argument("--device", default="cpu")
     verify.add_argument("--example", metavar="JSON", help="run this one example (as a failure's Reproduce line gives it)")
+    baseline = commands.add_parser("baseline", help="record a per-layer baseline, or compare the live model against one")
+    action = baseline.add_subparsers(dest="action", required=True)
+    rec = action.add_parser("record", help="record every activation on the fixed probe set")
+    rec.add_argument("--out", required=True, metavar="FILE", help="the baseline to write (safetensors)")
+    rec.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
+    rec.add_argument("--dtype", choices=DTYPES, default="float32")
+    rec.add_argument("--attention", help="attention implementation (default: the model's own; eager on 4.33)")
+    rec.add_argument("--update", action="store_true", help="overwrite FILE if it exists")
+    cmp_ = action.add_parser("compare", help="compare the live model against a baseline: exit 0 within tolerance, 1 drift, 2 unusable")
+    cmp_.add_argument("file", metavar="FILE")
+    cmp_.add_argument("--model", help="model spec (default: the one the baseline was recorded on)")
+    cmp_.add_argument("--update", action="store_true", help="after comparing, rewrite FILE from the live model")
+    cmp_.add_argument("--verbose", action="store_true", help="list every layer x activation, not only those that drift")
+    walk = commands.add_parser("walk", help="the seed notebook as a report: each step of each layer, checked")
+    walk.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
+    walk.add_argument("--sentence", default="this is a test sentence")
+    walk.add_argument("--plot", metavar="FILE.png", help="draw per-layer errors and LayerNorm statistics (needs matplotlib)")
     return parser
+
+
+def _baseline(args) -> int:
+    from bertcheck.baseline import BaselineError, compare, load, record
+    from bertcheck.models import ModelSpecError
+    from bertcheck.subject import Bert
+
+    try:
+        if args.action == "record":
+            import torch
+
+            if Path(args.out).exists() and not args.update:
+                raise BaselineError(f"{args.out} exists; pass --update to overwrite it")
+            meta = record(Bert.load(args.model), Path(args.out), dtype=getattr(torch, args.dtype), attention=args.attention,
+                          update=args.update)  # fmt: skip
+            size = Path(args.out).stat().st_size / 2**20
+            print(f"recorded {args.out} ({size:.1f} MiB): {meta['model']}, {meta['dtype']}, attention {meta['attention']}, "
+                  f"transformers {meta['transformers']}, torch {meta['torch']}, {len(meta['probes'])} probes")  # fmt: skip
+            return 0
+        baseline = load(Path(args.file))
+        bert = Bert.load(args.model or baseline.meta["model"])
+        result = compare(baseline, bert)
+    except (BaselineError, ModelSpecError, ValueError) as err:
+        print(f"bertcheck baseline: {err}", file=sys.stderr)
+        return 2
+    print(result.report(verbose=args.verbose))
+    if args.update:
+        record(bert, Path(args.file), dtype=getattr(__import__("torch"), baseline.meta["dtype"]),
+               attention=baseline.meta["attention"], update=True)  # fmt: skip
+        print(f"updated {args.file} from the live model")
+        return 0
+    return 1 if result.drifted else 0
+
+
+def _walk(args) -> int:
+    from bertcheck.models import ModelSpecError
+    from bertcheck.subject import Bert
+    from bertcheck.walk import plot, walk
+
+    try:
+        bert = Bert.load(args.model)
+    except ModelSpecError as err:
+        print(f"bertcheck walk: {err}", file=sys.stderr)
+        return 2
+    steps = walk(bert, args.sentence)
+    for line in steps.lines():
+        print(line)
+    if args.plot:
+        try:
+            plot(steps, Path(args.plot))
+        except ImportError:
+            print("bertcheck walk: --plot needs matplotlib: pip install 'bertcheck[plot]'", file=sys.stderr)
+            return 2
+        print(f"plot written to {args.plot}")
+    return 1 if steps.failed else 0
 
 
 def _verify(args) -> int:
@@ -88,6 +163,10 @@ def _devices() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = _parser().parse_args(argv)
+    if args.command == "baseline":
+        return _baseline(args)
+    if args.command == "walk":
+        return _walk(args)
     if args.command == "verify":
         if args.device not in _devices():
             print(f"bertcheck: --device {args.device!r} is not available here (have {_devices()})", file=sys.stderr)

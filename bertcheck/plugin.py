@@ -30,6 +30,13 @@ def pytest_addoption(parser):
         "a checkpoint directory, or a hub id in the local cache. Default: $BERTCHECK_MODEL, else both embedded models.",
     )
     group.addoption(
+        "--bert-baseline",
+        action="append",
+        metavar="FILE",
+        help="A baseline from `bertcheck baseline record`: adds a property comparing the live model against it, "
+        "layer by layer (repeatable).",
+    )
+    group.addoption(
         "--bert-impl",
         metavar="MODULE:ATTR",
         help="Layer factory to check against the spec: factory(hf_layer, config) -> fn(hidden_states, attention_mask). "
@@ -71,6 +78,9 @@ def pytest_configure(config):
 
 
 def pytest_generate_tests(metafunc):
+    if "bert_baseline" in metafunc.fixturenames:
+        files = metafunc.config.getoption("bert_baseline") or []
+        metafunc.parametrize("bert_baseline", files, ids=[os.path.basename(f) for f in files], scope="session")
     if "bert" in metafunc.fixturenames:
         sources = metafunc.config.stash[_SOURCES]
         metafunc.parametrize("bert", sources, ids=[s.spec for s in sources], indirect=True, scope="session")
@@ -79,17 +89,33 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(scope="session")
 def bert(request):
     """The model under test (a `bertcheck.subject.Bert`), loaded once per worker."""
-    source = request.param
-    if source.spec not in _LOADED:
+    try:
+        return loaded(request.param, request.config)
+    except ModelSpecError as err:
+        pytest.exit(str(err), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without --bert-baseline there is no baseline to compare: those tests are deselected, not skipped."""
+    if config.getoption("bert_baseline"):
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if "bert_baseline" in getattr(item, "fixturenames", ()) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def loaded(spec, config=None):
+    """The `Bert` for `spec` (a string or a resolved `ModelSource`), loaded once per process."""
+    key = getattr(spec, "spec", spec)
+    if key not in _LOADED:
         from bertcheck.subject import Bert
 
-        cache = getattr(request.config, "cache", None)
-        cache_dir = cache.mkdir("bertcheck-models") if cache is not None else None
-        try:
-            _LOADED[source.spec] = Bert.load(source, cache_dir)
-        except ModelSpecError as err:
-            pytest.exit(str(err), returncode=pytest.ExitCode.USAGE_ERROR)
-    return _LOADED[source.spec]
+        cache = getattr(config, "cache", None)
+        _LOADED[key] = Bert.load(spec, cache.mkdir("bertcheck-models") if cache is not None else None)
+    return _LOADED[key]
 
 
 def _candidate(config, option: str, kind: str):

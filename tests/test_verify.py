@@ -151,7 +151,7 @@ def reference_model_factory():
 
 
 def _suite(pytester):
-    pytester.makepyfile(test_reimplementation=PROPERTIES.read_text())
+    pytester.makepyfile(test_inner_reimplementation=PROPERTIES.read_text())
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
     pytester.syspathinsert(str(ROOT))
 

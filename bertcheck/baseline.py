@@ -1,0 +1,391 @@
+"""Per-layer baselines: record every activation on a fixed probe set, compare a live model against it.
+
+A baseline is one safetensors file (never pickle): for each probe, its token ids and every vocabulary
+activation of every layer plus the hidden states, from one hooked forward; and, in the header, JSON
+metadata: bertcheck, transformers, torch, python and platform versions, the model spec, the config
+(and a hash of its architecture fields), dtype, attention implementation, the probe set and its hash,
+and the state_dict keys and shapes.
+
+Compare reports structure first (hidden-state count, activation names and shapes, state_dict keys and
+shapes, config fields), then values: per layer and activation, max and mean absolute and relative
+error and the share of elements outside the tolerance table's tolerance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from bertcheck.capture import capture
+from bertcheck.cases import Case
+from bertcheck.names import CAPTURED_LAYER_NAMES, EMBED_NAMES
+from bertcheck.subject import Bert
+from bertcheck.tolerances import Tolerance, tolerances_for
+
+FORMAT = "bertcheck-baseline/1"
+
+# The probe set: fixed, small, and covering what an upgrade can break. Changing it changes its hash,
+# and a baseline recorded with another probe set is refused rather than compared.
+_LONG = " ".join(["the river bank was steep and the money in the bank was safe"] * 50)  # ~650 tokens: truncated
+PROBES: dict[str, tuple] = {
+    "single": ("this is a test sentence",),
+    "unicode": ("Café naïve — 日本語 😀 tokenization!",),
+    "padded-batch": ("a", "the quick brown fox jumps over the lazy dog", "what is the time?"),
+    "pair": (("where is the bank?", "the bank is by the river."),),
+    "long": (_LONG,),
+}
+# The long probe is stored at its first and last 16 tokens only (every activation there depends on all
+# 512 through attention; positions 496-511 exercise the end of the position table): all 512 tokens of
+# every activation of bert-base would be ~360 MB.
+LONG_TOKENS = 16
+
+# Config fields that define the function a BERT computes: a baseline with other values is another model.
+ARCHITECTURE = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                "hidden_act", "max_position_embeddings", "type_vocab_size", "layer_norm_eps",
+                "position_embedding_type", "pad_token_id")  # fmt: skip
+
+
+class BaselineError(ValueError):
+    """The baseline file cannot be used: what is wrong with it, and what to do."""
+
+
+def _hash(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def probe_hash() -> str:
+    return _hash({"probes": {k: list(v) for k, v in PROBES.items()}, "long_tokens": LONG_TOKENS})
+
+
+# Where a transformers version leaves a field out, the value it means: 5.x BertConfig dropped
+# position_embedding_type (BERT's positions are absolute), 4.33 writes "absolute".
+_IMPLIED = {"position_embedding_type": "absolute"}
+
+
+def architecture(config) -> dict:
+    values = {key: getattr(config, key, None) for key in ARCHITECTURE}
+    return {key: _IMPLIED.get(key) if value is None else value for key, value in values.items()}
+
+
+def _tokens(name: str, mask: torch.Tensor) -> torch.Tensor | None:
+    """Token positions stored for probe `name` (None: all)."""
+    if name != "long":
+        return None
+    T = mask.shape[1]
+    return torch.cat([torch.arange(0, min(LONG_TOKENS, T)), torch.arange(max(T - LONG_TOKENS, LONG_TOKENS), T)])
+
+
+def observe(bert: Bert, dtype: torch.dtype, attention: str | None, progress=None) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+    """Every stored tensor, by ``{probe}/{name}`` (ids, mask, token types, each activation), and the
+    number of hidden states of each probe (the states themselves are ``embed.out`` and each
+    ``resid_post``, already stored)."""
+    model = bert.model(dtype, "cpu", attention)
+    tensors: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    for probe, texts in PROBES.items():
+        inputs = bert.encode(Case(texts, dtype=dtype))
+        acts = capture(model, **inputs)
+        keep = _tokens(probe, inputs["attention_mask"])
+        counts[probe] = len(acts.hidden_states)
+        for key, value in inputs.items():
+            tensors[f"{probe}/{key}"] = value.cpu()
+        for name, value in acts.items():
+            if name.endswith(".resid_pre"):  # the same tensor as the previous layer's resid_post (or embed.out)
+                continue
+            if value.shape[0] == 1 and inputs["input_ids"].shape[0] > 1:  # HF's (1, T, H) position embeddings
+                value = value.expand(inputs["input_ids"].shape[0], *value.shape[1:])
+            if keep is not None:
+                value = value[:, keep]
+            tensors[f"{probe}/{name}"] = value.detach().cpu().contiguous()
+        if progress is not None:
+            progress.update(1)
+    return tensors, counts
+
+
+def metadata(bert: Bert, dtype: torch.dtype, attention: str) -> dict:
+    import transformers
+
+    import bertcheck
+
+    model = bert.model(dtype, "cpu", attention)
+    return {
+        "format": FORMAT,
+        "bertcheck": bertcheck.__version__,
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "model": bert.name,
+        "config": json.loads(json.dumps(bert.config.to_dict(), default=str)),
+        "config_hash": _hash(architecture(bert.config)),
+        "dtype": str(dtype).removeprefix("torch."),
+        "attention": attention,
+        "probes": {k: list(v) for k, v in PROBES.items()},
+        "probe_hash": probe_hash(),
+        "state_dict": {k: list(v.shape) for k, v in model.state_dict().items()},
+    }
+
+
+def _progress(total: int, what: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=what, unit="probe", file=sys.stderr, disable=None)  # disable=None: off when not a tty
+
+
+def record(bert: Bert, out: Path, *, dtype=torch.float32, attention: str | None = None, update: bool = False) -> dict:
+    """Write the baseline of `bert` to `out` (atomically). Refuses to overwrite unless `update`."""
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    if out.exists() and not update:
+        raise BaselineError(f"{out} exists; pass --update to overwrite it")
+    attention = attention or getattr(bert.model(dtype).config, "_attn_implementation", None) or "eager"
+    meta = metadata(bert, dtype, attention)
+    with _progress(len(PROBES), f"recording {bert.name}") as bar:
+        tensors, meta["hidden_states"] = observe(bert, dtype, attention, bar)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"bertcheck": json.dumps(meta)})
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a baseline is meant to be shared
+        os.replace(tmp, out)  # nothing is half-written: the old file stays until the new one is whole
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return meta
+
+
+@dataclass
+class Baseline:
+    path: Path
+    meta: dict
+    tensors: dict[str, torch.Tensor]
+
+
+def load(path: Path) -> Baseline:
+    """Read and validate a baseline; `BaselineError` saying what is wrong, never a raw library error."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise BaselineError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types, and OSError, for damage
+        raise BaselineError(f"{path} is not a readable safetensors file (truncated or corrupted?): {err}") from None
+    if "bertcheck" not in header:
+        raise BaselineError(f"{path} is a safetensors file but not a bertcheck baseline (no bertcheck metadata)")
+    try:
+        meta = json.loads(header["bertcheck"])
+    except json.JSONDecodeError as err:
+        raise BaselineError(f"{path}: its bertcheck metadata is not JSON ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BaselineError(f"{path}: format {meta.get('format') if isinstance(meta, dict) else meta!r}, expected {FORMAT}")
+    missing = [k for k in ("model", "config", "config_hash", "dtype", "attention", "probe_hash", "state_dict", "hidden_states")
+               if k not in meta]
+    if missing:
+        raise BaselineError(f"{path}: metadata lacks {missing}")
+    for key, value in tensors.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise BaselineError(f"{path}: {key} holds NaN or infinity; a baseline must be finite (re-record it)")
+    if meta["probe_hash"] != probe_hash():
+        raise BaselineError(f"{path} was recorded on another probe set (hash {meta['probe_hash']}, this bertcheck's is "
+                            f"{probe_hash()}); re-record it with this bertcheck on the old transformers")  # fmt: skip
+    return Baseline(path, meta, tensors)
+
+
+# ---- comparing ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    layer: str  # "embeddings", "layer 3", "hidden states"
+    name: str
+    max_abs: float
+    mean_abs: float
+    max_rel: float
+    mean_rel: float
+    mismatched: float  # share of elements outside the tolerance
+    ratio: float  # worst |diff| / allowed; above 1 is drift
+
+
+@dataclass
+class Comparison:
+    baseline: Baseline
+    live: dict
+    structure: list[str] = field(default_factory=list)  # differences, each a line
+    notes: list[str] = field(default_factory=list)  # differences that are not drift (versions, platform)
+    rows: list[Row] = field(default_factory=list)
+    tolerance: Tolerance | None = None
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.structure) or any(r.ratio > 1 for r in self.rows)
+
+    def report(self, verbose: bool = False) -> str:
+        meta, live = self.baseline.meta, self.live
+        lines = [f"bertcheck baseline compare: {self.baseline.path}",
+                 f"  recorded: transformers {meta.get('transformers')}, torch {meta.get('torch')}, python {meta.get('python')}, {meta.get('platform')}",
+                 f"  live:     transformers {live['transformers']}, torch {live['torch']}, python {live['python']}, {live['platform']}",
+                 f"  model {meta['model']}, {meta['dtype']}, attention {meta['attention']}; tolerance rtol={self.tolerance.rtol:g} "
+                 f"atol={self.tolerance.atol:g}", "", "Structure:"]  # fmt: skip
+        lines += [f"  {line}" for line in self.structure] or ["  same: hidden states, activation names and shapes, state_dict keys and shapes, config"]
+        lines += [f"  note: {line}" for line in self.notes]
+        lines += ["", "Values (worst error as a share of the tolerance, per layer and activation; 1 = the limit):"]
+        lines += self._grid()
+        shown = self.rows if verbose else [r for r in self.rows if r.ratio > 1]
+        if shown:
+            lines += ["", "  where          activation              max abs    mean abs   max rel    mean rel   outside tol"]
+            for r in shown:
+                lines.append(f"  {r.layer:<14} {r.name:<22} {r.max_abs:<10.3g} {r.mean_abs:<10.3g} {r.max_rel:<10.3g} "
+                             f"{r.mean_rel:<10.3g} {100 * r.mismatched:.2f}%")  # fmt: skip
+        worst = max((r.ratio for r in self.rows), default=0.0)
+        verdict = "DRIFT" if self.drifted else "within tolerance"
+        lines += ["", f"{verdict}: worst value error {worst:.3g} of the tolerance over {len(self.rows)} layer x activation cells"
+                  + (f"; {len(self.structure)} structural difference(s)" if self.structure else "")]
+        return "\n".join(lines)
+
+    def _grid(self) -> list[str]:
+        """Two grids, each cell the worst share of the tolerance (! past 1): the embeddings, then
+        layers (rows) by activation (columns)."""
+        cells = {(r.layer, r.name): r.ratio for r in self.rows}
+        out = []
+        for rows in ([p for p in dict.fromkeys(r.layer for r in self.rows) if p == "embeddings"],
+                     [p for p in dict.fromkeys(r.layer for r in self.rows) if p != "embeddings"]):  # fmt: skip
+            names = list(dict.fromkeys(r.name for r in self.rows if r.layer in rows))
+            if not names:
+                continue
+            width = [max(len(n), 5) for n in names]
+            out.append("  " + "".ljust(11) + " ".join(f"{n:>{w}}" for n, w in zip(names, width)))
+            for place in rows:
+                texts = []
+                for n, w in zip(names, width):
+                    v = cells.get((place, n))
+                    text = "" if v is None else ("inf" if math.isinf(v) else f"{v:.2g}") + ("!" if v > 1 else "")
+                    texts.append(f"{text:>{w}}")
+                out.append("  " + place.ljust(11) + " ".join(texts))
+        return out
+
+
+def _split(key: str) -> tuple[str, str]:
+    """``blocks.3.ln1_in`` -> ("layer 3", "ln1_in"); ``embed.out`` -> ("embeddings", "embed.out")."""
+    if key.startswith("blocks."):
+        _, i, name = key.split(".", 2)
+        return f"layer {i}", name
+    return "embeddings", key
+
+
+def compare(baseline: Baseline, bert: Bert) -> Comparison:
+    """The live `bert` against `baseline`: structure, then values. `BaselineError` when they are not
+    comparable at all (another model, config or attention implementation)."""
+    import transformers
+
+    meta = baseline.meta
+    if meta["model"] != bert.name:
+        raise BaselineError(f"{baseline.path} was recorded on model {meta['model']!r}, not {bert.name!r}")
+    if architecture(bert.config) != architecture(_Config(meta["config"])):
+        old, new = architecture(_Config(meta["config"])), architecture(bert.config)
+        diff = {k: (old[k], new[k]) for k in ARCHITECTURE if old[k] != new[k]}
+        raise BaselineError(f"{baseline.path} is from another config: " +
+                            ", ".join(f"{k} {old!r} recorded, {new!r} live" for k, (old, new) in diff.items()))  # fmt: skip
+    dtype = getattr(torch, meta["dtype"], None)
+    if not isinstance(dtype, torch.dtype):
+        raise BaselineError(f"{baseline.path}: unknown dtype {meta['dtype']!r}")
+    live_meta = {"transformers": transformers.__version__, "torch": torch.__version__,
+                 "python": platform.python_version(), "platform": platform.platform()}  # fmt: skip
+    result = Comparison(baseline, live_meta, tolerance=tolerances_for(dtype).values)
+    for key in ("transformers", "torch", "python"):
+        if meta.get(key) != live_meta[key]:
+            result.notes.append(f"{key} {meta.get(key)} recorded, {live_meta[key]} live")
+    live_config = json.loads(json.dumps(bert.config.to_dict(), default=str))  # as recorded: JSON keys are strings
+    other = {k for k in set(meta["config"]) | set(live_config) if k not in ARCHITECTURE and not k.startswith("_")}
+    other.discard("transformers_version")
+    changed = sorted(k for k in other if k in meta["config"] and k in live_config and meta["config"][k] != live_config[k])
+    only_recorded = sorted(k for k in other if k not in live_config)
+    only_live = sorted(k for k in other if k not in meta["config"])
+    for label, keys in (("config fields changed (outside the architecture)", changed),
+                        ("config fields only in the recorded config", only_recorded),
+                        ("config fields only in the live config", only_live)):  # fmt: skip
+        if keys:
+            result.notes.append(f"{label}: " + ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else ""))
+
+    from bertcheck._compat import attention_implementations
+
+    if meta["attention"] not in attention_implementations():
+        raise BaselineError(f"{baseline.path} was recorded with attention {meta['attention']!r}, which this transformers "
+                            f"does not have ({attention_implementations()})")  # fmt: skip
+    live_state = {k: list(v.shape) for k, v in bert.model(dtype, "cpu", meta["attention"]).state_dict().items()}
+    _diff_keys(result.structure, "state_dict", meta["state_dict"], live_state)
+    live, live_counts = observe(bert, dtype, meta["attention"])
+    recorded = baseline.tensors
+    shapes_recorded = {k: list(v.shape) for k, v in recorded.items()}
+    shapes_live = {k: list(v.shape) for k, v in live.items()}
+    _diff_keys(result.structure, "activation", shapes_recorded, shapes_live)
+    for probe in PROBES:
+        n_rec, n_live = meta["hidden_states"].get(probe), live_counts[probe]
+        if n_rec != n_live:
+            result.structure.append(f"probe {probe}: {n_rec} hidden states recorded, {n_live} live")
+        if f"{probe}/input_ids" in recorded and f"{probe}/input_ids" in live and not torch.equal(recorded[f"{probe}/input_ids"], live[f"{probe}/input_ids"]):
+            result.structure.append(f"probe {probe}: the tokenizer gives other ids now")  # every value would differ
+    stats: dict[tuple[str, str], list] = {}
+    for key, old in recorded.items():
+        probe, name = key.split("/", 1)
+        new = live.get(key)
+        if name in ("input_ids", "attention_mask", "token_type_ids") or new is None or list(new.shape) != list(old.shape):
+            continue
+        mask = recorded[f"{probe}/attention_mask"]
+        keep = _tokens(probe, mask)
+        real = (mask if keep is None else mask[:, keep]).bool()
+        stats.setdefault(_split(name), []).append(_errors(new, old, real, result.tolerance))
+    for (place, name), parts in stats.items():
+        n = sum(p["n"] for p in parts)
+        result.rows.append(Row(place, name, max(p["max_abs"] for p in parts), sum(p["sum_abs"] for p in parts) / max(n, 1),
+                               max(p["max_rel"] for p in parts), sum(p["sum_rel"] for p in parts) / max(n, 1),
+                               sum(p["over"] for p in parts) / max(n, 1), max(p["ratio"] for p in parts)))  # fmt: skip
+    order = {f"layer {i}": i + 1 for i in range(bert.config.num_hidden_layers)} | {"embeddings": 0}
+    result.rows.sort(key=lambda r: (order.get(r.layer, 10**7), _name_order(r.name)))
+    return result
+
+
+def _name_order(name: str) -> int:
+    vocabulary = [*EMBED_NAMES, *CAPTURED_LAYER_NAMES]
+    return vocabulary.index(name) if name in vocabulary else len(vocabulary)
+
+
+def _errors(new: torch.Tensor, old: torch.Tensor, real: torch.Tensor, tol: Tolerance) -> dict:
+    a, e = new.double()[real], old.double()[real]
+    diff = (a - e).abs()
+    rel = torch.where(diff == 0, torch.zeros_like(diff), diff / e.abs())
+    allowed = tol.atol + tol.rtol * e.abs()
+    return {"n": diff.numel(), "max_abs": float(diff.max()) if diff.numel() else 0.0, "sum_abs": float(diff.sum()),
+            "max_rel": float(rel.max()) if rel.numel() else 0.0, "sum_rel": float(rel[torch.isfinite(rel)].sum()),
+            "over": int((diff > allowed).sum()), "ratio": float((diff / allowed).max()) if diff.numel() else 0.0}  # fmt: skip
+
+
+def _diff_keys(out: list[str], what: str, recorded: dict, live: dict) -> None:
+    gone = [k for k in recorded if k not in live]
+    new = [k for k in live if k not in recorded]
+    reshaped = [f"{k} {recorded[k]} -> {live[k]}" for k in recorded if k in live and recorded[k] != live[k]]
+    if gone:
+        out.append(f"{len(gone)} {what} name(s) recorded but absent now: {', '.join(gone[:6])}{' ...' if len(gone) > 6 else ''}")
+    if new:
+        out.append(f"{len(new)} {what} name(s) new now: {', '.join(new[:6])}{' ...' if len(new) > 6 else ''}")
+    if reshaped:
+        out.append(f"{len(reshaped)} {what} shape(s) changed: {', '.join(reshaped[:6])}{' ...' if len(reshaped) > 6 else ''}")
+
+
+class _Config:
+    def __init__(self, values: dict):
+        self.__dict__.update(values)

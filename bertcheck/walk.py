@@ -1,0 +1,170 @@
+"""`bertcheck walk`: the seed notebook as a report. One sentence through the model, step by step.
+
+Embeddings, then for each layer: self-attention -> first add & norm -> intermediate -> second add &
+norm, each with its shape, the residual-identity error, HF's own LayerNorm statistics (its module run
+with gain 1 and bias 0 on the captured input) and the error of the reference fed HF's layer input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from bertcheck.capture import capture
+from bertcheck.cases import Case
+from bertcheck.names import EMBED_LN, LAYER_LNS, RESIDUAL_ADDS, layer_module, layer_name
+from bertcheck.subject import Bert
+from bertcheck.tolerances import tolerances_for
+
+
+@dataclass
+class Step:
+    layer: int | None  # None: the embeddings
+    what: str
+    activation: str  # the full name whose shape is shown
+    shape: tuple
+    residual: float | None = None  # max |LN input - (sublayer + residual)|; must be exactly 0
+    ln_mean: float | None = None  # max per-token |mean(z)|
+    ln_var: float | None = None  # max per-token |var(z) - v/(v+eps)|
+    reference: float | None = None  # max |HF - reference| over the step's output
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Walk:
+    model: str
+    sentence: str
+    tokens: list[str]
+    ids: list[int]
+    steps: list[Step]
+
+    @property
+    def failed(self) -> bool:
+        return any(step.problems for step in self.steps)
+
+    def lines(self) -> list[str]:
+        def num(v):
+            return "-" if v is None else f"{v:.2g}"
+
+        out = [f"bertcheck walk: {self.model}", f"sentence: {self.sentence!r}", f"tokens:   {self.tokens}", f"ids:      {self.ids}", "",
+               f"{'step':<36}{'activation':<22}{'shape':<16}{'residual':>9}{'LN mean':>10}{'LN var':>10}{'ref vs HF':>11}"]  # fmt: skip
+        for s in self.steps:
+            where = "embeddings" if s.layer is None else f"layer {s.layer:<2} {s.what}"
+            where = s.what if s.layer is None else where
+            shape = "[" + ", ".join(map(str, s.shape)) + "]"
+            out.append(f"{where:<36}{s.activation:<22}{shape:<16}{num(s.residual):>9}{num(s.ln_mean):>10}{num(s.ln_var):>10}"
+                       f"{num(s.reference):>11}" + ("   <-- " + "; ".join(s.problems) if s.problems else ""))  # fmt: skip
+        tol = self.tolerance
+        out += ["", f"residual: max |LN input - (sublayer + residual)|, must be 0 (bit for bit); LN mean, LN var: max per-token "
+                f"|mean z| and |var z - v/(v+eps)| (limits {tol.ln_mean:g}, {tol.ln_var:g}); ref vs HF: max |difference|, "
+                f"the reference fed HF's own layer input (limit {tol.values.atol:g} + {tol.values.rtol:g}|x|).",
+                "FAILED: see the marked steps" if self.failed else "every step holds"]  # fmt: skip
+        return out
+
+    tolerance = tolerances_for(torch.float32)
+
+
+def _ln_stats(module, x: torch.Tensor, eps: float) -> tuple[float, float]:
+    identity = {"weight": torch.ones_like(module.weight), "bias": torch.zeros_like(module.bias)}
+    with torch.no_grad():
+        z = torch.func.functional_call(module, identity, (x,)).double()
+    v = x.double().var(dim=-1, unbiased=False)
+    return float(z.mean(-1).abs().max()), float((z.var(-1, unbiased=False) - v / (v + eps)).abs().max())
+
+
+def _max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).abs().max())
+
+
+def walk(bert: Bert, sentence: str = "this is a test sentence") -> Walk:
+    """One float32 forward of `sentence`, checked step by step."""
+    tol = tolerances_for(torch.float32)
+    model = bert.model(torch.float32, "cpu")
+    inputs = bert.encode(Case((sentence,)))
+    acts = capture(model, **inputs)
+    reference = bert.reference(torch.float32, "cpu")
+    modules = dict(model.named_modules())
+    eps = bert.config.layer_norm_eps
+    mask = inputs["attention_mask"]
+    steps: list[Step] = []
+
+    def judge(step: Step, expected: torch.Tensor | None = None, actual: torch.Tensor | None = None) -> Step:
+        if step.residual not in (None, 0.0):
+            step.problems.append("residual identity broken")
+        if step.ln_mean is not None and step.ln_mean > tol.ln_mean:
+            step.problems.append(f"LN mean {step.ln_mean:.2g} > {tol.ln_mean:g}")
+        if step.ln_var is not None and step.ln_var > tol.ln_var:
+            step.problems.append(f"LN variance off by {step.ln_var:.2g} > {tol.ln_var:g}")
+        if expected is not None and bool(((actual.double() - expected.double()).abs() > tol.values.atol + tol.values.rtol * expected.double().abs()).any()):
+            step.problems.append("differs from the reference")
+        return step
+
+    with torch.no_grad():
+        emb = reference.embed(inputs["input_ids"], inputs["token_type_ids"])
+    mean, var = _ln_stats(modules[EMBED_LN.module], acts[EMBED_LN.input], eps)
+    steps.append(judge(Step(None, "embeddings (word+pos+type, LN)", "embed.out", tuple(acts["embed.out"].shape),
+                            ln_mean=mean, ln_var=var, reference=_max_abs(acts["embed.out"], emb["embed.out"])),
+                       emb["embed.out"], acts["embed.out"]))  # fmt: skip
+    for i in range(bert.config.num_hidden_layers):
+        with torch.no_grad():
+            ref = reference.layer(i, acts.hidden_states[i], mask)
+
+        def name(short, i=i):
+            return layer_name(i, short)
+
+        z = name("z")
+        steps.append(judge(Step(i, "self-attention", z, tuple(acts[z].shape), reference=_max_abs(acts[z], ref[z])), ref[z], acts[z]))
+        for add, site, label in ((RESIDUAL_ADDS[0], LAYER_LNS[0], "first add & norm"), (RESIDUAL_ADDS[1], LAYER_LNS[1], "second add & norm")):
+            if site is LAYER_LNS[1]:
+                post = name("mlp_post")
+                width = acts[post].shape[-1]
+                step = Step(i, f"intermediate (width {width})", post, tuple(acts[post].shape), reference=_max_abs(acts[post], ref[post]))
+                if width != bert.config.intermediate_size:
+                    step.problems.append(f"width {width}, config.intermediate_size is {bert.config.intermediate_size}")
+                steps.append(judge(step, ref[post], acts[post]))
+            total = acts[name(add.total)]
+            residual = _max_abs(total, acts[name(add.sublayer)] + acts[name(add.residual)])
+            mean, var = _ln_stats(modules[layer_module(i, site.module)], total, eps)
+            out = name(site.output)
+            steps.append(judge(Step(i, label, out, tuple(acts[out].shape), residual=residual, ln_mean=mean, ln_var=var,
+                                    reference=_max_abs(acts[out], ref[out])), ref[out], acts[out]))  # fmt: skip
+    tokens = bert.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
+    return Walk(bert.name, sentence, tokens, inputs["input_ids"][0].tolist(), steps)
+
+
+def plot(result: Walk, path: Path) -> None:
+    """Per-layer reference-vs-HF error and LayerNorm statistics, log scale, to a PNG. Needs matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    by_what: dict[str, tuple[list, list]] = {}
+    for s in result.steps:
+        key = "embeddings" if s.layer is None else s.what.split(" (")[0]
+        xs, ys = by_what.setdefault(key, ([], []))
+        xs.append(-1 if s.layer is None else s.layer)
+        ys.append(max(s.reference or 0.0, 1e-18))
+    for key, (xs, ys) in by_what.items():
+        left.plot(xs, ys, marker="o", label=key)
+    tol = result.tolerance
+    left.axhline(tol.values.atol, color="red", linestyle="--", label=f"atol {tol.values.atol:g}")
+    left.set(yscale="log", xlabel="layer (-1: embeddings)", ylabel="max |HF - reference|", title="reference vs HF, float32")
+    left.legend(fontsize=8)
+    for stat, limit, marker in (("ln_mean", tol.ln_mean, "o"), ("ln_var", tol.ln_var, "s")):
+        for label in ("embeddings", "first add & norm", "second add & norm"):
+            pts = [(-1 if s.layer is None else s.layer, max(getattr(s, stat), 1e-18)) for s in result.steps
+                   if getattr(s, stat) is not None and (s.what.startswith(label) if s.layer is not None else label == "embeddings")]  # fmt: skip
+            if pts:
+                right.plot(*zip(*pts), marker=marker, label=f"{stat} {label}")
+        right.axhline(limit, linestyle="--", color="gray")
+    right.set(yscale="log", xlabel="layer (-1: embeddings)", ylabel="max per-token deviation",
+              title="LayerNorm: |mean z|, |var z - v/(v+eps)|")  # fmt: skip
+    right.legend(fontsize=7)
+    fig.suptitle(f"bertcheck walk: {result.model}: {result.sentence!r}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

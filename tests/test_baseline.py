@@ -1,0 +1,225 @@
+"""Baselines for gating an upgrade: record -> compare passes -> a planted regression fails with the drift
+table -> --update -> passes; every unusable file is exit 2 with a message and is never overwritten."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from transformers.models.bert import modeling_bert
+
+from bertcheck import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(capsys, *args):
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """One baseline of random:tiny, recorded once; tests copy it before changing anything."""
+    path = tmp_path_factory.mktemp("baseline") / "tiny.safetensors"
+    assert cli.main(["baseline", "record", "--out", str(path), "--model", "random:tiny"]) == 0
+    return path
+
+
+@pytest.fixture
+def baseline(recorded, tmp_path):
+    copy = tmp_path / "tiny.safetensors"
+    copy.write_bytes(recorded.read_bytes())
+    return copy
+
+
+@pytest.fixture
+def tanh_gelu(monkeypatch):
+    """A planted regression, as a transformers release could ship it: the intermediate's GELU is tanh."""
+
+    def forward(self, hidden_states):
+        return torch.nn.functional.gelu(self.dense(hidden_states), approximate="tanh")
+
+    monkeypatch.setattr(modeling_bert.BertIntermediate, "forward", forward)
+
+
+def _rewrite(path: Path, *, meta=None, tensors=None):
+    with safe_open(str(path), framework="pt") as f:
+        header = json.loads(f.metadata()["bertcheck"])
+        values = {k: f.get_tensor(k) for k in f.keys()}
+    if meta:
+        meta(header)
+    if tensors:
+        tensors(values)
+    save_file(values, str(path), metadata={"bertcheck": json.dumps(header)})
+
+
+def test_the_upgrade_cycle_record_compare_regress_update(baseline, capsys, monkeypatch):
+    code, out, _ = _cli(capsys, "baseline", "compare", str(baseline))
+    assert code == 0, out
+    assert "within tolerance" in out and "same: hidden states, activation names and shapes" in out
+
+    def forward(self, hidden_states):
+        return torch.nn.functional.gelu(self.dense(hidden_states), approximate="tanh")
+
+    monkeypatch.setattr(modeling_bert.BertIntermediate, "forward", forward)
+    code, out, _ = _cli(capsys, "baseline", "compare", str(baseline))
+    assert code == 1
+    assert "DRIFT" in out
+    drifted = [line for line in out.splitlines() if line.startswith("  layer 0") and "mlp_post" in line]
+    assert drifted, out  # the detail rows name layer 0's mlp_post, with its errors
+    grid_row = next(line for line in out.splitlines() if line.startswith("  layer 0    "))
+    assert "!" in grid_row
+    embeddings = next(line for line in out.splitlines() if line.startswith("  embeddings "))
+    assert "!" not in embeddings  # the embeddings are untouched by the regression, and say so
+
+    code, out, _ = _cli(capsys, "baseline", "compare", str(baseline), "--update")
+    assert code == 0 and f"updated {baseline}" in out
+    code, out, _ = _cli(capsys, "baseline", "compare", str(baseline))
+    assert code == 0, out
+
+
+def test_the_pytest_option_compares_the_live_model_and_fails_with_the_drift_table(pytester, baseline):
+    import torch  # noqa: F401 - pytester runs in-process: heavy imports first
+
+    pytester.makepyfile(test_inner_baseline=(ROOT / "properties" / "test_baseline.py").read_text())
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    pytester.runpytest("--bert-baseline", str(baseline)).assert_outcomes(passed=1)
+    pytester.makeconftest(
+        """
+        import torch
+        from transformers.models.bert import modeling_bert
+
+        ORIGINAL = modeling_bert.BertIntermediate.forward
+
+        def pytest_configure(config):  # the planted regression, undone when the inner run ends
+            modeling_bert.BertIntermediate.forward = lambda self, h: torch.nn.functional.gelu(self.dense(h), approximate="tanh")
+
+        def pytest_unconfigure(config):
+            modeling_bert.BertIntermediate.forward = ORIGINAL
+        """
+    )
+    result = pytester.runpytest("--bert-baseline", str(baseline))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*Values (worst error as a share of the tolerance*", "*DRIFT: worst value error*"])
+    assert any(line.startswith("  layer 0") and "mlp_post" in line for line in result.outlines), result.outlines
+
+
+def test_without_the_option_the_baseline_property_is_deselected_not_skipped(pytester):
+    pytester.makepyfile(test_inner_baseline=(ROOT / "properties" / "test_baseline.py").read_text())
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(deselected=1)
+
+
+def test_record_refuses_to_overwrite_without_update(baseline, capsys):
+    before = baseline.read_bytes()
+    code, _, err = _cli(capsys, "baseline", "record", "--out", str(baseline), "--model", "random:tiny")
+    assert code == 2 and "exists; pass --update" in err
+    assert baseline.read_bytes() == before
+
+
+def test_a_baseline_holds_every_activation_and_the_metadata(baseline):
+    with safe_open(str(baseline), framework="pt") as f:
+        meta = json.loads(f.metadata()["bertcheck"])
+        keys = set(f.keys())
+    for field in ("transformers", "torch", "python", "platform", "model", "config_hash", "dtype", "attention", "probe_hash"):
+        assert meta[field], field
+    assert meta["model"] == "random:tiny" and meta["dtype"] == "float32"
+    for probe in ("single", "unicode", "padded-batch", "pair", "long"):
+        assert meta["hidden_states"][probe] == 3
+        assert {f"{probe}/blocks.1.{n}" for n in ("q", "z", "ln1_in", "resid_mid", "mlp_post", "ln2_in", "resid_post")} <= keys
+        assert f"{probe}/embed.out" in keys and f"{probe}/input_ids" in keys
+
+
+def _corrupt_truncated(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _corrupt_garbage(path):
+    path.write_bytes(b"\x00\x01not a baseline at all" * 10)
+
+
+def _plain_safetensors(path):
+    save_file({"x": torch.zeros(2)}, str(path))
+
+
+def _nan(path):
+    _rewrite(path, tensors=lambda t: t["single/blocks.0.mlp_post"].view(-1).__setitem__(0, float("nan")))
+
+
+def _other_probes(path):
+    _rewrite(path, meta=lambda m: m.__setitem__("probe_hash", "0123456789abcdef"))
+
+
+def _other_config(path):
+    _rewrite(path, meta=lambda m: m["config"].__setitem__("layer_norm_eps", 1e-5))
+
+
+def _other_model(path):
+    _rewrite(path, meta=lambda m: m.__setitem__("model", "minilm"))
+
+
+def _not_json(path):
+    with safe_open(str(path), framework="pt") as f:
+        values = {k: f.get_tensor(k) for k in f.keys()}
+    save_file(values, str(path), metadata={"bertcheck": "{not json"})
+
+
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (_corrupt_truncated, "not a readable safetensors file (truncated or corrupted?)"),
+        (_corrupt_garbage, "not a readable safetensors file (truncated or corrupted?)"),
+        (_plain_safetensors, "not a bertcheck baseline (no bertcheck metadata)"),
+        (_not_json, "its bertcheck metadata is not JSON"),
+        (_nan, "single/blocks.0.mlp_post holds NaN or infinity"),
+        (_other_probes, "was recorded on another probe set"),
+        (_other_config, "is from another config: layer_norm_eps 1e-05 recorded, 1e-12 live"),
+        (_other_model, "was recorded on model 'minilm', not 'random:tiny'"),
+    ],
+)
+def test_an_unusable_baseline_exits_2_with_a_message_and_is_never_overwritten(baseline, capsys, damage, says):
+    damage(baseline)
+    before = baseline.read_bytes()
+    model = ["--model", "random:tiny"] if damage is _other_model else []
+    code, out, err = _cli(capsys, "baseline", "compare", str(baseline), "--update", *model)
+    assert code == 2, out + err
+    assert says in err and "Traceback" not in err
+    assert baseline.read_bytes() == before
+
+
+def test_a_missing_baseline_file_exits_2(capsys, tmp_path):
+    code, _, err = _cli(capsys, "baseline", "compare", str(tmp_path / "nope.safetensors"))
+    assert code == 2 and "no such file" in err
+
+
+# ---- walk ---------------------------------------------------------------------------------------------
+
+
+def test_walk_reports_each_step_of_each_layer(capsys, tiny):
+    code, out, _ = _cli(capsys, "walk", "--model", "random:tiny")
+    assert code == 0, out
+    assert "ids:      [101, 2023, 2003, 1037, 3231, 6251, 102]" in out
+    for step in ("embeddings", "layer 0  self-attention", "layer 0  first add & norm",
+                 f"layer 1  intermediate (width {tiny.config.intermediate_size})", "layer 1  second add & norm"):  # fmt: skip
+        assert step in out, step
+    assert "every step holds" in out
+
+
+def test_walk_marks_the_steps_a_regression_breaks(capsys, tanh_gelu):
+    code, out, _ = _cli(capsys, "walk", "--model", "random:tiny")
+    assert code == 1
+    marked = [line for line in out.splitlines() if "<--" in line]
+    assert marked and "intermediate" in marked[0] and "differs from the reference" in marked[0]
+
+
+def test_walk_plots_errors_and_layernorm_statistics(capsys, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    png = tmp_path / "walk.png"
+    code, out, _ = _cli(capsys, "walk", "--model", "random:tiny", "--plot", str(png))
+    assert code == 0, out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
