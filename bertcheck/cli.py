@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     from bertcheck.subject import Bert
 
     if args.device not in _devices():
-        print(f"bertcheck: --device {args.device!r} is not available here (have {available_devices()})", file=sys.stderr)
+        print(f"bertcheck: --device {args.device!r} is not available here (have {_devices()})", file=sys.stderr)
         return 2
     dtype = getattr(torch, args.dtype)
     try:
