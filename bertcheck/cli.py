@@ -5,6 +5,7 @@
 - ``bertcheck verify --impl MODULE:ATTR`` (or ``--model-impl``): check a reimplementation, print a table.
 - ``bertcheck baseline record|compare``: per-layer baselines for gating a transformers upgrade.
 - ``bertcheck walk``: the seed notebook as a report, each step of each layer checked.
+- ``bertcheck bench``: the suite's cost against one bare HF forward.
 
 Exit codes: 0 the property holds, 1 it fails, 2 the command could not run (bad model, bad arguments,
 a candidate that cannot be run).
@@ -71,7 +72,36 @@ def _parser() -> argparse.ArgumentParser:
     walk.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
     walk.add_argument("--sentence", default="this is a test sentence")
     walk.add_argument("--plot", metavar="FILE.png", help="draw per-layer errors and LayerNorm statistics (needs matplotlib)")
+    bench = commands.add_parser("bench", help="measure the suite against one bare HF forward; print a table, write JSON")
+    bench.add_argument("--json", default="bench.json", metavar="FILE", help="where to write the results (default bench.json)")
+    bench.add_argument("--model", action="append", help="model spec (repeatable; default random:bert-base-uncased and minilm)")
+    bench.add_argument("--quick", action="store_true", help="B1 at L8 and L32 only, one repeat: a smoke run")
+    bench.add_argument("--no-suite", action="store_true", help="skip timing `pytest -n auto properties`")
     return parser
+
+
+def _bench(args) -> int:
+    import json
+
+    from bertcheck import bench
+
+    options = {"models": args.model or bench.MODELS, "with_suite": not args.no_suite, "root": Path.cwd()}
+    if args.quick:
+        options.update(shapes=[(1, 8), (1, 32)], property_shapes=[(1, 32)], repeat=1)
+    if options["with_suite"] and not (Path.cwd() / "properties").is_dir():
+        print("bertcheck bench: run it from a bertcheck checkout (it times `pytest -n auto properties`), or pass --no-suite",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        result = bench.run(progress=lambda line: print(line, file=sys.stderr, flush=True), **options)
+    except RuntimeError as err:
+        print(f"bertcheck bench: {err}", file=sys.stderr)
+        return 2
+    Path(args.json).write_text(json.dumps(result, indent=1))
+    for line in bench.table(result):
+        print(line)
+    print(f"\nwritten to {args.json}")
+    return 0
 
 
 def _baseline(args) -> int:
@@ -167,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return _baseline(args)
     if args.command == "walk":
         return _walk(args)
+    if args.command == "bench":
+        return _bench(args)
     if args.command == "verify":
         if args.device not in _devices():
             print(f"bertcheck: --device {args.device!r} is not available here (have {_devices()})", file=sys.stderr)

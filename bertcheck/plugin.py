@@ -15,6 +15,7 @@ from bertcheck.models import ModelSpecError, parse_specs, resolve
 
 _SOURCES = pytest.StashKey[list]()
 _WORST = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
+_STATS = pytest.StashKey[dict]()  # examples per (property, model) and peak RSS per worker, for the benchmark
 _LOADED: dict[str, object] = {}  # spec -> Bert: one load per process, whatever order tests run in
 _IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKey[str]()}
 _CANDIDATES: dict[tuple[str, str], object] = {}  # (kind, path) -> candidate: its builds are cached per process
@@ -142,22 +143,60 @@ def bert_model_impl(request):
 # ---- the worst error per property, gathered from every xdist worker ------------------------------
 
 
+def _peak_rss_mib() -> float:
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
 def pytest_sessionfinish(session):
-    from bertcheck.worst import WORST, merge
+    from bertcheck.worst import EXAMPLES, WORST, merge
 
     config = session.config
     if hasattr(config, "workeroutput"):  # an xdist worker: hand its numbers to the controller
         config.workeroutput["bertcheck_worst"] = [[c, m, v] for (c, m), v in WORST.items()]
+        config.workeroutput["bertcheck_examples"] = [[c, m, n] for (c, m), n in EXAMPLES.items()]
+        config.workeroutput["bertcheck_peak_rss_mib"] = _peak_rss_mib()
     else:
         merge(config.stash.setdefault(_WORST, {}), WORST)
+        stats = config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": []})
+        if not stats["peak_rss_mib"]:  # no xdist workers reported: this process ran the tests itself
+            _add(stats, EXAMPLES, _peak_rss_mib())
+    _write_stats(config)
+
+
+def _add(stats: dict, examples: dict, rss: float) -> None:
+    for key, n in examples.items():
+        stats["examples"][key] = stats["examples"].get(key, 0) + n
+    stats["peak_rss_mib"].append(rss)
+
+
+def _write_stats(config) -> None:
+    """With BERTCHECK_STATS=FILE, the controller writes examples per property and peak memory per worker
+    there as JSON: what `bertcheck bench` reads from the suite run it times."""
+    path = os.environ.get("BERTCHECK_STATS")
+    if not path or hasattr(config, "workeroutput"):
+        return
+    import json
+
+    stats = config.stash.get(_STATS, {"examples": {}, "peak_rss_mib": []})
+    with open(path, "w") as f:
+        json.dump({"examples": [[c, m, n] for (c, m), n in sorted(stats["examples"].items())],
+                   "peak_rss_mib": stats["peak_rss_mib"], "worst": [[c, m, v] for (c, m), v in sorted(config.stash.get(_WORST, {}).items())]},
+                  f, indent=1)  # fmt: skip
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
     from bertcheck.worst import merge
 
-    rows = getattr(node, "workeroutput", {}).get("bertcheck_worst", [])
-    merge(node.config.stash.setdefault(_WORST, {}), {(c, m): v for c, m, v in rows})
+    output = getattr(node, "workeroutput", {})
+    merge(node.config.stash.setdefault(_WORST, {}), {(c, m): v for c, m, v in output.get("bertcheck_worst", [])})
+    if "bertcheck_peak_rss_mib" in output:
+        _add(node.config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": []}),
+             {(c, m): n for c, m, n in output.get("bertcheck_examples", [])}, output["bertcheck_peak_rss_mib"])  # fmt: skip
 
 
 def pytest_terminal_summary(terminalreporter, config):

@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 
 WORST: dict[tuple[str, str], float] = {}  # (property, model) -> worst share of the tolerance
+EXAMPLES: dict[tuple[str, str], int] = {}  # (property, model) -> examples that ran (for the benchmark)
 
 
 def record(check: str, model: str, value: float) -> float:
     key = (check, model)
     WORST[key] = max(WORST.get(key, 0.0), value)
+    EXAMPLES[key] = EXAMPLES.get(key, 0) + 1
     return value
 
 
