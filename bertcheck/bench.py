@@ -4,7 +4,9 @@ Measures, in one run and on one torch thread (what each xdist worker gets):
 
 - the bare HF forward (`output_hidden_states=True`, float32, eval, no grad) for each model at batch
   1 and 8 and lengths 8, 32, 128, 512: the baseline, as the least of `repeat` runs after a warm-up;
-- the per-example cost of each property on the same input, as a ratio to that bare forward;
+- the per-example cost of each property on the same input, as a ratio to that bare forward, and
+  how many HF and reference forwards one example runs (its floor: a metamorphic property compares
+  two or more forwards by definition);
 - model load time (after the first load, which builds the cache) and, from a timed
   ``pytest -n auto properties`` run under the `ci` profile: wall time, workers, examples per property,
   examples per second and the peak memory of each worker.
@@ -77,6 +79,38 @@ def property_cost(bert, key: str, batch: int, tokens: int, repeat: int) -> float
         return None
 
 
+def forwards(bert, key: str, batch: int, tokens: int) -> tuple[float, float] | None:
+    """(HF forwards, reference forwards) one example of property `key` runs, counted in layers run
+    divided by the model's layers: the floor of its cost, which the ratio is read against."""
+    from bertcheck.checks import verify
+    from bertcheck.invariances import Unavailable
+    from bertcheck.reference import ReferenceBert
+
+    counts = {"hf": 0, "ref": 0}
+
+    def hf_hook(module, args):
+        if type(module).__name__ == "BertLayer":
+            counts["hf"] += 1
+
+    original = ReferenceBert.layer
+
+    def counted(self, *args, **kwargs):
+        counts["ref"] += 1
+        return original(self, *args, **kwargs)
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hf_hook)
+    ReferenceBert.layer = counted
+    try:
+        verify(bert, _case(batch, tokens), key)
+    except Unavailable:
+        return None
+    finally:
+        handle.remove()
+        ReferenceBert.layer = original
+    n = bert.config.num_hidden_layers
+    return counts["hf"] / n, counts["ref"] / n
+
+
 def load_time(spec: str, cache_dir: Path, repeat: int = 3) -> tuple[float, float]:
     """(first load, least of later loads) in this process: the first builds the cache if needed."""
     from bertcheck.subject import Bert
@@ -143,7 +177,7 @@ def run(*, models=MODELS, shapes=SHAPES, property_shapes=PROPERTY_SHAPES, proper
     for spec in models:
         first, later = load_time(spec, cache_dir)
         bert = Bert.load(spec, cache_dir)
-        entry = {"load_first_s": first, "load_s": later, "bare_s": {}, "ratio": {}}
+        entry = {"load_first_s": first, "load_s": later, "bare_s": {}, "ratio": {}, "forwards": {}}
         for b, t in shapes:
             entry["bare_s"][f"B{b} L{t}"] = bare_forward(bert, b, t, repeat if t < 512 or b == 1 else 1)
             progress(f"{spec} bare B{b} L{t}: {entry['bare_s'][f'B{b} L{t}']:.3f} s")
@@ -153,6 +187,8 @@ def run(*, models=MODELS, shapes=SHAPES, property_shapes=PROPERTY_SHAPES, proper
             for key in keys:
                 cost = property_cost(bert, key, b, t, max(1, repeat - 1))
                 row[key] = None if cost is None else cost / bare
+                if (b, t) == property_shapes[0]:
+                    entry["forwards"][key] = forwards(bert, key, b, t)
             entry["ratio"][f"B{b} L{t}"] = row
             progress(f"{spec} properties B{b} L{t}: " + ", ".join(f"{k} {v:.2f}x" for k, v in row.items() if v is not None))
         result["models"][spec] = entry
@@ -189,10 +225,14 @@ def table(result: dict) -> list[str]:
         shapes = list(entry["ratio"])
         if shapes:
             keys = list(next(iter(entry["ratio"].values())))
-            lines.append("  property, x bare forward".ljust(30) + "".join(f"{s:>10}" for s in shapes))
+            lines.append("  property, x bare forward".ljust(30) + "".join(f"{s:>10}" for s in shapes) + "   forwards (HF + ref)")
             for key in keys:
                 cells = "".join(f"{'n/a' if entry['ratio'][s][key] is None else format(entry['ratio'][s][key], '.2f'):>10}" for s in shapes)
-                lines.append(f"  {key}{'' if key in FLOAT32 else ' *'}".ljust(30) + cells)
+                count, first = entry["forwards"].get(key), entry["ratio"][shapes[0]][key]
+                floor = "" if count is None else f"   {count[0]:g} + {count[1]:g}"
+                if count is not None and first is not None and sum(count):
+                    floor += f" ({first / sum(count):.2f}x per forward at {shapes[0]})"
+                lines.append(f"  {key}{'' if key in FLOAT32 else ' *'}".ljust(30) + cells + floor)
     s = result.get("suite")
     if s:
         lines += ["", f"suite: {s['command']}: {s['wall_s']:.0f} s wall, {s['workers']} workers, {s['examples_total']} examples "

@@ -293,6 +293,16 @@ def _state_name(i: int) -> str:
     return "embed.out" if i == 0 else layer_name(i - 1, "resid_post")
 
 
+def _states_close(check: Check, bert: Bert, actual: dict, expected: dict, tol: Tolerance, expectation: str, *, tokens=True) -> float:
+    """Compare every hidden state of two candidate outputs; the worst share of the tolerance."""
+    __tracebackhide__ = True
+    worst = 0.0
+    for i in range(bert.config.num_hidden_layers + 1):
+        key = f"hidden_states.{i}"
+        worst = max(worst, check.close(_where(key), _state_name(i), actual[key], expected[key], tol, expectation, tokens=tokens))
+    return worst
+
+
 def model_equivalence(cand: ModelCandidate, bert: Bert, case: Case) -> float:
     """Embeddings and every hidden state equal HF's; each named intermediate of layer i equals the
     reference layer i fed the candidate's own hidden state i (so a layer's error is its own, not the
@@ -333,11 +343,9 @@ def model_batching(cand: ModelCandidate, bert: Bert, case: Case) -> float:
         n = int(inputs["attention_mask"][b].sum())
         row = {k: v[b : b + 1, :n] for k, v in inputs.items()}
         alone = _model_output(check, cand, fn, row, bert, case.dtype)
-        for i in range(bert.config.num_hidden_layers + 1):
-            key = f"hidden_states.{i}"
-            worst = max(worst, check.close(_where(key), _state_name(i), out[key][b : b + 1, :n], alone[key],
-                                           tolerances_for(case.dtype).values, f"text {b} in the batch == text {b} alone",
-                                           tokens=False))  # fmt: skip
+        in_batch = {k: v[b : b + 1, :n] for k, v in out.items()}
+        worst = max(worst, _states_close(check, bert, in_batch, alone, tolerances_for(case.dtype).values,
+                                         f"text {b} in the batch == text {b} alone", tokens=False))  # fmt: skip
     return worst
 
 
@@ -352,12 +360,8 @@ def model_padding(cand: ModelCandidate, bert: Bert, case: Case) -> float:
     padded = {k: torch.nn.functional.pad(v, (0, 5), value=pad if k == "input_ids" else 0) for k, v in inputs.items()}
     more = _model_output(check, cand, fn, padded, bert, case.dtype)
     T = inputs["input_ids"].shape[1]
-    worst = 0.0
-    for i in range(bert.config.num_hidden_layers + 1):
-        key = f"hidden_states.{i}"
-        worst = max(worst, check.close(_where(key), _state_name(i), more[key][:, :T], out[key],
-                                       tolerances_for(case.dtype).values, "real tokens unchanged by 5 more padding tokens"))  # fmt: skip
-    return worst
+    return _states_close(check, bert, {k: v[:, :T] for k, v in more.items()}, out, tolerances_for(case.dtype).values,
+                         "real tokens unchanged by 5 more padding tokens")  # fmt: skip
 
 
 def model_determinism(cand: ModelCandidate, bert: Bert, case: Case) -> float:
@@ -366,12 +370,7 @@ def model_determinism(cand: ModelCandidate, bert: Bert, case: Case) -> float:
     check, _, fn, inputs = _start_model(cand, bert, case, "model-determinism", "determinism")
     first = _model_output(check, cand, fn, inputs, bert, case.dtype)
     second = _model_output(check, cand, fn, {k: v.clone() for k, v in inputs.items()}, bert, case.dtype)
-    worst = 0.0
-    for i in range(bert.config.num_hidden_layers + 1):
-        key = f"hidden_states.{i}"
-        worst = max(worst, check.close(_where(key), _state_name(i), second[key], first[key], EXACT,
-                                       "a second call == the first, bit for bit"))  # fmt: skip
-    return worst
+    return _states_close(check, bert, second, first, EXACT, "a second call == the first, bit for bit")
 
 
 MODEL_CANDIDATE_PROPERTIES = {

@@ -125,7 +125,7 @@ def intermediate_width(bert: Bert, obs: Observation) -> float:
 
 def hidden_states(bert: Bert, obs: Observation) -> float:
     """`output_hidden_states` holds the embeddings then each layer's output, and the reference reproduces
-    each: from the ids (embeddings), from `hidden_states[i]` (layer i), and chained end to end."""
+    each: from the ids (embeddings) and from `hidden_states[i]` (layer i); `last_hidden_state` is the last."""
     __tracebackhide__ = True
     check = Check("hidden-states", "per-layer equivalence with hidden_states", obs)
     dtype, device = obs.case.dtype, obs.case.device
@@ -156,10 +156,12 @@ def hidden_states(bert: Bert, obs: Observation) -> float:
                                                    f"{short} == reference layer {i} {short}, fed hidden_states[{i}]"))  # fmt: skip
             worst = max(worst, check.close(where, f"hidden_states[{i + 1}]", states[i + 1], out[layer_name(i, "resid_post")],
                                            tol, f"hidden_states[{i + 1}] == reference layer {i} fed hidden_states[{i}]"))  # fmt: skip
-        chained = ref.forward(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
-        last = chained[layer_name(n_layers - 1, "resid_post")]
-    worst = max(worst, check.close("the model output", "last_hidden_state", acts.last_hidden_state, last, tol,
-                                   "last_hidden_state == the reference chained over every layer"))  # fmt: skip
+    # The chain is closed link by link: hidden_states[0] is the reference embedding, each layer's input
+    # (resid_pre, as captured) is hidden_states[i] and its output hidden_states[i + 1]; what is left is
+    # that the model returns the last link. (A chained reference forward would add a whole forward per
+    # example and test only how float32 error accumulates, which is arithmetic, not the model.)
+    worst = max(worst, check.close("the model output", "last_hidden_state", acts.last_hidden_state, states[-1], EXACT,
+                                   f"last_hidden_state is hidden_states[{n_layers}], bit for bit"))  # fmt: skip
     return worst
 
 

@@ -292,3 +292,20 @@ NOT_A_FACTORY = "a string, not a callable"
 
 # Module-level names for the command line (`bertcheck verify --impl tests.reimplementations:...`).
 functional_layer_pre_ln = BROKEN_LAYERS["pre-LN"][0]
+
+
+def meta_device_layer(hf_layer, config):
+    """Returns its output on another device than its input's: a contract error."""
+    return lambda x, mask: torch.empty(x.shape, dtype=x.dtype, device="meta")
+
+
+def tuple_layer(hf_layer, config):
+    """Returns (output, attention weights) like an HF layer: not a tensor or a mapping of vocabulary names."""
+    inner = functional_layer(hf_layer, config)
+    return lambda x, mask: (inner(x, mask)["resid_post"], None)
+
+
+def misnamed_intermediates(hf_layer, config):
+    """Returns a mapping whose names are not the vocabulary's ("hidden" for resid_post)."""
+    inner = functional_layer(hf_layer, config)
+    return lambda x, mask: {"hidden": inner(x, mask)["resid_post"]}
