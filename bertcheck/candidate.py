@@ -109,7 +109,9 @@ class LayerCandidate:
         try:
             fn = self.factory(copy.deepcopy(hf_layer), config)
         except Exception as err:  # noqa: BLE001 - whatever the factory raised, the message names it
-            raise FactoryError(f"the layer factory {self.name} raised {type(err).__name__}: {err}") from err
+            weight = next(hf_layer.parameters())
+            raise FactoryError(f"the layer factory {self.name} raised {type(err).__name__}: {err} (handed a {weight.dtype} "
+                               f"layer on {weight.device}; --dtype restricts the dtypes drawn)") from err  # fmt: skip
         if not callable(fn):
             raise FactoryError(f"the layer factory {self.name} returned {type(fn).__name__}, not fn(hidden_states, attention_mask)")
         if key is not None:
@@ -150,7 +152,9 @@ class ModelCandidate:
             try:
                 fn = self.factory(copy.deepcopy(hf_model))
             except Exception as err:  # noqa: BLE001
-                raise FactoryError(f"the model factory {self.name} raised {type(err).__name__}: {err}") from err
+                weight = next(hf_model.parameters())
+                raise FactoryError(f"the model factory {self.name} raised {type(err).__name__}: {err} (handed a "
+                                   f"{weight.dtype} model on {weight.device}; --dtype restricts the dtypes drawn)") from err  # fmt: skip
             if not callable(fn):
                 raise FactoryError(f"the model factory {self.name} returned {type(fn).__name__}, "
                                      "not fn(input_ids, attention_mask, token_type_ids)")  # fmt: skip
