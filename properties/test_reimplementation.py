@@ -7,18 +7,19 @@ from hypothesis import strategies as st
 
 from bertcheck.candidate_properties import LAYER_CANDIDATE_PROPERTIES, MODEL_CANDIDATE_PROPERTIES
 from bertcheck.verify import layer_strategy, model_strategy
+from bertcheck.worst import record
 
 DTYPES = (torch.float32, torch.float64)
 
 
 def _layer(bert, candidate, data, key):
     case = data.draw(layer_strategy(bert, DTYPES), label="case")
-    target(LAYER_CANDIDATE_PROPERTIES[key](candidate, bert, case), label=key)
+    target(record(f"candidate {key}", bert.name, LAYER_CANDIDATE_PROPERTIES[key](candidate, bert, case)), label=key)
 
 
 def _model(bert, candidate, data, key):
     case = data.draw(model_strategy(DTYPES), label="case")
-    target(MODEL_CANDIDATE_PROPERTIES[key](candidate, bert, case), label=key)
+    target(record(f"candidate {key}", bert.name, MODEL_CANDIDATE_PROPERTIES[key](candidate, bert, case)), label=key)
 
 
 @given(data=st.data())
