@@ -10,8 +10,8 @@ import torch
 
 import bertcheck
 from bertcheck import cli
-from bertcheck.candidate import FactoryError, LayerCandidate, ModelCandidate, load_factory
-from bertcheck.candidate_properties import example_from_json
+from bertcheck.candidate import FactoryError, ModelCandidate, load_factory, reference_model
+from bertcheck.candidate_properties import example_from_json, example_json
 from bertcheck.layer_properties import LayerCase
 from bertcheck.verify import run
 from tests import reimplementations as impls
@@ -118,8 +118,6 @@ def test_bad_arguments_exit_2(capsys, tiny):
 
 def test_an_example_round_trips_through_json():
     case = LayerCase(layer=1, batch=2, tokens=9, pad=3, scale="low", seed=7, dtype=torch.float64)
-    from bertcheck.candidate_properties import example_json
-
     assert example_from_json("layer", example_json(case)) == case
     with pytest.raises(ValueError, match="need batch >= 1"):
         example_from_json("layer", '{"layer": 0, "batch": 1, "tokens": 2, "pad": 2, "scale": "unit", "seed": 0}')
@@ -141,13 +139,7 @@ def test_check_layer_raises_an_assertion_error_whose_message_is_the_report(tiny)
 
 
 def test_check_model_accepts_a_model_spec_string():
-    assert bertcheck.check_model(reference_model_factory(), "random:tiny", examples=3, dtypes=(torch.float32,)).passed
-
-
-def reference_model_factory():
-    from bertcheck.candidate import reference_model
-
-    return reference_model
+    assert bertcheck.check_model(reference_model, "random:tiny", examples=3, dtypes=(torch.float32,)).passed
 
 
 # ---- the pytest options -----------------------------------------------------------------------------
