@@ -143,8 +143,6 @@ def _progress(total: int, what: str):
 
 def record(bert: Bert, out: Path, *, dtype=torch.float32, attention: str | None = None, update: bool = False) -> dict:
     """Write the baseline of `bert` to `out` (atomically). Refuses to overwrite unless `update`."""
-    from safetensors.torch import save_file
-
     out = Path(out)
     if out.exists() and not update:
         raise BaselineError(f"{out} exists; pass --update to overwrite it")
@@ -152,6 +150,13 @@ def record(bert: Bert, out: Path, *, dtype=torch.float32, attention: str | None 
     meta = metadata(bert, dtype, attention)
     with _progress(len(PROBES), f"recording {bert.name}") as bar:
         tensors, meta["hidden_states"] = observe(bert, dtype, attention, bar)
+    _save(out, meta, tensors)
+    return meta
+
+
+def _save(out: Path, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+    from safetensors.torch import save_file
+
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
     os.close(fd)
@@ -162,7 +167,16 @@ def record(bert: Bert, out: Path, *, dtype=torch.float32, attention: str | None 
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return meta
+
+
+def update(comparison: "Comparison", bert: Bert) -> dict:
+    """Rewrite the compared baseline from what the comparison observed on the live model (no second
+    pass over the probe set): same dtype and attention implementation, today's versions and config."""
+    meta = comparison.baseline.meta
+    fresh = metadata(bert, getattr(torch, meta["dtype"]), meta["attention"])
+    fresh["hidden_states"] = comparison.live_counts
+    _save(comparison.baseline.path, fresh, comparison.live_tensors)
+    return fresh
 
 
 @dataclass
@@ -225,6 +239,8 @@ class Row:
 class Comparison:
     baseline: Baseline
     live: dict
+    live_tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # what the live model gave: `update` saves it
+    live_counts: dict[str, int] = field(default_factory=dict)
     structure: list[str] = field(default_factory=list)  # differences, each a line
     notes: list[str] = field(default_factory=list)  # differences that are not drift (versions, platform)
     rows: list[Row] = field(default_factory=list)
@@ -329,6 +345,7 @@ def compare(baseline: Baseline, bert: Bert) -> Comparison:
     live_state = {k: list(v.shape) for k, v in bert.model(dtype, "cpu", meta["attention"]).state_dict().items()}
     _diff_keys(result.structure, "state_dict", meta["state_dict"], live_state)
     live, live_counts = observe(bert, dtype, meta["attention"])
+    result.live_tensors, result.live_counts = live, live_counts
     recorded = baseline.tensors
     shapes_recorded = {k: list(v.shape) for k, v in recorded.items()}
     shapes_live = {k: list(v.shape) for k, v in live.items()}

@@ -105,7 +105,7 @@ def _bench(args) -> int:
 
 
 def _baseline(args) -> int:
-    from bertcheck.baseline import BaselineError, compare, load, record
+    from bertcheck.baseline import BaselineError, compare, load, record, update
     from bertcheck.models import ModelSpecError
     from bertcheck.subject import Bert
 
@@ -129,8 +129,7 @@ def _baseline(args) -> int:
         return 2
     print(result.report(verbose=args.verbose))
     if args.update:
-        record(bert, Path(args.file), dtype=getattr(__import__("torch"), baseline.meta["dtype"]),
-               attention=baseline.meta["attention"], update=True)  # fmt: skip
+        update(result, bert)
         print(f"updated {args.file} from the live model")
         return 0
     return 1 if result.drifted else 0
