@@ -16,7 +16,6 @@ from bertcheck.models import ModelSpecError, parse_specs, resolve
 _SOURCES = pytest.StashKey[list]()
 _WORST = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
 _STATS = pytest.StashKey[dict]()  # examples per (property, model) and peak RSS per worker, for the benchmark
-_LOADED: dict[str, object] = {}  # spec -> Bert: one load per process, whatever order tests run in
 _IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKey[str]()}
 _CANDIDATES: dict[tuple[str, str], object] = {}  # (kind, path) -> candidate: its builds are cached per process
 
@@ -110,13 +109,10 @@ def pytest_collection_modifyitems(config, items):
 
 def loaded(spec, config=None):
     """The `Bert` for `spec` (a string or a resolved `ModelSource`), loaded once per process."""
-    key = getattr(spec, "spec", spec)
-    if key not in _LOADED:
-        from bertcheck.subject import Bert
+    from bertcheck.subject import Bert
 
-        cache = getattr(config, "cache", None)
-        _LOADED[key] = Bert.load(spec, cache.mkdir("bertcheck-models") if cache is not None else None)
-    return _LOADED[key]
+    cache = getattr(config, "cache", None)
+    return Bert.once(spec, cache.mkdir("bertcheck-models") if cache is not None else None)
 
 
 def _candidate(config, option: str, kind: str):

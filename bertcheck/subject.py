@@ -34,6 +34,9 @@ class Observation:
         return self.inputs["attention_mask"].bool()
 
 
+_LOADED: dict[str, "Bert"] = {}  # spec -> Bert: one load per process, whatever asks first
+
+
 class Bert:
     """One model under test. Load once per process; dtype and device copies are made on first use."""
 
@@ -50,6 +53,14 @@ class Bert:
         source = spec if isinstance(spec, ModelSource) else resolve(spec)
         model, tokenizer = load_model(source, cache_dir)
         return cls(source.spec, model, tokenizer)
+
+    @classmethod
+    def once(cls, spec: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
+        """The `Bert` for `spec`, loaded once per process and shared (the pytest fixtures, the API)."""
+        key = spec.spec if isinstance(spec, ModelSource) else spec
+        if key not in _LOADED:
+            _LOADED[key] = cls.load(spec, cache_dir)
+        return _LOADED[key]
 
     def model(self, dtype: torch.dtype = torch.float32, device: str = "cpu", attention: str | None = None):
         """The HF model in `dtype` on `device`; `attention` names an implementation ("eager", "sdpa"),

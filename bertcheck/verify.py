@@ -139,17 +139,6 @@ def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: st
     return result
 
 
-def _models(model: str | Bert) -> Bert:
-    if isinstance(model, Bert):
-        return model
-    if model not in _LOADED:
-        _LOADED[model] = Bert.load(model)
-    return _LOADED[model]
-
-
-_LOADED: dict[str, Bert] = {}
-
-
 def layer_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[LayerCase]:
     """Generated states for a layer candidate: padded batches, 1 in 10 of 128-512 tokens, std 1 and 1e-3."""
     return layer_cases(n_layers=bert.config.num_hidden_layers, scales=ATTENTION_SCALES, long=True,
@@ -166,7 +155,7 @@ def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:
         device: str = "cpu", example: LayerCase | Case | None = None) -> Report:  # fmt: skip
     """Every (or each named) property on `candidate`; never raises for a failed property, only
     `FactoryError` for a candidate that cannot be run at all."""
-    bert = _models(model)
+    bert = model if isinstance(model, Bert) else Bert.once(model)
     table = LAYER_CANDIDATE_PROPERTIES if candidate.kind == "layer" else MODEL_CANDIDATE_PROPERTIES
     names = list(properties) if properties is not None else list(table)
     unknown = [n for n in names if n not in table]

@@ -6,7 +6,7 @@ import pytest
 # be imported twice in one process, so everything heavy is imported here, before any inner run.
 import bertcheck.checks  # noqa: F401
 import bertcheck.subject  # noqa: F401
-from bertcheck import plugin
+from bertcheck import plugin, subject
 from transformers import BertModel, BertTokenizerFast  # noqa: F401
 
 PASSING_PROPERTY = """
@@ -24,7 +24,7 @@ def test_hidden_states(bert, case):
 @pytest.fixture(autouse=True)
 def isolated_models(monkeypatch):
     # Inner runs share this process: give them their own model cache, so a broken model stays theirs.
-    monkeypatch.setattr(plugin, "_LOADED", {})
+    monkeypatch.setattr(subject, "_LOADED", {})
     monkeypatch.delenv("BERTCHECK_MODEL", raising=False)
 
 
