@@ -6,7 +6,7 @@ import pytest
 # be imported twice in one process, so everything heavy is imported here, before any inner run.
 import bertcheck.checks  # noqa: F401
 import bertcheck.subject  # noqa: F401
-from bertcheck import plugin, subject
+from bertcheck import subject
 from transformers import BertModel, BertTokenizerFast  # noqa: F401
 
 PASSING_PROPERTY = """
