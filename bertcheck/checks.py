@@ -55,6 +55,13 @@ def _layernorm_sites(bert: Bert):
             yield i, site, layer_module(i, site.module)
 
 
+def normalized(module, x: torch.Tensor) -> torch.Tensor:
+    """HF's own normalized value z: its LayerNorm `module` run on `x` with gain 1 and bias 0."""
+    identity = {"weight": torch.ones_like(module.weight), "bias": torch.zeros_like(module.bias)}
+    with torch.no_grad():
+        return torch.func.functional_call(module, identity, (x,))
+
+
 def layernorm_statistics(bert: Bert, obs: Observation) -> float:
     """Before its affine, each LayerNorm's normalized value z has per-token mean 0 and variance
     v / (v + eps) (eps from the config), and the output is `gamma * z + beta`.
@@ -77,9 +84,7 @@ def layernorm_statistics(bert: Bert, obs: Observation) -> float:
         x, y = check.get(where, full_name(layer, site.input)), check.get(where, name)
         module = modules[path]
         gamma, beta = module.weight.detach(), module.bias.detach()
-        identity = {"weight": torch.ones_like(gamma), "bias": torch.zeros_like(beta)}
-        with torch.no_grad():
-            z = torch.func.functional_call(module, identity, (x,))
+        z = normalized(module, x)
         z64, v = z.double(), x.double().var(dim=-1, unbiased=False)
         # Per-token statistics are (B, T) tensors: compared like activations, with an absolute limit.
         for value, target, limit, text in (

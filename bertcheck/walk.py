@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from bertcheck.capture import capture
+from bertcheck.checks import normalized
 from bertcheck.cases import Case
 from bertcheck.names import EMBED_LN, LAYER_LNS, RESIDUAL_ADDS, layer_module, layer_name
 from bertcheck.subject import Bert
@@ -67,9 +68,7 @@ class Walk:
 
 
 def _ln_stats(module, x: torch.Tensor, eps: float) -> tuple[float, float]:
-    identity = {"weight": torch.ones_like(module.weight), "bias": torch.zeros_like(module.bias)}
-    with torch.no_grad():
-        z = torch.func.functional_call(module, identity, (x,)).double()
+    z = normalized(module, x).double()
     v = x.double().var(dim=-1, unbiased=False)
     return float(z.mean(-1).abs().max()), float((z.var(-1, unbiased=False) - v / (v + eps)).abs().max())
 
