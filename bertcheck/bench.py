@@ -70,7 +70,7 @@ def bare_forward(bert, batch: int, tokens: int, repeat: int) -> float:
 
 def property_cost(bert, key: str, batch: int, tokens: int, repeat: int) -> float | None:
     from bertcheck.checks import verify
-    from bertcheck.invariances import Unavailable
+    from bertcheck.failures import Unavailable
 
     case = _case(batch, tokens)
     try:
@@ -83,7 +83,7 @@ def forwards(bert, key: str, batch: int, tokens: int) -> tuple[float, float] | N
     """(HF forwards, reference forwards) one example of property `key` runs, counted in layers run
     divided by the model's layers: the floor of its cost, which the ratio is read against."""
     from bertcheck.checks import verify
-    from bertcheck.invariances import Unavailable
+    from bertcheck.failures import Unavailable
     from bertcheck.reference import ReferenceBert
 
     counts = {"hf": 0, "ref": 0}

@@ -19,8 +19,8 @@ from bertcheck._compat import run_layer
 from bertcheck.candidate import LayerCandidate, ModelCandidate
 from bertcheck.capture import capture, capture_layer
 from bertcheck.cases import Case
-from bertcheck.failures import Check
-from bertcheck.layer_properties import LayerCase
+from bertcheck.failures import Check, Unavailable
+from bertcheck.layer_properties import RELATIVE_PERMUTATION, LayerCase
 from bertcheck.names import layer_name
 from bertcheck.subject import Bert, Observation
 from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
@@ -157,7 +157,7 @@ def output_statistics(cand: LayerCandidate, bert: Bert, case: LayerCase) -> floa
     check, hf, _, x, mask = _start_layer(cand, bert, case, "output-statistics", "post-LayerNorm output statistics")
     tols = tolerances_for(case.dtype)
     if tols.ln_mean is None:
-        raise ValueError(f"no LayerNorm statistics tolerance for {case.dtype}")
+        raise Unavailable(f"no LayerNorm statistics tolerance for {case.dtype}")
 
     def identity_affine(layer):
         layer.output.LayerNorm.weight.fill_(1.0)
@@ -202,6 +202,8 @@ def residual_probes(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
 def permutation(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
     """A layer has no position information: permuting the tokens permutes its output."""
     __tracebackhide__ = True
+    if bert.relative_positions:
+        raise Unavailable(RELATIVE_PERMUTATION)
     check, _, fn, x, mask = _start_layer(cand, bert, case, "permutation", "permutation equivariance")
     order = torch.randperm(case.tokens, generator=torch.Generator().manual_seed(case.seed + 1)).to(x.device)
     out = _output(check, cand, fn, x, mask, bert, case.layer)["resid_post"]

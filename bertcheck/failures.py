@@ -9,6 +9,12 @@ from bertcheck.compare import differences
 from bertcheck.names import layer_name
 
 
+class Unavailable(Exception):
+    """The property does not apply here: this transformers lacks what it compares, or the model's config
+    makes it false by design (a permutation of tokens under relative positions). Said in a visible
+    skip or an exit 2, never a pass."""
+
+
 class PropertyFailure(AssertionError):
     """A BERT property does not hold. `str()` is the full report a user reads.
 

@@ -15,14 +15,10 @@ import torch
 from bertcheck._compat import accepts_4d_mask, attention_implementations
 from bertcheck.capture import capture
 from bertcheck.cases import Case
-from bertcheck.failures import Check, full_name, where_of
+from bertcheck.failures import Check, Unavailable, full_name, where_of
 from bertcheck.names import RESIDUAL_ADDS, layer_name
 from bertcheck.subject import Bert, Observation
 from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
-
-
-class Unavailable(Exception):
-    """The property cannot run with this transformers (say so in a visible skip, never pass silently)."""
 
 
 def _states(model, **inputs) -> tuple[torch.Tensor, ...]:
@@ -206,26 +202,20 @@ def dropout_placement(bert: Bert, case: Case) -> float:
         raise check.fail("every layer", "ln1_in, ln2_in", f"about p = {p} of the sublayer outputs dropped",
                          [f"dropped {fraction:.4f} of {count} elements (6 sigma = {6 * sigma:.4f})"])  # fmt: skip
     evaluated = _states(model, **inputs)
-    with _train_mode(model, dropout=0.0):
-        trained = _states(model, **inputs)
+    with _train_mode(bert.without_dropout(case.dtype, case.device)) as undropped:
+        trained = _states(undropped, **inputs)
     tol = tolerances_for(case.dtype).values
     return _same_states(check, trained, evaluated, tol, "train mode with p = 0 == eval")
 
 
 @contextmanager
-def _train_mode(model, dropout: float | None = None):
-    """The shared model in train mode (every Dropout's p set to `dropout` if given) for the block, then
-    back in eval mode with its own p: no per-example copy of the weights (~0.3 s for bert-base)."""
-    saved = [(module, module.p) for module in model.modules() if isinstance(module, torch.nn.Dropout)]
+def _train_mode(model):
+    """The shared model in train mode for the block, then back in eval mode: no per-example copy of the
+    weights (~0.3 s for bert-base)."""
     model.train()
     try:
-        if dropout is not None:
-            for module, _ in saved:
-                module.p = dropout
         yield model
     finally:
-        for module, p in saved:
-            module.p = p
         model.eval()
 
 
@@ -310,7 +300,7 @@ def gradients(bert: Bert, case: Case) -> float:
     __tracebackhide__ = True
     check, inputs, model = _start(bert, case, "gradients", "gradients")
     if tolerances_for(case.dtype).grads is None:
-        raise ValueError(f"gradient tolerances are not measured for {case.dtype}: use float32 or float64")
+        raise Unavailable(f"gradient tolerances are not measured for {case.dtype}: use float32 or float64")
     try:
         return _gradients(bert, check, case, inputs, model)
     finally:
@@ -345,9 +335,10 @@ def _gradients(bert: Bert, check: Check, case: Case, inputs, hf) -> float:
     pairs = [("embeddings", "inputs_embeds", hf_embeds.grad, ref_embeds.grad)]
     for key, tensor in ref.w.items():
         if key != "embeddings.word_embeddings.weight":
-            grad = params[key].grad
+            # A weight the forward never read (absolute positions under relative scores) has no gradient: 0.
+            grad, ref_grad = (torch.zeros_like(tensor) if g is None else g for g in (params[key].grad, tensor.grad))
             layer = int(key.split(".")[2]) if key.startswith("encoder.layer.") else None
-            pairs.append((where_of(layer), key, torch.zeros_like(tensor) if grad is None else grad, tensor.grad))
+            pairs.append((where_of(layer), key, grad, ref_grad))
     scale = max(float(expected.abs().max()) for *_, expected in pairs)
     within = Tolerance(rtol=0.0, atol=tolerances_for(case.dtype).grads * scale)
     worst = 0.0

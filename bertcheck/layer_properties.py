@@ -15,7 +15,7 @@ import torch
 
 from bertcheck._compat import run_layer
 from bertcheck.capture import capture_layer
-from bertcheck.failures import Check
+from bertcheck.failures import Check, Unavailable
 from bertcheck.names import layer_name
 from bertcheck.reference import layer_norm
 from bertcheck.subject import Bert, Observation
@@ -28,6 +28,7 @@ SCALES = {"unit": 1.0, "low": 1e-3, "large": 100.0}  # standard deviation of the
 # softmax moves by ~0.1%: the comparison would measure softmax conditioning, not correctness (float64
 # shows the same at ~2e-11). Large magnitudes go to the LayerNorm and feed-forward properties.
 ATTENTION_SCALES = ("unit", "low")
+RELATIVE_PERMUTATION = "with relative position scores a layer sees token order: permuting tokens changes its output by design"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def permutation_equivariance(bert: Bert, case: LayerCase) -> float:
     """A layer has no position information: permuting the tokens permutes its output."""
     __tracebackhide__ = True
     check, layer, x, mask = _start(bert, case, "permutation", "permutation equivariance")
+    if bert.relative_positions:
+        raise Unavailable(RELATIVE_PERMUTATION)
     order = torch.randperm(case.tokens, generator=torch.Generator().manual_seed(case.seed + 1)).to(x.device)
     with torch.no_grad():
         out = run_layer(layer, x, mask)

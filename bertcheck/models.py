@@ -16,8 +16,11 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
+
+from bertcheck.audit import Audit, audit_config, audit_loading
 
 EMBEDDED = ("random:bert-base-uncased", "minilm")  # what the properties run on by default
 ALIASES = {"all-minilm-l6-v2": "minilm", "sentence-transformers/all-minilm-l6-v2": "minilm"}
@@ -42,6 +45,45 @@ class ModelSource:
     path: Path | None = None  # the checkpoint directory
     random_config: str | None = None
     tokenizer_path: Path | None = None  # the directory holding vocab.txt / tokenizer.json
+    notes: tuple[str, ...] = field(default=(), compare=False)  # what the config audit says, for the run header
+
+    def fingerprint(self) -> str:
+        """What the checkpoint *is*, whatever string named it: a random spec's recipe and seed, or the
+        bytes of a directory's config.json and weight files. Read from the files, not from what a
+        transformers version loads out of them, so an upgrade that loads them differently is drift,
+        not another checkpoint."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        if self.kind == "random":
+            digest.update(f"random:{self.random_config} seed {SEED} {RANDOM_CONFIGS[self.random_config]}".encode())
+            return digest.hexdigest()[:16]
+        for name in ("config.json", *_weight_files(self.path)):
+            digest.update(name.encode())
+            with open(self.path / name, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()[:16]
+
+    @property
+    def embedded(self) -> bool:
+        """One of the models bertcheck ships (random specs, minilm): built or packaged, not a user's file."""
+        return self.kind == "random" or ALIASES.get(self.spec.lower(), self.spec) == "minilm"
+
+
+def refuse_unchecked(spec: str, audit: Audit) -> None:
+    """Raise `ModelSpecError` with the audit's refusals on one line: nothing may be checked then."""
+    if audit.refusals:
+        raise ModelSpecError(f"--bert-model {spec!r}: not checked: " + "; ".join(audit.refusals))
+
+
+def _weight_files(path: Path) -> list[str]:
+    """The weight files of a checkpoint directory: the single file, or the shards its index names."""
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (path / index).is_file():
+            shards = json.loads((path / index).read_text(encoding="utf-8")).get("weight_map", {}).values()
+            return [index, *sorted(set(shards))]
+    return [name for name in WEIGHT_FILES if (path / name).is_file()][:1]
 
 
 def _minilm_dir() -> Path:
@@ -67,12 +109,23 @@ def _check_directory(spec: str, path: Path) -> ModelSource:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelSpecError(f"--bert-model {spec!r}: {config_file} is not valid JSON ({err})") from None
-    model_type = config.get("model_type") if isinstance(config, dict) else None
-    if model_type != "bert":
+    if not isinstance(config, dict):
+        raise ModelSpecError(f"--bert-model {spec!r}: {config_file} holds {type(config).__name__}, not a config object")
+    model_type = config.get("model_type")
+    architectures = config.get("architectures") or []
+    says_bert = isinstance(architectures, list) and any(str(a).startswith("Bert") for a in architectures)
+    if model_type is None and not says_bert:
+        raise ModelSpecError(
+            f"--bert-model {spec!r}: config.json has no model_type and no Bert architecture; if it is a BERT, "
+            f'add "model_type": "bert" to {config_file}'
+        )
+    if model_type not in (None, "bert"):
         raise ModelSpecError(
             f"--bert-model {spec!r}: config.json says model_type={model_type!r}; bertcheck checks BERT "
             f"(model_type 'bert') only"
         )
+    audit = audit_config(config, version("transformers"))
+    refuse_unchecked(spec, audit)
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         raise ModelSpecError(f"--bert-model {spec!r}: {path} has no weights (looked for {', '.join(WEIGHT_FILES)})")
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
@@ -80,7 +133,7 @@ def _check_directory(spec: str, path: Path) -> ModelSource:
             f"--bert-model {spec!r}: {path} has no tokenizer (looked for {', '.join(TOKENIZER_FILES)}); "
             f"save one beside the model with tokenizer.save_pretrained({str(path)!r})"
         )
-    return ModelSource(spec=spec, kind="directory", path=path, tokenizer_path=path)
+    return ModelSource(spec=spec, kind="directory", path=path, tokenizer_path=path, notes=tuple(audit.notes))
 
 
 def _from_hub_cache(spec: str) -> Path | None:
@@ -179,25 +232,51 @@ def _build_random(source: ModelSource, cache_dir: Path | None):
     return model
 
 
+def _from_pretrained(path: Path):
+    """`BertModel.from_pretrained` with transformers' own loading report, which `audit_loading` reads.
+    transformers' log lines are silenced while it loads: bertcheck says what matters in its own words."""
+    from transformers import BertModel
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        return BertModel.from_pretrained(str(path), local_files_only=True, output_loading_info=True)
+    finally:
+        logging.set_verbosity(level)
+
+
 def load_model(source: ModelSource, cache_dir: Path | None = None):
-    """The HF BertModel and its tokenizer, float32 on CPU, in eval mode."""
-    from transformers import BertModel, BertTokenizerFast
+    """The HF BertModel and its tokenizer, float32 on CPU, in eval mode, and what the audit noted.
+
+    Refuses (`ModelSpecError`, one line) a checkpoint whose config the reference does not implement or
+    whose encoder weights did not all load: a pass on such a model would not be earned.
+    """
+    import transformers
+    from transformers import BertTokenizerFast
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # a bar per load and save in every worker's captured output says nothing
+    audit = Audit()
     try:
         if source.kind == "random":
             model = _build_random(source, cache_dir)
         else:
-            model = BertModel.from_pretrained(str(source.path), local_files_only=True)
+            model, info = _from_pretrained(source.path)
+            audit.extend(audit_loading(info))
     except Exception as err:  # noqa: BLE001 - safetensors, torch and transformers each raise their own types
         raise ModelSpecError(
             f"--bert-model {source.spec!r}: loading {source.path or 'the weights'} failed: {type(err).__name__}: {err}"
         ) from None
+    audit.extend(audit_config(model.config.to_dict(), transformers.__version__))
+    refuse_unchecked(source.spec, audit)
     try:
         # BertTokenizerFast.from_pretrained(dir) reads vocab.txt on every transformers from 4.33 to
         # 5.x; BertTokenizerFast(vocab_file=...) silently builds a 5-token vocab on 5.x.
         tokenizer = BertTokenizerFast.from_pretrained(str(source.tokenizer_path), local_files_only=True)
     except (OSError, ValueError) as err:
         raise ModelSpecError(f"--bert-model {source.spec!r}: no usable tokenizer in {source.tokenizer_path}: {err}") from None
-    return model.float().eval(), tokenizer
+    if len(tokenizer) > model.config.vocab_size:
+        raise ModelSpecError(f"--bert-model {source.spec!r}: not checked: the tokenizer has {len(tokenizer)} tokens, "
+                             f"the model's vocab_size is {model.config.vocab_size}: ids past it have no embedding")  # fmt: skip
+    return model.float().eval(), tokenizer, audit.notes

@@ -14,6 +14,7 @@ import pytest
 from bertcheck.models import ModelSpecError, parse_specs, resolve
 
 _SOURCES = pytest.StashKey[list]()
+_NOTES = pytest.StashKey[dict]()  # spec -> what the audit of the loaded checkpoint said, for the run header
 _WORST = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
 _STATS = pytest.StashKey[dict]()  # examples per (property, model) and peak RSS per worker, for the benchmark
 _IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKey[str]()}
@@ -59,6 +60,8 @@ def pytest_configure(config):
         config.stash[_SOURCES] = [resolve(spec) for spec in dict.fromkeys(specs)]
     except ModelSpecError as err:
         raise pytest.UsageError(str(err)) from None
+    if not hasattr(config, "workerinput"):
+        _audit_checkpoints(config)
     for option, default in (("bert_impl", "bertcheck.candidate:reference_layer"), ("bert_model_impl", "bertcheck.candidate:reference_model")):
         path = config.getoption(option) or default
         if config.getoption(option):  # the user's own module: import it now, so a bad path stops the run here
@@ -77,6 +80,36 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
+def _audit_checkpoints(config) -> None:
+    """Load each checkpoint the user named once here, before any test or worker starts, so a model whose
+    weights did not all load (or whose config the reference does not implement) stops the run with one
+    line. The embedded models are ours and load in every worker anyway; under xdist this process runs
+    no test, so its copy is dropped."""
+    from bertcheck.subject import Bert
+
+    notes = config.stash.setdefault(_NOTES, {})
+    distributed = getattr(config.option, "dist", "no") != "no"
+    for source in config.stash[_SOURCES]:
+        notes[source.spec] = list(source.notes)
+        if source.embedded:
+            continue
+        try:
+            bert = Bert.load(source) if distributed else loaded(source, config)
+        except ModelSpecError as err:
+            raise pytest.UsageError(str(err)) from None
+        notes[source.spec] = bert.notes
+
+
+def pytest_report_header(config):
+    """What is checked: each model, and anything its audit said (a float16 checkpoint, one token type)."""
+    sources = config.stash.get(_SOURCES, [])
+    notes = config.stash.get(_NOTES, {})
+    lines = [f"bertcheck: {', '.join(s.spec for s in sources)} (not checked: the pooler and any task head)"]
+    for source in sources:
+        lines += [f"bertcheck: {source.spec}: {note}" for note in notes.get(source.spec, source.notes)]
+    return lines
+
+
 def pytest_generate_tests(metafunc):
     if "bert_baseline" in metafunc.fixturenames:
         files = metafunc.config.getoption("bert_baseline") or []
@@ -92,7 +125,9 @@ def bert(request):
     try:
         return loaded(request.param, request.config)
     except ModelSpecError as err:
-        pytest.exit(str(err), returncode=pytest.ExitCode.USAGE_ERROR)
+        # Every test on this model errors with the one line (pytest.exit inside an xdist worker is an
+        # INTERNALERROR); a checkpoint the user named was already loaded once before collection.
+        pytest.fail(str(err), pytrace=False)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -31,15 +31,41 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
 
 
 def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
-    """The tanh approximation of GELU (`gelu_new`, `gelu_pytorch_tanh`): not BERT's, but configurable."""
+    """The tanh approximation of GELU (`gelu_new`, `gelu_pytorch_tanh`, ...): not BERT's, but configurable."""
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
 
 
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    """log(1 + e^x), and x itself past 20 as torch's softplus (which transformers uses) defines it."""
+    return torch.where(x > 20, x, torch.log1p(torch.exp(torch.clamp(x, max=20))))
+
+
+# Every `hidden_act` a BERT config can name that has no weights of its own, each from its formula (the
+# names are transformers'; `bertcheck.audit.ACTIVATIONS` lists the same ones and refuses the rest).
 ACTIVATIONS = {
     "gelu": gelu,
+    "gelu_python": gelu,  # the same erf GELU, written in Python by transformers
+    "gelu_10": lambda x: torch.clamp(gelu(x), -10.0, 10.0),  # clipped for quantization
     "gelu_new": gelu_tanh,
+    # The same tanh form with sqrt(2/pi) cut to 0.7978845608: 2e-11 off gelu_new, which float64 sees.
+    "gelu_fast": lambda x: 0.5 * x * (1.0 + torch.tanh(0.7978845608 * x * (1.0 + 0.044715 * x * x))),
+    "gelu_accurate": gelu_tanh,
     "gelu_pytorch_tanh": gelu_tanh,
-    "relu": torch.relu,
+    "gelu_python_tanh": gelu_tanh,
+    "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),
+    "relu": lambda x: torch.clamp(x, min=0),
+    "relu2": lambda x: torch.clamp(x, min=0) ** 2,
+    "relu6": lambda x: torch.clamp(x, 0.0, 6.0),
+    "leaky_relu": lambda x: torch.where(x >= 0, x, 0.01 * x),  # torch's default slope, which transformers uses
+    "silu": lambda x: x * torch.sigmoid(x),
+    "swish": lambda x: x * torch.sigmoid(x),
+    "mish": lambda x: x * torch.tanh(_softplus(x)),
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "hardswish": lambda x: x * torch.clamp(x + 3.0, 0.0, 6.0) / 6.0,
+    "laplace": lambda x: 0.5 * (1.0 + torch.erf((x - 0.707107) / (0.282095 * math.sqrt(2.0)))),
+    "sqrtsoftplus": lambda x: torch.sqrt(_softplus(x)),
+    "linear": lambda x: x,
 }
 
 
@@ -57,6 +83,9 @@ class ReferenceBert:
             raise ValueError(f"hidden_act={config.hidden_act!r} is not one of {sorted(ACTIVATIONS)}")
         if config.hidden_size % config.num_attention_heads:
             raise ValueError(f"hidden_size={config.hidden_size} is not a multiple of {config.num_attention_heads} heads")
+        self.positions = getattr(config, "position_embedding_type", None) or "absolute"  # 5.x configs may lack it
+        if self.positions not in ("absolute", "relative_key", "relative_key_query"):
+            raise ValueError(f"position_embedding_type={self.positions!r} is not one of BERT's")
         self.config = config
         self.n_layers = config.num_hidden_layers
         self.n_heads = config.num_attention_heads
@@ -98,17 +127,14 @@ class ReferenceBert:
         if position_ids is None:
             position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
         tokens = w["embeddings.word_embeddings.weight"][input_ids] if inputs_embeds is None else inputs_embeds  # (B, T, H)
-        positions = w["embeddings.position_embeddings.weight"][position_ids]  # (B, T, H)
         token_types = w["embeddings.token_type_embeddings.weight"][token_type_ids]  # (B, T, H)
-        ln_in = tokens + token_types + positions  # (B, T, H)
+        acts = {"embed.tokens": tokens, "embed.token_types": token_types}
+        ln_in = tokens + token_types  # (B, T, H)
+        if self.positions == "absolute":  # relative positions enter each layer's attention scores instead
+            acts["embed.positions"] = w["embeddings.position_embeddings.weight"][position_ids]  # (B, T, H)
+            ln_in = ln_in + acts["embed.positions"]
         out = layer_norm(ln_in, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
-        return {
-            "embed.tokens": tokens,
-            "embed.positions": positions,
-            "embed.token_types": token_types,
-            "embed.ln_in": ln_in,
-            "embed.out": out,
-        }
+        return {**acts, "embed.ln_in": ln_in, "embed.out": out}
 
     # ---- one encoder layer ----------------------------------------------------------------------
     def layer(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -128,7 +154,10 @@ class ReferenceBert:
         q = linear(resid_pre, "attention.self.query")  # (B, T, H)
         k = linear(resid_pre, "attention.self.key")  # (B, T, H)
         v = linear(resid_pre, "attention.self.value")  # (B, T, H)
-        attn_scores = heads(q) @ heads(k).transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, T)
+        if self.positions == "absolute":
+            attn_scores = heads(q) @ heads(k).transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, T)
+        else:
+            attn_scores = self._relative_scores(p, heads(q), heads(k)) / math.sqrt(hs)  # (B, nh, T, T)
         attn_scores = attn_scores + additive_mask(attention_mask, resid_pre.dtype)
         pattern = torch.softmax(attn_scores, dim=-1)  # (B, nh, T, T)
         z = (pattern @ heads(v)).transpose(1, 2).reshape(B, T, H)  # (B, T, H)
@@ -153,6 +182,19 @@ class ReferenceBert:
             mlp_out=mlp_out, ln2_in=ln2_in, resid_post=resid_post,
         )  # fmt: skip
         return {layer_name(i, name): value for name, value in local.items()}
+
+    def _relative_scores(self, p: str, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """q.k plus the learned score of each query-key distance (Shaw et al.; Huang et al. for
+        `relative_key_query`), before the 1/sqrt(hs) scale. q, k: (B, nh, T, hs)."""
+        T = q.shape[2]
+        offsets = torch.arange(T, device=q.device)
+        distance = offsets[:, None] - offsets[None, :]  # (T, T): query position minus key position
+        table = self.w[p + "attention.self.distance_embedding.weight"]  # (2 * max_positions - 1, hs)
+        d = table[distance + self.config.max_position_embeddings - 1]  # (T, T, hs)
+        scores = q @ k.transpose(-2, -1) + torch.einsum("bhqd,qkd->bhqk", q, d)  # (B, nh, T, T)
+        if self.positions == "relative_key_query":
+            scores = scores + torch.einsum("bhkd,qkd->bhqk", k, d)
+        return scores
 
     # ---- the whole encoder ----------------------------------------------------------------------
     @torch.no_grad()
@@ -182,6 +224,8 @@ def _expected_shapes(config, embeddings: bool = True):
         for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
             yield p + name + ".weight", (H, H)
             yield p + name + ".bias", (H,)
+        if getattr(config, "position_embedding_type", None) in ("relative_key", "relative_key_query"):
+            yield p + "attention.self.distance_embedding.weight", (2 * config.max_position_embeddings - 1, H // config.num_attention_heads)
         yield p + "intermediate.dense.weight", (I, H)
         yield p + "intermediate.dense.bias", (I,)
         yield p + "output.dense.weight", (H, I)

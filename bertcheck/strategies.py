@@ -134,10 +134,10 @@ def devices(*, allowed=None) -> st.SearchStrategy[str]:
 
 
 @st.composite
-def _cases(draw, min_batch, max_batch, dtypes_, devices_, unicode, long):
+def _cases(draw, min_batch, max_batch, dtypes_, devices_, unicode, long, pairs):
     device = draw(devices_)
     dtype = draw(dtypes_)
-    kind = draw(st.sampled_from(["sentences"] * 5 + ["pairs"] * 4 + (["long"] if long else [])))
+    kind = draw(st.sampled_from(["sentences"] * 5 + (["pairs"] * 4 if pairs else []) + (["long"] if long else [])))
     if kind == "long":  # alone: batch 1 keeps the example's cost at one 512-token forward
         return Case((draw(long_sentences()),), dtype=dtype, device=device)
     texts = sentence_pairs(unicode=unicode) if kind == "pairs" else sentences(unicode=unicode)
@@ -146,7 +146,7 @@ def _cases(draw, min_batch, max_batch, dtypes_, devices_, unicode, long):
 
 
 def cases(*, min_batch: int = 1, max_batch: int = 8, dtypes=None, devices=None, unicode: bool = True,
-          long: bool = True) -> st.SearchStrategy[Case]:  # fmt: skip
+          long: bool = True, pairs: bool = True) -> st.SearchStrategy[Case]:  # fmt: skip
     """Return a strategy for whole examples: a padded batch of sentences or of pairs, a dtype, a device.
 
     - min_batch, max_batch (1, 8): batch size bounds; batches mix lengths, so all but the longest
@@ -155,6 +155,8 @@ def cases(*, min_batch: int = 1, max_batch: int = 8, dtypes=None, devices=None, 
     - devices (None): a strategy for devices; None means `devices()`.
     - unicode (True): as for `sentences`.
     - long (True): one example in ten is a single text past 512 tokens (`long_sentences`), alone.
+    - pairs (True): four batches in ten are sentence pairs (token types 0 and 1); False for a model
+      with one token type (`type_vocab_size=1`).
     """
     _validate_sizes("min_batch", min_batch, "max_batch", max_batch, lower=1, upper=64)
     for name, value in (("dtypes", dtypes), ("devices", devices)):
@@ -162,14 +164,15 @@ def cases(*, min_batch: int = 1, max_batch: int = 8, dtypes=None, devices=None, 
             raise InvalidArgument(f"{name}={value!r} must be a strategy, such as bertcheck.strategies.{name}()")
     dtypes = _all_dtypes() if dtypes is None else dtypes
     devices = _all_devices() if devices is None else devices
-    return _cases(min_batch, max_batch, dtypes, devices, unicode, long)
+    return _cases(min_batch, max_batch, dtypes, devices, unicode, long, pairs)
 
 
 _all_dtypes, _all_devices = dtypes, devices  # the defaults of `cases`, whose arguments shadow these names
 
 
 def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max_batch: int = 3,
-                scales=("unit", "low", "large"), dtypes=None, devices=None, long: bool = False):  # fmt: skip
+                scales=("unit", "low", "large"), dtypes=None, devices=None, long: bool = False,
+                max_long_tokens: int = 512):  # fmt: skip
     """Return a strategy for generated hidden states fed to one layer (`bertcheck.layer_properties.LayerCase`).
 
     - n_layers: the model's num_hidden_layers; the layer is drawn from them.
@@ -178,13 +181,16 @@ def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max
     - scales ("unit", "low", "large"): standard deviations 1, 1e-3 (variance 1e-6, where eps matters
       even in float32) and 100.
     - dtypes, devices (None): strategies; None means `dtypes()` and `devices()`.
-    - long (False): one example in ten is instead a batch of 2 with 128 to 512 tokens.
+    - long (False): one example in ten is instead a batch of 2 with 128 to `max_long_tokens` tokens.
+    - max_long_tokens (512): the longest input the model takes (`Bert.max_length`: min(512,
+      max_position_embeddings)); long examples draw up to it, from at most 128 below it.
     """
     from bertcheck.layer_properties import SCALES, LayerCase
 
     _validate_sizes("min_tokens", min_tokens, "max_tokens", max_tokens, lower=1, upper=512)
     _validate_int("n_layers", n_layers, lower=1, upper=1024)
     _validate_int("max_batch", max_batch, lower=1, upper=64)
+    _validate_int("max_long_tokens", max_long_tokens, lower=max_tokens, upper=512)
     for scale in scales:
         if scale not in SCALES:
             raise InvalidArgument(f"scales contains {scale!r}; known: {', '.join(SCALES)}")
@@ -195,7 +201,7 @@ def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max
     @st.composite
     def draw_case(draw):
         is_long = long and draw(st.integers(0, 9)) == 9
-        tokens = draw(st.integers(128, 512) if is_long else st.integers(min_tokens, max_tokens))
+        tokens = draw(st.integers(min(128, max_long_tokens), max_long_tokens) if is_long else st.integers(min_tokens, max_tokens))
         return LayerCase(
             layer=draw(st.integers(0, n_layers - 1)),
             batch=2 if is_long else draw(st.integers(1, max_batch)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,19 +41,26 @@ _LOADED: dict[str, "Bert"] = {}  # spec -> Bert: one load per process, whatever 
 class Bert:
     """One model under test. Load once per process; dtype and device copies are made on first use."""
 
-    def __init__(self, name: str, model, tokenizer):
+    def __init__(self, name: str, model, tokenizer, notes: Sequence[str] = (), source: ModelSource | None = None):
         self.name = name
+        self.source = source  # where it was loaded from (None: built in memory, by a test)
         self.config = model.config
         self.tokenizer = tokenizer
+        self.notes = list(notes)  # what the audit said of the checkpoint: told to the user, never hidden
         self.max_length = min(512, self.config.max_position_embeddings)
+        # Relative position scores make a layer see token order: permutation properties do not apply.
+        self.relative_positions = (getattr(self.config, "position_embedding_type", None) or "absolute") != "absolute"
         self._models = {(next(model.parameters()).dtype, "cpu"): model}
         self._references = {}
+        self._undropped = {}
 
     @classmethod
     def load(cls, spec: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
         source = spec if isinstance(spec, ModelSource) else resolve(spec)
-        model, tokenizer = load_model(source, cache_dir)
-        return cls(source.spec, model, tokenizer)
+        model, tokenizer, notes = load_model(source, cache_dir)
+        # config.json's audit (a float16 checkpoint that transformers 4.x upcasts on load says so only there)
+        # and the loaded model's, each said once.
+        return cls(source.spec, model, tokenizer, list(dict.fromkeys([*source.notes, *notes])), source)
 
     @classmethod
     def once(cls, spec: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
@@ -76,6 +84,35 @@ class Bert:
             self._models[key] = model
         return self._models[key]
 
+    def without_dropout(self, dtype: torch.dtype = torch.float32, device: str = "cpu"):
+        """A twin of the model in `dtype` on `device` with every dropout probability 0, sharing its
+        weights (no copy) and everything else about it. Releases keep their dropout in different places:
+        `nn.Dropout` modules, a float attribute (the SDPA attention of transformers 4.41-4.57 reads
+        `dropout_prob`), or the config at forward time; the twin zeroes all three, so no property
+        depends on how one release wires its dropout."""
+        key = (dtype, str(device))
+        if key not in self._undropped:
+            base = self.model(dtype, device)
+            shared = {id(t): t for t in (*base.parameters(), *base.buffers())}
+            twin = copy.deepcopy(base, memo=shared)  # modules and config copied, tensors shared
+            for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+                if getattr(twin.config, name, None) is not None:
+                    setattr(twin.config, name, 0.0)
+            for module in twin.modules():
+                if isinstance(module, torch.nn.Dropout):
+                    module.p = 0.0
+                for attr, value in list(vars(module).items()):
+                    if "dropout" in attr.lower() and isinstance(value, float):
+                        setattr(module, attr, 0.0)
+            self._undropped[key] = twin.eval()
+        return self._undropped[key]
+
+    def unsupported(self, case: Case) -> str | None:
+        """Why this model cannot take `case` as a BERT input (None when it can)."""
+        if case.pairs and self.config.type_vocab_size < 2:
+            return f"{self.name} has type_vocab_size={self.config.type_vocab_size}: it takes no sentence pairs"
+        return None
+
     def reference(self, dtype: torch.dtype = torch.float32, device: str = "cpu") -> ReferenceBert:
         key = (dtype, str(device))
         if key not in self._references:
@@ -83,6 +120,9 @@ class Bert:
         return self._references[key]
 
     def encode(self, case: Case) -> dict[str, torch.Tensor]:
+        why = self.unsupported(case)
+        if why:
+            raise ValueError(why)
         return case.encode(self.tokenizer, self.max_length)
 
     def observe(self, case: Case) -> Observation:

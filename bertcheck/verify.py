@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bertcheck.candidate import CandidateError, FactoryError, LayerCandidate, ModelCandidate
 from bertcheck.candidate_properties import LAYER_CANDIDATE_PROPERTIES, MODEL_CANDIDATE_PROPERTIES, CandidateCase
-from bertcheck.failures import PropertyFailure
+from bertcheck.failures import PropertyFailure, Unavailable
 from bertcheck.layer_properties import ATTENTION_SCALES, LayerCase
 from bertcheck.cases import Case
 from bertcheck.strategies import cases, layer_cases
@@ -47,10 +47,11 @@ class Result:
     failure: PropertyFailure | None = None
 
     error: CandidateError | None = None  # the candidate broke the protocol on the shrunk input
+    not_applicable: str | None = None  # why the property does not apply to this model (never a pass)
 
     @property
     def passed(self) -> bool:
-        return self.failure is None and self.error is None
+        return self.failure is None and self.error is None and self.not_applicable is None
 
 
 @dataclass
@@ -62,18 +63,20 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.results)
+        return all(r.passed or r.not_applicable for r in self.results)
 
     @property
     def exit_code(self) -> int:
-        """0 every property holds, 1 one fails, 2 the candidate broke the protocol (cannot be checked)."""
+        """0 every property that applies holds, 1 one fails, 2 the candidate broke the protocol (cannot be checked)."""
         return 2 if any(r.error for r in self.results) else (0 if self.passed else 1)
 
     def table(self) -> list[str]:
         rows = [("property", "result", "examples", "worst error", "counterexample (shrunk)")]
         for r in self.results:
             worst = "inf" if math.isinf(r.worst) else f"{r.worst:.3g}"
-            if r.error is not None:
+            if r.not_applicable is not None:
+                rows.append((r.property, "n/a", str(r.examples), "-", r.not_applicable))
+            elif r.error is not None:
                 rows.append((r.property, "ERROR", str(r.examples), "-", str(r.error).splitlines()[0][:160]))
             elif r.failure is not None:
                 where = f"{r.failure.where}, {r.failure.activation}"
@@ -86,9 +89,10 @@ class Report:
 
     def text(self) -> str:
         passed = sum(r.passed for r in self.results)
+        skipped = sum(r.not_applicable is not None for r in self.results)
         lines = [f"bertcheck verify: {self.kind} candidate {self.candidate} against {self.model}: "
-                 f"{passed} of {len(self.results)} properties hold (worst error as a share of the tolerance; 1 = the limit)",
-                 *self.table()]  # fmt: skip
+                 f"{passed} of {len(self.results)} properties hold" + (f", {skipped} do not apply" if skipped else "") +
+                 " (worst error as a share of the tolerance; 1 = the limit)", *self.table()]  # fmt: skip
         for r in self.results:
             if r.failure is not None or r.error is not None:
                 lines += ["", f"--- {r.property} ---", r.failure.report() if r.failure else str(r.error)]
@@ -132,6 +136,8 @@ def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: st
             given(strategy)(_settings(examples)(body))()
     except PropertyFailure as failure:
         result.failure, result.worst = failure, math.inf
+    except Unavailable as why:
+        result.not_applicable = str(why)
     except FactoryError:
         raise
     except CandidateError as err:
@@ -142,12 +148,14 @@ def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: st
 def layer_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[LayerCase]:
     """Generated states for a layer candidate: padded batches, 1 in 10 of 128-512 tokens, std 1 and 1e-3."""
     return layer_cases(n_layers=bert.config.num_hidden_layers, scales=ATTENTION_SCALES, long=True,
-                       dtypes=st.sampled_from(list(dtypes)), devices=st.just(device))  # fmt: skip
+                       max_long_tokens=bert.max_length, dtypes=st.sampled_from(list(dtypes)),
+                       devices=st.just(device))  # fmt: skip
 
 
-def model_strategy(dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[Case]:
-    """Generated sentences for a model candidate: padded batches, pairs, 1 in 10 past 512 tokens."""
-    return cases(dtypes=st.sampled_from(list(dtypes)), devices=st.just(device))
+def model_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[Case]:
+    """Generated sentences for a model candidate: padded batches, pairs (where the model has two token
+    types), 1 in 10 past 512 tokens."""
+    return cases(dtypes=st.sampled_from(list(dtypes)), devices=st.just(device), pairs=bert.config.type_vocab_size >= 2)
 
 
 def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:bert-base-uncased", *,
@@ -162,7 +170,7 @@ def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:
     if unknown:
         raise ValueError(f"unknown {candidate.kind} properties {unknown}; known: {', '.join(table)}")
     dtypes = list(dtypes)
-    strategy = layer_strategy(bert, dtypes, device) if candidate.kind == "layer" else model_strategy(dtypes, device)
+    strategy = layer_strategy(bert, dtypes, device) if candidate.kind == "layer" else model_strategy(bert, dtypes, device)
     report = Report(candidate.name, candidate.kind, bert.name)
     for name in names:
         report.results.append(_run_one(table[name], candidate, bert, strategy, examples, name, example))

@@ -18,7 +18,7 @@ def _layer(bert, candidate, data, key):
 
 
 def _model(bert, candidate, data, key):
-    case = data.draw(model_strategy(DTYPES), label="case")
+    case = data.draw(model_strategy(bert, DTYPES), label="case")
     target(record(f"candidate {key}", bert.name, MODEL_CANDIDATE_PROPERTIES[key](candidate, bert, case)), label=key)
 
 

@@ -141,3 +141,33 @@ def test_a_forward_that_crashes_is_reported_with_the_model_and_input(fresh):
     message = str(caught.value)
     assert message.startswith("the forward of random:tiny raised RuntimeError")
     assert "this is a test sentence" in message
+
+
+class _FloatDropout(torch.nn.Module):
+    """Dropout read from a float attribute at each call, as the SDPA attention of transformers 4.41-4.57
+    holds it (`dropout_prob`): setting every `nn.Dropout.p` to 0 does not reach it."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.dropout_prob = p
+
+    def forward(self, x):
+        return torch.nn.functional.dropout(x, self.dropout_prob, self.training)
+
+
+def test_the_dropout_property_holds_wherever_a_release_keeps_its_dropout_probability(fresh):
+    bert = fresh("random:tiny")
+    model = bert.model()
+    for layer in model.encoder.layer:  # the sublayer outputs' dropout, called as a module by every release
+        layer.attention.output.dropout = _FloatDropout(bert.config.hidden_dropout_prob)
+        layer.output.dropout = _FloatDropout(bert.config.hidden_dropout_prob)
+    for case in (SEED, PADDED, Case(("",))):  # the empty sentence is where 4.41-4.57 shrank the false alarm to
+        assert verify(bert, case, "dropout") == 0.0
+    with torch.no_grad():  # and that dropout is live in train mode: the twin is what switched it off
+        model.train()
+        inputs = bert.encode(SEED)
+        torch.manual_seed(0)
+        first = model(**inputs).last_hidden_state
+        torch.manual_seed(1)
+        assert not torch.equal(first, model(**inputs).last_hidden_state)
+        model.eval()
