@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+INLINE_TEXTS = 2000  # characters of texts JSON a reproduce line carries as an argument
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ class Case:
                 raise ValueError(f"a sentence pair is two strings, got {t!r}")
             if not isinstance(t, (str, tuple)):
                 raise ValueError(f"a text is a str or a pair of str, got {t!r}")
+        for i, t in enumerate(self.texts):
+            for s in t if isinstance(t, tuple) else (t,):
+                try:
+                    s.encode("utf-8")
+                except UnicodeEncodeError as err:
+                    raise ValueError(f"text {i} holds a lone surrogate {s[err.start]!r} at position {err.start}: "
+                                     f"not Unicode text, so no tokenizer can encode it") from None  # fmt: skip
 
     @property
     def pairs(self) -> bool:
@@ -64,14 +72,20 @@ class Case:
         ]
 
     def reproduce(self, model: str, check: str) -> str:
+        """One shell command that reruns `check` on exactly this input. Texts past `INLINE_TEXTS`
+        characters of JSON go through a here-document on stdin (`--texts-file -`): a command line
+        argument is limited (128 KiB on Linux), and a screenful of escapes is not readable either."""
         args = [
             "python", "-m", "bertcheck", "check", check,
             "--model", model,
             "--dtype", str(self.dtype).removeprefix("torch."),
             "--device", self.device,
-            "--texts", self.texts_json(),
         ]  # fmt: skip
-        return shlex.join(args)
+        texts = self.texts_json()
+        if len(texts) <= INLINE_TEXTS:
+            return shlex.join([*args, "--texts", texts])
+        # ASCII JSON on one line: it can never be the lone word that ends the here-document.
+        return f"{shlex.join([*args, '--texts-file', '-'])} <<'BERTCHECK_TEXTS'\n{texts}\nBERTCHECK_TEXTS"
 
     @classmethod
     def from_json(cls, texts: str, *, dtype=torch.float32, device="cpu") -> "Case":

@@ -22,7 +22,10 @@ from bertcheck.checks import CHECKS
 from bertcheck.invariances import INVARIANCES
 from bertcheck.layer_properties import LAYER_PROPERTIES, SCALES
 
-DTYPES = ("float32", "float64")
+DTYPES = ("float32", "float64")  # what `verify` draws by default
+# Every dtype with a row in the tolerance table: what `check` and `check-layer` (and so every reproduce
+# line a property prints, bfloat16 `precision` included) accept.
+CHECK_DTYPES = ("float32", "float64", "bfloat16")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,16 +34,18 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="run one property on one input")
     check.add_argument("property", choices=[*CHECKS, *INVARIANCES], help="the property to check")
     check.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
-    check.add_argument("--dtype", choices=DTYPES, default="float32")
+    check.add_argument("--dtype", choices=CHECK_DTYPES, default="float32")
     check.add_argument("--device", default="cpu")
-    check.add_argument("--texts", required=True, help='JSON list of sentences or [first, second] pairs: \'["a b"]\'')
+    texts = check.add_mutually_exclusive_group(required=True)
+    texts.add_argument("--texts", help='JSON list of sentences or [first, second] pairs: \'["a b"]\'')
+    texts.add_argument("--texts-file", metavar="FILE", help="the same JSON in a file (- reads stdin): for texts too long for a command line")
     layer = commands.add_parser("check-layer", help="run one layer property on generated hidden states")
     layer.add_argument("property", choices=list(LAYER_PROPERTIES), help="the layer property to check")
     layer.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
     for name, default in (("--layer", 0), ("--batch", 1), ("--tokens", 8), ("--pad", 0), ("--seed", 0)):
         layer.add_argument(name, type=int, default=default)
     layer.add_argument("--scale", choices=list(SCALES), default="unit", help="standard deviation of the states")
-    layer.add_argument("--dtype", choices=DTYPES, default="float32")
+    layer.add_argument("--dtype", choices=CHECK_DTYPES, default="float32")
     layer.add_argument("--device", default="cpu")
     verify = commands.add_parser("verify", help="check a reimplementation (a layer or model factory) against the spec",
                                  description="Run the properties on a candidate and print a table: property, "
@@ -105,7 +110,7 @@ def _bench(args) -> int:
 
 
 def _baseline(args) -> int:
-    from bertcheck.baseline import BaselineError, compare, load, record, update
+    from bertcheck.baseline import BaselineError, compare, ensure_writable, load, record, update
     from bertcheck.models import ModelSpecError
     from bertcheck.subject import Bert
 
@@ -113,25 +118,29 @@ def _baseline(args) -> int:
         if args.action == "record":
             import torch
 
-            if Path(args.out).exists() and not args.update:
-                raise BaselineError(f"{args.out} exists; pass --update to overwrite it")
-            meta = record(Bert.load(args.model), Path(args.out), dtype=getattr(torch, args.dtype), attention=args.attention,
+            ensure_writable(Path(args.out), update=args.update)  # before the model loads, let alone records
+            bert = Bert.load(args.model)
+            _say_notes(bert)
+            meta = record(bert, Path(args.out), dtype=getattr(torch, args.dtype), attention=args.attention,
                           update=args.update)  # fmt: skip
             size = Path(args.out).stat().st_size / 2**20
             print(f"recorded {args.out} ({size:.1f} MiB): {meta['model']}, {meta['dtype']}, attention {meta['attention']}, "
                   f"transformers {meta['transformers']}, torch {meta['torch']}, {len(meta['probes'])} probes")  # fmt: skip
             return 0
         baseline = load(Path(args.file))
+        if args.update:
+            ensure_writable(Path(args.file), update=True)
         bert = Bert.load(args.model or baseline.meta["model"])
+        _say_notes(bert)
         result = compare(baseline, bert)
+        print(result.report(verbose=args.verbose))
+        if args.update:
+            update(result, bert)
+            print(f"updated {args.file} from the live model")
+            return 0
     except (BaselineError, ModelSpecError, ValueError) as err:
         print(f"bertcheck baseline: {err}", file=sys.stderr)
         return 2
-    print(result.report(verbose=args.verbose))
-    if args.update:
-        update(result, bert)
-        print(f"updated {args.file} from the live model")
-        return 0
     return 1 if result.drifted else 0
 
 
@@ -142,10 +151,11 @@ def _walk(args) -> int:
 
     try:
         bert = Bert.load(args.model)
-    except ModelSpecError as err:
+        _say_notes(bert)
+        steps = walk(bert, args.sentence)
+    except (ModelSpecError, ValueError) as err:
         print(f"bertcheck walk: {err}", file=sys.stderr)
         return 2
-    steps = walk(bert, args.sentence)
     for line in steps.lines():
         print(line)
     if args.plot:
@@ -163,7 +173,9 @@ def _verify(args) -> int:
 
     from bertcheck.candidate import CandidateError, LayerCandidate, ModelCandidate, load_factory
     from bertcheck.candidate_properties import example_from_json
+    from bertcheck.cases import Case
     from bertcheck.models import ModelSpecError
+    from bertcheck.subject import Bert
     from bertcheck.verify import run
 
     path, kind = (args.impl, "layer") if args.impl else (args.model_impl, "model")
@@ -174,13 +186,35 @@ def _verify(args) -> int:
         example = example_from_json(kind, args.example) if args.example else None
         factory = load_factory(path)
         candidate = (LayerCandidate if kind == "layer" else ModelCandidate)(factory, path)
-        report = run(candidate, args.model, properties=args.property, examples=args.examples, dtypes=dtypes,
+        bert = Bert.once(args.model)
+        _say_notes(bert)
+        if isinstance(example, Case) and bert.unsupported(example):
+            raise ValueError(bert.unsupported(example))
+        report = run(candidate, bert, properties=args.property, examples=args.examples, dtypes=dtypes,
                      device=args.device, example=example)  # fmt: skip
     except (ValueError, ModelSpecError, CandidateError) as err:
         print(f"bertcheck verify: {err}", file=sys.stderr)
         return 2
     print(report.text())
     return report.exit_code
+
+
+def _texts(args) -> str:
+    """--texts, or the contents of --texts-file (stdin for -)."""
+    if args.texts is not None:
+        return args.texts
+    if args.texts_file == "-":
+        return sys.stdin.read()
+    try:
+        return Path(args.texts_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"--texts-file {args.texts_file}: cannot read it ({err})") from None
+
+
+def _say_notes(bert) -> None:
+    """What the audit of the checkpoint said (a float16 checkpoint, one token type): on stderr, never hidden."""
+    for note in bert.notes:
+        print(f"bertcheck: note: {bert.name}: {note}", file=sys.stderr)
 
 
 def _devices() -> list[str]:
@@ -190,8 +224,24 @@ def _devices() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 holds, 1 a property fails or a baseline drifts, 2 anything that kept the command from
+    running; an unforeseen crash is a 2 as well, never a 1 that would read as a failed property."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - a bug of bertcheck's own: say so, keep the traceback for the report
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        print(f"bertcheck: internal error ({type(err).__name__}: {err}); this is a bertcheck bug, please report it "
+              f"with the traceback above", file=sys.stderr)  # fmt: skip
+        return 2
+
+
+def _main(args) -> int:
     if args.command == "baseline":
         return _baseline(args)
     if args.command == "walk":
@@ -208,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     from bertcheck.cases import Case
     from bertcheck.checks import verify
     from bertcheck.failures import PropertyFailure
-    from bertcheck.invariances import Unavailable
+    from bertcheck.failures import Unavailable
     from bertcheck.layer_properties import LayerCase
     from bertcheck.models import ModelSpecError
     from bertcheck.subject import Bert
@@ -219,16 +269,19 @@ def main(argv: list[str] | None = None) -> int:
     dtype = getattr(torch, args.dtype)
     try:
         if args.command == "check":
-            case = Case.from_json(args.texts, dtype=dtype, device=args.device)
+            case = Case.from_json(_texts(args), dtype=dtype, device=args.device)
         else:
             case = LayerCase(layer=args.layer, batch=args.batch, tokens=args.tokens, pad=args.pad, scale=args.scale,
                              seed=args.seed, dtype=dtype, device=args.device)  # fmt: skip
             if not (args.batch >= 1 and args.tokens >= 1 and 0 <= args.pad < args.tokens):
                 raise ValueError("need --batch >= 1, --tokens >= 1 and 0 <= --pad < --tokens")
         bert = Bert.load(args.model)
+        _say_notes(bert)
         if args.command == "check-layer" and not 0 <= args.layer < bert.config.num_hidden_layers:
             raise ValueError(f"--layer {args.layer}: {args.model} has layers 0 to {bert.config.num_hidden_layers - 1}")
-    except (ValueError, ModelSpecError) as err:
+        if args.command == "check" and bert.unsupported(case):
+            raise ValueError(bert.unsupported(case))
+    except (ValueError, OSError, ModelSpecError) as err:
         print(f"bertcheck: {err}", file=sys.stderr)
         return 2
     try:

@@ -1,6 +1,17 @@
+import os
+import shlex
+import subprocess
+import sys
+
 import pytest
+import torch
 
 from bertcheck import cli
+from bertcheck._compat import attention_implementations
+from bertcheck.cases import INLINE_TEXTS, Case
+from bertcheck.checks import CHECKS
+from bertcheck.invariances import INVARIANCES
+from bertcheck.layer_properties import LAYER_PROPERTIES, LayerCase
 
 
 def test_a_property_that_holds_exits_0_and_says_so(capsys):
@@ -45,3 +56,77 @@ def test_a_layer_property_reruns_from_its_reproduce_line(capsys):
 def test_a_layer_the_model_does_not_have_exits_2(capsys):
     assert cli.main("check-layer permutation --model random:tiny --layer 5".split()) == 2
     assert capsys.readouterr().err.startswith("bertcheck: --layer 5: random:tiny has layers 0 to 1")
+
+
+# ---- every reproduce line runs as printed --------------------------------------------------------
+
+# What the property tests draw: float32 and float64 everywhere, bfloat16 for precision too.
+DRAWN = [(name, dtype) for name in [*CHECKS, *INVARIANCES] for dtype in (torch.float32, torch.float64)]
+DRAWN += [("precision", torch.bfloat16)]
+
+
+def _run_printed(line: str) -> int:
+    args = shlex.split(line)
+    assert args[:3] == ["python", "-m", "bertcheck"], line
+    return cli.main(args[3:])
+
+
+@pytest.mark.parametrize("name, dtype", DRAWN, ids=[f"{n}-{str(d).removeprefix('torch.')}" for n, d in DRAWN])
+def test_every_reproduce_line_a_property_prints_runs_as_printed(capsys, name, dtype):
+    if name == "eager-sdpa" and len(attention_implementations()) < 2:
+        pytest.skip("this transformers has only eager attention for BERT: eager-sdpa exits 2 by design")
+    line = Case(("this is a test sentence", "short"), dtype=dtype).reproduce("random:tiny", name)
+    assert _run_printed(line) == 0, capsys.readouterr()
+
+
+@pytest.mark.parametrize("name", LAYER_PROPERTIES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_every_reproduce_line_a_layer_property_prints_runs_as_printed(capsys, name, dtype):
+    line = LayerCase(layer=1, batch=2, tokens=5, pad=1, scale="low", seed=4, dtype=dtype).reproduce("random:tiny", name)
+    assert _run_printed(line) == 0, capsys.readouterr()
+
+
+def test_texts_too_long_for_a_command_line_reproduce_through_a_here_document(tmp_path):
+    long = " ".join(["the river bank was steep"] * 120)
+    line = Case((long, "a\u00e9 \U0001f600"),).reproduce("random:tiny", "residual-identity")
+    assert len(Case((long,)).texts_json()) > INLINE_TEXTS
+    assert "--texts-file - <<'BERTCHECK_TEXTS'\n" in line and line.endswith("\nBERTCHECK_TEXTS")
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("residual-identity: holds on random:tiny (float32, cpu)")
+
+
+def test_texts_come_from_a_file_too(capsys, tmp_path):
+    texts = tmp_path / "texts.json"
+    texts.write_text('[["where is the bank?", "by the river."]]')
+    assert cli.main(["check", "hidden-states", "--model", "random:tiny", "--texts-file", str(texts)]) == 0
+    assert cli.main(["check", "hidden-states", "--model", "random:tiny", "--texts-file", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err.startswith(f"bertcheck: --texts-file {tmp_path / 'nope'}: cannot read it")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["layernorm", "--texts", '["a"]', "--dtype", "bfloat16"], "bertcheck: layernorm cannot run here: LayerNorm "
+                                                                   "statistics are not measured for torch.bfloat16"),
+        (["layernorm", "--texts", '["\\ud800 lone"]'], "bertcheck: text 0 holds a lone surrogate '\\ud800' at position 0: "
+                                                      "not Unicode text"),
+    ],
+    ids=["a dtype the property is not measured in", "a lone surrogate"],
+)
+def test_input_a_property_cannot_take_exits_2_with_one_line(capsys, args, message):
+    assert cli.main(["check", *args, "--model", "random:tiny"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and "Traceback" not in err
+
+
+def test_a_crash_inside_bertcheck_exits_2_never_1(capsys, monkeypatch):
+    from bertcheck import checks
+
+    def broken(bert, case, check):
+        raise RuntimeError("a bug of bertcheck's own")
+
+    monkeypatch.setattr(checks, "verify", broken)
+    assert cli.main(["check", "layernorm", "--model", "random:tiny", "--texts", '["a"]']) == 2
+    assert "bertcheck: internal error (RuntimeError: a bug of bertcheck's own); this is a bertcheck bug" in capsys.readouterr().err
