@@ -54,6 +54,11 @@ ARCHITECTURE = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention
                 "position_embedding_type", "pad_token_id")  # fmt: skip
 
 
+# Metadata fields compare reads, with their JSON types: anything else is an edited or damaged file.
+_SCHEMA = {"model": str, "config": dict, "config_hash": str, "dtype": str, "attention": str, "probe_hash": str,
+           "state_dict": dict, "hidden_states": dict}  # fmt: skip
+
+
 class BaselineError(ValueError):
     """The baseline file cannot be used: what is wrong with it, and what to do."""
 
@@ -125,6 +130,8 @@ def metadata(bert: Bert, dtype: torch.dtype, attention: str) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "model": bert.name,
+        # The checkpoint's identity (its files, or a random spec's recipe): compared, not the spec string.
+        "fingerprint": bert.source.fingerprint() if bert.source is not None else None,
         "config": json.loads(json.dumps(bert.config.to_dict(), default=str)),
         "config_hash": _hash(architecture(bert.config)),
         "dtype": str(dtype).removeprefix("torch."),
@@ -142,31 +149,62 @@ def _progress(total: int, what: str):
 
 
 def record(bert: Bert, out: Path, *, dtype=torch.float32, attention: str | None = None, update: bool = False) -> dict:
-    """Write the baseline of `bert` to `out` (atomically). Refuses to overwrite unless `update`."""
+    """Write the baseline of `bert` to `out` (atomically). Refuses to overwrite unless `update`, and
+    refuses a place it cannot write before spending any time recording."""
     out = Path(out)
-    if out.exists() and not update:
-        raise BaselineError(f"{out} exists; pass --update to overwrite it")
+    ensure_writable(out, update=update)
     attention = attention or getattr(bert.model(dtype).config, "_attn_implementation", None) or "eager"
     meta = metadata(bert, dtype, attention)
     with _progress(len(PROBES), f"recording {bert.name}") as bar:
         tensors, meta["hidden_states"] = observe(bert, dtype, attention, bar)
-    _save(out, meta, tensors)
+    _save(out, meta, tensors, update=update)
     return meta
 
 
-def _save(out: Path, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+def ensure_writable(out: Path, *, update: bool) -> None:
+    """`BaselineError` now, not after the recording, when `out` cannot be written: a directory, a path
+    under a file, a place without write access, or (without `update`) a file that exists."""
+    out = Path(out)
+    if out.is_dir():
+        raise BaselineError(f"{out} is a directory; give the baseline file's path, such as {out / 'baseline.safetensors'}")
+    if out.exists() and not update:
+        raise BaselineError(f"{out} exists; pass --update to overwrite it")
+    _reserve(out).unlink()
+
+
+def _reserve(out: Path) -> Path:
+    """A fresh temporary file beside `out` (creating its folders): the real test of writing there."""
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise BaselineError(f"cannot write {out}: {above} is a file, not a folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as err:
+        raise BaselineError(f"cannot write {out}: {err.strerror or err} ({err.filename or out.parent})") from None
+    os.close(fd)
+    return Path(tmp)
+
+
+def _save(out: Path, meta: dict, tensors: dict[str, torch.Tensor], *, update: bool) -> None:
+    """Write whole or not at all: into a temporary file beside `out`, then into place. Without `update`
+    the file appears by a hard link, which fails if another run created `out` meanwhile."""
     from safetensors.torch import save_file
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-    os.close(fd)
+    tmp = _reserve(out)
     try:
-        save_file(tensors, tmp, metadata={"bertcheck": json.dumps(meta)})
+        save_file(tensors, str(tmp), metadata={"bertcheck": json.dumps(meta)})
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a baseline is meant to be shared
-        os.replace(tmp, out)  # nothing is half-written: the old file stays until the new one is whole
+        if update:
+            os.replace(tmp, out)  # the old file stays until the new one is whole
+        else:
+            os.link(tmp, out)
+    except FileExistsError:
+        raise BaselineError(f"{out} was created by someone else while this was recording; pass --update to overwrite it") from None
+    except OSError as err:
+        raise BaselineError(f"cannot write {out}: {err.strerror or err}") from None
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 def update(comparison: "Comparison", bert: Bert) -> dict:
@@ -175,7 +213,7 @@ def update(comparison: "Comparison", bert: Bert) -> dict:
     meta = comparison.baseline.meta
     fresh = metadata(bert, getattr(torch, meta["dtype"]), meta["attention"])
     fresh["hidden_states"] = comparison.live_counts
-    _save(comparison.baseline.path, fresh, comparison.live_tensors)
+    _save(comparison.baseline.path, fresh, comparison.live_tensors, update=True)
     return fresh
 
 
@@ -207,10 +245,19 @@ def load(path: Path) -> Baseline:
         raise BaselineError(f"{path}: its bertcheck metadata is not JSON ({err})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BaselineError(f"{path}: format {meta.get('format') if isinstance(meta, dict) else meta!r}, expected {FORMAT}")
-    missing = [k for k in ("model", "config", "config_hash", "dtype", "attention", "probe_hash", "state_dict", "hidden_states")
-               if k not in meta]
+    missing = [k for k in _SCHEMA if k not in meta]
     if missing:
         raise BaselineError(f"{path}: metadata lacks {missing}")
+    for key, kind in _SCHEMA.items():
+        if not isinstance(meta[key], kind):
+            raise BaselineError(f"{path}: metadata field {key!r} is {type(meta[key]).__name__} {meta[key]!r:.60}, not "
+                                f"{kind.__name__}: the file was edited or damaged (re-record it)")  # fmt: skip
+    shapes, counts = meta["state_dict"].values(), meta["hidden_states"].values()
+    if not all(isinstance(s, list) and all(isinstance(n, int) for n in s) for s in shapes) or \
+            not all(isinstance(n, int) for n in counts):  # fmt: skip
+        raise BaselineError(f"{path}: metadata 'state_dict' or 'hidden_states' holds other than shapes and counts (re-record it)")
+    if not isinstance(meta.get("fingerprint"), (str, type(None))):
+        raise BaselineError(f"{path}: metadata field 'fingerprint' is {meta['fingerprint']!r:.60}, not a hash (re-record it)")
     for key, value in tensors.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise BaselineError(f"{path}: {key} holds NaN or infinity; a baseline must be finite (re-record it)")
@@ -309,19 +356,20 @@ def compare(baseline: Baseline, bert: Bert) -> Comparison:
     import transformers
 
     meta = baseline.meta
-    if meta["model"] != bert.name:
-        raise BaselineError(f"{baseline.path} was recorded on model {meta['model']!r}, not {bert.name!r}")
     if architecture(bert.config) != architecture(_Config(meta["config"])):
         old, new = architecture(_Config(meta["config"])), architecture(bert.config)
         diff = {k: (old[k], new[k]) for k in ARCHITECTURE if old[k] != new[k]}
         raise BaselineError(f"{baseline.path} is from another config: " +
                             ", ".join(f"{k} {old!r} recorded, {new!r} live" for k, (old, new) in diff.items()))  # fmt: skip
+    identity = _same_checkpoint(baseline, bert)
     dtype = getattr(torch, meta["dtype"], None)
     if not isinstance(dtype, torch.dtype):
         raise BaselineError(f"{baseline.path}: unknown dtype {meta['dtype']!r}")
     live_meta = {"transformers": transformers.__version__, "torch": torch.__version__,
                  "python": platform.python_version(), "platform": platform.platform()}  # fmt: skip
     result = Comparison(baseline, live_meta, tolerance=tolerances_for(dtype).values)
+    if identity:
+        result.notes.append(identity)
     for key in ("transformers", "torch", "python"):
         if meta.get(key) != live_meta[key]:
             result.notes.append(f"{key} {meta.get(key)} recorded, {live_meta[key]} live")
@@ -374,6 +422,22 @@ def compare(baseline: Baseline, bert: Bert) -> Comparison:
     order = {f"layer {i}": i + 1 for i in range(bert.config.num_hidden_layers)} | {"embeddings": 0}
     result.rows.sort(key=lambda r: (order.get(r.layer, 10**7), _name_order(r.name)))
     return result
+
+
+def _same_checkpoint(baseline: Baseline, bert: Bert) -> str | None:
+    """`BaselineError` unless `bert` is the checkpoint the baseline was recorded on, judged by content
+    (the fingerprint of its files), whatever path or spec string names it now. Returns a note when
+    only the spec string can say (a baseline from before fingerprints, or a model built in memory)."""
+    meta = baseline.meta
+    recorded, live = meta.get("fingerprint"), bert.source.fingerprint() if bert.source is not None else None
+    if recorded is None or live is None:
+        if meta["model"] != bert.name:
+            raise BaselineError(f"{baseline.path} was recorded on model {meta['model']!r}, not {bert.name!r}")
+        return f"checkpoint identified by its spec {bert.name!r} only (no fingerprint {'recorded' if recorded is None else 'live'})"
+    if recorded != live:
+        raise BaselineError(f"{baseline.path} was recorded on another checkpoint: fingerprint {recorded} (spec "
+                            f"{meta['model']!r} then), {live} for {bert.name!r} here; name the recorded one with --model")  # fmt: skip
+    return None if meta["model"] == bert.name else f"recorded as {meta['model']!r}, the same checkpoint as {bert.name!r} here"
 
 
 def _name_order(name: str) -> int:

@@ -160,7 +160,7 @@ def _other_config(path):
 
 
 def _other_model(path):
-    _rewrite(path, meta=lambda m: m.__setitem__("model", "minilm"))
+    _rewrite(path, meta=lambda m: m.__setitem__("fingerprint", "0123456789abcdef"))
 
 
 def _not_json(path):
@@ -179,7 +179,7 @@ def _not_json(path):
         (_nan, "single/blocks.0.mlp_post holds NaN or infinity"),
         (_other_probes, "was recorded on another probe set"),
         (_other_config, "is from another config: layer_norm_eps 1e-05 recorded, 1e-12 live"),
-        (_other_model, "was recorded on model 'minilm', not 'random:tiny'"),
+        (_other_model, "was recorded on another checkpoint: fingerprint 0123456789abcdef (spec 'random:tiny' then)"),
     ],
 )
 def test_an_unusable_baseline_exits_2_with_a_message_and_is_never_overwritten(baseline, capsys, damage, says):
@@ -223,3 +223,92 @@ def test_walk_plots_errors_and_layernorm_statistics(capsys, tmp_path):
     code, out, _ = _cli(capsys, "walk", "--model", "random:tiny", "--plot", str(png))
     assert code == 0, out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+# ---- where a baseline goes: refused before recording, never half-written ----------------------------
+
+
+@pytest.fixture
+def no_load(monkeypatch):
+    """Fail any model load: a refusal must come before the recording, not after it."""
+    from bertcheck.subject import Bert
+
+    def load(cls, spec, cache_dir=None):
+        raise AssertionError("the model was loaded before the place to write was checked")
+
+    monkeypatch.setattr(Bert, "load", classmethod(load))
+
+
+@pytest.mark.parametrize(
+    "where, update, says",
+    [
+        (lambda tmp: tmp / "a-file" / "b.safetensors", False, "cannot write {out}: {out.parent} is a file, not a folder"),
+        (lambda tmp: tmp / "a-directory", True, "{out} is a directory; give the baseline file's path"),
+        (lambda tmp: Path("/proc/bertcheck-nowhere/b.safetensors"), False, "cannot write {out}: "),
+    ],
+    ids=["under a file", "onto a directory with --update", "an unwritable place"],
+)
+def test_record_refuses_a_place_it_cannot_write_before_loading_the_model(capsys, tmp_path, no_load, where, update, says):
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "a-directory").mkdir()
+    out = where(tmp_path)
+    code, _, err = _cli(capsys, "baseline", "record", "--out", str(out), "--model", "random:tiny", *(["--update"] if update else []))
+    assert code == 2, err
+    assert err.startswith("bertcheck baseline: " + says.format(out=out)) and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-directory", "a-file"] and not list((tmp_path / "a-directory").iterdir())
+
+
+def test_a_second_record_that_finishes_later_refuses_instead_of_overwriting(tmp_path, monkeypatch):
+    from bertcheck import baseline as baselines
+    from bertcheck.baseline import BaselineError, record
+    from bertcheck.subject import Bert
+
+    out = tmp_path / "new.safetensors"
+    observe = baselines.observe
+
+    def slower(*args, **kwargs):  # another run writes the file while this one is recording
+        out.write_bytes(b"the other run's baseline")
+        return observe(*args, **kwargs)
+
+    monkeypatch.setattr(baselines, "observe", slower)
+    with pytest.raises(BaselineError, match="was created by someone else while this was recording; pass --update"):
+        record(Bert.load("random:tiny"), out)
+    assert out.read_bytes() == b"the other run's baseline"
+    assert [p.name for p in tmp_path.iterdir()] == ["new.safetensors"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        (lambda m: m.__setitem__("model", 3), "metadata field 'model' is int 3, not str"),
+        (lambda m: m.__setitem__("config", ["a"]), "metadata field 'config' is list"),
+        (lambda m: m.__setitem__("state_dict", {"x": "shape"}), "metadata 'state_dict' or 'hidden_states' holds other"),
+        (lambda m: m["hidden_states"].__setitem__("single", "3"), "metadata 'state_dict' or 'hidden_states' holds other"),
+        (lambda m: m.__setitem__("fingerprint", 12), "metadata field 'fingerprint' is 12, not a hash"),
+    ],
+    ids=["model", "config", "state_dict", "hidden_states", "fingerprint"],
+)
+def test_metadata_edited_into_other_types_exits_2_naming_the_field(baseline, capsys, edit, says):
+    _rewrite(baseline, meta=edit)
+    code, out, err = _cli(capsys, "baseline", "compare", str(baseline))
+    assert code == 2, out + err
+    assert says in err and "Traceback" not in err
+
+
+def test_a_baseline_follows_the_checkpoint_not_the_string_that_named_it(tmp_path, capsys, monkeypatch, tiny):
+    import checkpoints
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    checkpoints.save(first / "plain", tiny)
+    checkpoints.save(second / "plain", tiny, config={"layer_norm_eps": 1e-12},
+                     rename=lambda k: k, extra={"embeddings.LayerNorm.bias": torch.zeros(64)})  # fmt: skip
+    monkeypatch.chdir(first)
+    code, _, err = _cli(capsys, "baseline", "record", "--out", str(tmp_path / "b.safetensors"), "--model", "./plain")
+    assert code == 0, err
+    code, out, err = _cli(capsys, "baseline", "compare", str(tmp_path / "b.safetensors"), "--model", str(first / "plain"))
+    assert code == 0, out + err
+    assert f"recorded as './plain', the same checkpoint as '{first / 'plain'}' here" in out
+    monkeypatch.chdir(second)  # ./plain here is another checkpoint
+    code, _, err = _cli(capsys, "baseline", "compare", str(tmp_path / "b.safetensors"))
+    assert code == 2
+    assert "was recorded on another checkpoint: fingerprint " in err and "name the recorded one with --model" in err
