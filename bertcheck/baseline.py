@@ -97,6 +97,8 @@ def observe(bert: Bert, dtype: torch.dtype, attention: str | None, progress=None
     tensors: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     for probe, texts in PROBES.items():
+        if bert.unsupported(Case(texts)):  # the pair probe of a model with one token type: not an input it takes
+            continue
         inputs = bert.encode(Case(texts, dtype=dtype))
         acts = capture(model, **inputs)
         keep = _tokens(probe, inputs["attention_mask"])
@@ -399,7 +401,7 @@ def compare(baseline: Baseline, bert: Bert) -> Comparison:
     shapes_live = {k: list(v.shape) for k, v in live.items()}
     _diff_keys(result.structure, "activation", shapes_recorded, shapes_live)
     for probe in PROBES:
-        n_rec, n_live = meta["hidden_states"].get(probe), live_counts[probe]
+        n_rec, n_live = meta["hidden_states"].get(probe), live_counts.get(probe)
         if n_rec != n_live:
             result.structure.append(f"probe {probe}: {n_rec} hidden states recorded, {n_live} live")
         if f"{probe}/input_ids" in recorded and f"{probe}/input_ids" in live and not torch.equal(recorded[f"{probe}/input_ids"], live[f"{probe}/input_ids"]):

@@ -312,3 +312,17 @@ def test_a_baseline_follows_the_checkpoint_not_the_string_that_named_it(tmp_path
     code, _, err = _cli(capsys, "baseline", "compare", str(tmp_path / "b.safetensors"))
     assert code == 2
     assert "was recorded on another checkpoint: fingerprint " in err and "name the recorded one with --model" in err
+
+
+def test_a_model_with_one_token_type_records_and_compares_without_the_pair_probe(tmp_path, capsys, tiny):
+    import checkpoints
+
+    path = checkpoints.save(tmp_path / "one-type", tiny, config={"type_vocab_size": 1},
+                            extra={"embeddings.token_type_embeddings.weight": torch.randn(1, 64)})  # fmt: skip
+    out = tmp_path / "b.safetensors"
+    code, _, err = _cli(capsys, "baseline", "record", "--out", str(out), "--model", str(path))
+    assert code == 0, err
+    with safe_open(str(out), framework="pt") as f:
+        assert sorted(json.loads(f.metadata()["bertcheck"])["hidden_states"]) == ["long", "padded-batch", "single", "unicode"]
+    code, report, err = _cli(capsys, "baseline", "compare", str(out))
+    assert code == 0, report + err
