@@ -17,11 +17,27 @@ def attention_implementations() -> list[str]:
 
 
 def set_attention(model, implementation: str) -> None:
-    """Make `model` (a private copy: the config is per model) run `implementation`."""
+    """Make `model` (a private copy: the config is per model) run `implementation`.
+
+    5.x reads config._attn_implementation at every forward; 4.33 has no such field and runs eager.
+    4.41-4.57 chose each layer's attention *class* at construction (BERT_SELF_ATTENTION_CLASSES) and
+    kept the choice in `model.attn_implementation` for its mask: setting the config alone left an
+    "eager" copy running SDPA, so eager-sdpa compared SDPA with itself there and could not fail.
+    """
     if implementation not in attention_implementations():
         raise ValueError(f"attention {implementation!r} is not available here; have {attention_implementations()}")
-    # 5.x reads config._attn_implementation at every forward; 4.33 has no such field and runs eager.
     model.config._attn_implementation = implementation
+    from transformers.models.bert import modeling_bert
+
+    classes = getattr(modeling_bert, "BERT_SELF_ATTENTION_CLASSES", None)
+    if classes is None:
+        return
+    if hasattr(model, "attn_implementation"):
+        model.attn_implementation = implementation
+    for module in model.modules():
+        if isinstance(module, modeling_bert.BertAttention):
+            module.self.__class__ = classes[implementation]
+            module.self.dropout_prob = model.config.attention_probs_dropout_prob  # what the SDPA class reads
 
 
 def run_layer(layer, hidden_states, attention_mask):

@@ -48,17 +48,18 @@ class ModelSource:
     notes: tuple[str, ...] = field(default=(), compare=False)  # what the config audit says, for the run header
 
     def fingerprint(self) -> str:
-        """What the checkpoint *is*, whatever string named it: a random spec's recipe and seed, or the
-        bytes of a directory's config.json and weight files. Read from the files, not from what a
+        """What the checkpoint's weights *are*, whatever string named it: a random spec's recipe and
+        seed, or the bytes of a directory's weight files. Read from the files, not from what a
         transformers version loads out of them, so an upgrade that loads them differently is drift,
-        not another checkpoint."""
+        not another checkpoint. (The config is compared field by field, beside it: config.json's bytes
+        also hold the transformers version that saved it.)"""
         import hashlib
 
         digest = hashlib.sha256()
         if self.kind == "random":
             digest.update(f"random:{self.random_config} seed {SEED} {RANDOM_CONFIGS[self.random_config]}".encode())
             return digest.hexdigest()[:16]
-        for name in ("config.json", *_weight_files(self.path)):
+        for name in _weight_files(self.path):
             digest.update(name.encode())
             with open(self.path / name, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):

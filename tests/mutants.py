@@ -172,16 +172,14 @@ def different_in_training(model, layer: int) -> None:
 
 
 def broken_sdpa(monkeypatch) -> None:
-    """The sdpa kernel alone is off by 0.1% (transformers 5.x dispatches through this table)."""
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
-    original = ALL_ATTENTION_FUNCTIONS["sdpa"]
+    """The sdpa kernel alone is off by 0.1%. Patched where every release calls it: 5.x through its
+    attention table, 4.41-4.57 from BertSdpaSelfAttention, both as torch.nn.functional's attribute."""
+    original = torch.nn.functional.scaled_dot_product_attention
 
     def sdpa(*args, **kwargs):
-        out, weights = original(*args, **kwargs)
-        return out * 1.001, weights
+        return original(*args, **kwargs) * 1.001
 
-    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", sdpa)
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", sdpa)
 
 
 def position_leak(model, layer: int) -> None:
