@@ -36,8 +36,21 @@ def set_attention(model, implementation: str) -> None:
         model.attn_implementation = implementation
     for module in model.modules():
         if isinstance(module, modeling_bert.BertAttention):
-            module.self.__class__ = classes[implementation]
+            _rebase(module.self, set(classes.values()), classes[implementation])
             module.self.dropout_prob = model.config.attention_probs_dropout_prob  # what the SDPA class reads
+
+
+def _rebase(module, stock: set, target: type) -> None:
+    """Give `module` the class `target` in place of the stock class it derives from, keeping any
+    subclass on top (a user's override, a broken model under test): only the implementation changes."""
+    module.__class__ = _rebased(type(module), stock, target)
+
+
+def _rebased(cls: type, stock: set, target: type) -> type:
+    if cls in stock:
+        return target
+    own = {k: v for k, v in vars(cls).items() if k not in ("__dict__", "__weakref__")}
+    return type(cls.__name__, (_rebased(cls.__bases__[0], stock, target),), own)
 
 
 def run_layer(layer, hidden_states, attention_mask):
