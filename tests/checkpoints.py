@@ -19,7 +19,7 @@ def save(path: Path, tiny, *, config=None, drop=(), rename=None, extra=None, dty
     - dtype: cast every weight (and say so in config.json, as save_pretrained does).
     """
     path.mkdir(parents=True, exist_ok=True)
-    tiny.model().save_pretrained(str(path))
+    tiny.model().save_pretrained(str(path), safe_serialization=True)  # 4.33 writes pytorch_model.bin by default
     tiny.tokenizer.save_pretrained(str(path))
     weights = load_file(str(path / "model.safetensors"))
     if rename:
