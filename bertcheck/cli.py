@@ -188,8 +188,8 @@ def _verify(args) -> int:
         candidate = (LayerCandidate if kind == "layer" else ModelCandidate)(factory, path)
         bert = Bert.once(args.model)
         _say_notes(bert)
-        if isinstance(example, Case) and bert.unsupported(example):
-            raise ValueError(bert.unsupported(example))
+        if isinstance(example, Case) and (why := bert.unsupported(example)):
+            raise ValueError(why)
         report = run(candidate, bert, properties=args.property, examples=args.examples, dtypes=dtypes,
                      device=args.device, example=example)  # fmt: skip
     except (ValueError, ModelSpecError, CandidateError) as err:
@@ -279,8 +279,8 @@ def _main(args) -> int:
         _say_notes(bert)
         if args.command == "check-layer" and not 0 <= args.layer < bert.config.num_hidden_layers:
             raise ValueError(f"--layer {args.layer}: {args.model} has layers 0 to {bert.config.num_hidden_layers - 1}")
-        if args.command == "check" and bert.unsupported(case):
-            raise ValueError(bert.unsupported(case))
+        if args.command == "check" and (why := bert.unsupported(case)):
+            raise ValueError(why)
     except (ValueError, OSError, ModelSpecError) as err:
         print(f"bertcheck: {err}", file=sys.stderr)
         return 2
