@@ -107,9 +107,14 @@ class Bert:
             self._undropped[key] = twin.eval()
         return self._undropped[key]
 
+    @property
+    def takes_pairs(self) -> bool:
+        """Sentence pairs need token types 0 and 1: a model with one token type takes none."""
+        return self.config.type_vocab_size >= 2
+
     def unsupported(self, case: Case) -> str | None:
         """Why this model cannot take `case` as a BERT input (None when it can)."""
-        if case.pairs and self.config.type_vocab_size < 2:
+        if case.pairs and not self.takes_pairs:
             return f"{self.name} has type_vocab_size={self.config.type_vocab_size}: it takes no sentence pairs"
         return None
 

@@ -155,7 +155,7 @@ def layer_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu
 def model_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[Case]:
     """Generated sentences for a model candidate: padded batches, pairs (where the model has two token
     types), 1 in 10 past 512 tokens."""
-    return cases(dtypes=st.sampled_from(list(dtypes)), devices=st.just(device), pairs=bert.config.type_vocab_size >= 2)
+    return cases(dtypes=st.sampled_from(list(dtypes)), devices=st.just(device), pairs=bert.takes_pairs)
 
 
 def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:bert-base-uncased", *,
