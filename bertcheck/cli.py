@@ -21,11 +21,12 @@ from pathlib import Path
 from bertcheck.checks import CHECKS
 from bertcheck.invariances import INVARIANCES
 from bertcheck.layer_properties import LAYER_PROPERTIES, SCALES
+from bertcheck.tolerances import TOLERANCES
 
 DTYPES = ("float32", "float64")  # what `verify` draws by default
 # Every dtype with a row in the tolerance table: what `check` and `check-layer` (and so every reproduce
 # line a property prints, bfloat16 `precision` included) accept.
-CHECK_DTYPES = ("float32", "float64", "bfloat16")
+CHECK_DTYPES = tuple(str(dtype).removeprefix("torch.") for dtype in TOLERANCES)
 
 
 def _parser() -> argparse.ArgumentParser:
