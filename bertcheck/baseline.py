@@ -93,7 +93,11 @@ def observe(bert: Bert, dtype: torch.dtype, attention: str | None, progress=None
     """Every stored tensor, by ``{probe}/{name}`` (ids, mask, token types, each activation), and the
     number of hidden states of each probe (the states themselves are ``embed.out`` and each
     ``resid_post``, already stored)."""
-    model = bert.model(dtype, "cpu", attention)
+    with bert.attention(attention, dtype, "cpu") as model:
+        return _observe(bert, model, dtype, progress)
+
+
+def _observe(bert: Bert, model, dtype: torch.dtype, progress) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     tensors: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     for probe, texts in PROBES.items():
@@ -123,7 +127,7 @@ def metadata(bert: Bert, dtype: torch.dtype, attention: str) -> dict:
 
     import bertcheck
 
-    model = bert.model(dtype, "cpu", attention)
+    model = bert.model(dtype, "cpu")  # the state dict does not depend on the attention implementation
     return {
         "format": FORMAT,
         "bertcheck": bertcheck.__version__,
@@ -392,7 +396,7 @@ def compare(baseline: Baseline, bert: Bert) -> Comparison:
     if meta["attention"] not in attention_implementations():
         raise BaselineError(f"{baseline.path} was recorded with attention {meta['attention']!r}, which this transformers "
                             f"does not have ({attention_implementations()})")  # fmt: skip
-    live_state = {k: list(v.shape) for k, v in bert.model(dtype, "cpu", meta["attention"]).state_dict().items()}
+    live_state = {k: list(v.shape) for k, v in bert.model(dtype, "cpu").state_dict().items()}
     _diff_keys(result.structure, "state_dict", meta["state_dict"], live_state)
     live, live_counts = observe(bert, dtype, meta["attention"])
     result.live_tensors, result.live_counts = live, live_counts

@@ -49,6 +49,9 @@ def differences(actual, expected, tolerance: Tolerance, real=None) -> tuple[Mism
         real = real.to(actual.device)
         rows = real.nonzero()  # (N, 2): the (b, t) of each compared row
         a, e = a[real], e[real]  # (N, ...)
+    quick = _within(a, e, tolerance)
+    if quick is not None:
+        return None, quick
     diff = (a - e).abs_().nan_to_num_(nan=float("inf"))  # NaN on either side is an infinite difference
     allowed = e.abs().mul_(tolerance.rtol).add_(tolerance.atol).nan_to_num_(nan=0.0)  # NaN expected allows nothing
     over = diff > allowed
@@ -76,3 +79,27 @@ def differences(actual, expected, tolerance: Tolerance, real=None) -> tuple[Mism
         tolerance=tolerance,
     )
     return mismatch, ratio
+
+
+def _within(a: torch.Tensor, e: torch.Tensor, tolerance: Tolerance) -> float | None:
+    """The common case in few passes over memory: the worst share of the tolerance when every element is
+    within it, else None (and `differences` takes the full path that locates and describes the worst).
+    A gradient check compares ~10^8 elements per example: the full path there cost more than both backwards."""
+    if a.numel() == 0:
+        return 0.0
+    if tolerance.rtol == 0 and tolerance.atol == 0:
+        return 0.0 if torch.equal(a, e) else None
+    d = a - e
+    if tolerance.rtol == 0:  # absolute only: the largest |difference| decides
+        ratio = largest_abs(d) / tolerance.atol
+    else:
+        ratio = float(d.abs_().div_(e.abs().mul_(tolerance.rtol).add_(tolerance.atol)).max())
+    return ratio if ratio <= 1.0 else None  # NaN fails the comparison, so it takes the full path too
+
+
+def largest_abs(x: torch.Tensor) -> float:
+    """max |x| in one pass (aminmax: 3x faster than vector_norm(inf) or abs().max() on the CPU); NaN if any."""
+    if x.numel() == 0:
+        return 0.0
+    low, high = torch.aminmax(x)
+    return max(-float(low), float(high)) if not (bool(torch.isnan(low)) or bool(torch.isnan(high))) else float("nan")

@@ -117,6 +117,13 @@ def pytest_generate_tests(metafunc):
     if "bert" in metafunc.fixturenames:
         sources = metafunc.config.stash[_SOURCES]
         metafunc.parametrize("bert", sources, ids=[s.spec for s in sources], indirect=True, scope="session")
+        settings = getattr(metafunc.function, "_hypothesis_internal_use_settings", None)
+        if settings is not None:  # a Hypothesis property: its examples split into items (bertcheck.shards)
+            from bertcheck.shards import shards_for
+
+            shards = shards_for(settings.max_examples)
+            if len(shards) > 1:
+                metafunc.parametrize("bertcheck_shard", shards, ids=[s.id for s in shards], indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +135,28 @@ def bert(request):
         # Every test on this model errors with the one line (pytest.exit inside an xdist worker is an
         # INTERNALERROR); a checkpoint the user named was already loaded once before collection.
         pytest.fail(str(err), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def bertcheck_shard(request):
+    """The shard of a property's examples this item runs (`bertcheck.shards`); None for other tests.
+
+    Sets the item's share of the profile's examples on the test, as Hypothesis's own pytest plugin
+    sets per-item settings on parametrized tests, and marks the shard as running for the strategies."""
+    from bertcheck.shards import running
+
+    shard = getattr(request, "param", None)
+    if shard is None:
+        yield None
+        return
+    from hypothesis import Phase, settings
+
+    test = request.node.obj
+    base = test.__dict__.setdefault("_bertcheck_settings", test._hypothesis_internal_use_settings)
+    phases = base.phases if shard.index == 0 else tuple(p for p in base.phases if p is not Phase.explicit)
+    test._hypothesis_internal_use_settings = settings(base, max_examples=shard.examples(base.max_examples), phases=phases)
+    with running(shard):
+        yield shard
 
 
 def pytest_collection_modifyitems(config, items):

@@ -78,7 +78,8 @@ def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Ten
 class ReferenceBert:
     """The reference model: tensors taken from an HF `BertModel`, hyperparameters from its config."""
 
-    def __init__(self, state_dict: dict[str, torch.Tensor], config, *, dtype=None, device=None, embeddings: bool = True):
+    def __init__(self, state_dict: dict[str, torch.Tensor], config, *, dtype=None, device=None, embeddings: bool = True,
+                 lazy: bool = False, _weights: dict[str, torch.Tensor] | None = None):  # fmt: skip
         if config.hidden_act not in ACTIVATIONS:
             raise ValueError(f"hidden_act={config.hidden_act!r} is not one of {sorted(ACTIVATIONS)}")
         if config.hidden_size % config.num_attention_heads:
@@ -93,11 +94,25 @@ class ReferenceBert:
         self.eps = config.layer_norm_eps
         self.act = ACTIVATIONS[config.hidden_act]
         shapes = _expected_shapes(config, embeddings=embeddings)
-        self.w = {key: self._take(state_dict, key, shape, dtype, device) for key, shape in shapes}
+        if _weights is not None:  # `sharing`: the tensors themselves, checked but not detached
+            self.w = {key: _weights[key] for key, shape in shapes if self._take(_weights, key, shape, None, None) is not None}
+        elif lazy:  # the tensors as they are, each converted when read
+            self.w = _Converted({key: self._take(state_dict, key, shape, None, None) for key, shape in shapes}, dtype, device)
+        else:
+            self.w = {key: self._take(state_dict, key, shape, dtype, device) for key, shape in shapes}
 
     @classmethod
-    def from_hf(cls, model, *, dtype=None, device=None) -> "ReferenceBert":
-        return cls(model.state_dict(), model.config, dtype=dtype, device=device)
+    def from_hf(cls, model, *, dtype=None, device=None, lazy: bool = False) -> "ReferenceBert":
+        """The reference over `model`'s tensors, converted to `dtype` and `device` once (sharing them where
+        nothing changes), or with `lazy` on each read: a float64 reference of bert-base without 0.9 GB."""
+        return cls(model.state_dict(), model.config, dtype=dtype, device=device, lazy=lazy)
+
+    @classmethod
+    def sharing(cls, model) -> "ReferenceBert":
+        """The reference over `model`'s own Parameter objects (not detached): a backward through it
+        accumulates into the same `.grad` fields as one through `model`."""
+        ref = cls({}, model.config, dtype=None, device=None, _weights=dict(model.named_parameters()))
+        return ref
 
     @classmethod
     def single_layer(cls, hf_layer, config) -> "ReferenceBert":
@@ -126,15 +141,21 @@ class ReferenceBert:
             token_type_ids = torch.zeros_like(input_ids)
         if position_ids is None:
             position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
-        tokens = w["embeddings.word_embeddings.weight"][input_ids] if inputs_embeds is None else inputs_embeds  # (B, T, H)
-        token_types = w["embeddings.token_type_embeddings.weight"][token_type_ids]  # (B, T, H)
+        tokens = self._rows("embeddings.word_embeddings.weight", input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, H)
+        token_types = self._rows("embeddings.token_type_embeddings.weight", token_type_ids)  # (B, T, H)
         acts = {"embed.tokens": tokens, "embed.token_types": token_types}
         ln_in = tokens + token_types  # (B, T, H)
         if self.positions == "absolute":  # relative positions enter each layer's attention scores instead
-            acts["embed.positions"] = w["embeddings.position_embeddings.weight"][position_ids]  # (B, T, H)
+            acts["embed.positions"] = self._rows("embeddings.position_embeddings.weight", position_ids)  # (B, T, H)
             ln_in = ln_in + acts["embed.positions"]
         out = layer_norm(ln_in, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
         return {**acts, "embed.ln_in": ln_in, "embed.out": out}
+
+    def _rows(self, key: str, index: torch.Tensor) -> torch.Tensor:
+        """Rows `index` of embedding table `key` (a lazy reference converts those rows only, not the table)."""
+        if isinstance(self.w, _Converted):
+            return self.w.rows(key, index)
+        return self.w[key][index]
 
     # ---- one encoder layer ----------------------------------------------------------------------
     def layer(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -208,6 +229,21 @@ class ReferenceBert:
             acts.update(self.layer(i, hidden, attention_mask))
             hidden = acts[layer_name(i, "resid_post")]
         return acts
+
+
+class _Converted(dict):
+    """Weights kept as they are and converted to `dtype` on `device` at each read (`ReferenceBert(lazy=True)`)."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], dtype, device):
+        super().__init__(tensors)
+        self.dtype, self.device = dtype, device
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return super().__getitem__(key).to(dtype=self.dtype, device=self.device)
+
+    def rows(self, key: str, index: torch.Tensor) -> torch.Tensor:
+        table = super().__getitem__(key)
+        return table[index.to(table.device)].to(dtype=self.dtype, device=self.device)
 
 
 def _expected_shapes(config, embeddings: bool = True):

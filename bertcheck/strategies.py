@@ -94,6 +94,9 @@ def dtypes(*, allowed=(torch.float32, torch.float64)) -> st.SearchStrategy[torch
     """Return a strategy for model dtypes.
 
     - allowed (float32, float64): the dtypes to draw from; each must have a row in the tolerance table.
+
+    Inside a test item the pytest plugin sharded, every example draws the shard's dtype
+    (`bertcheck.shards.Shard.pick`): a worker holds one dtype's copy of the model per item.
     """
     from bertcheck.tolerances import TOLERANCES
 
@@ -103,7 +106,16 @@ def dtypes(*, allowed=(torch.float32, torch.float64)) -> st.SearchStrategy[torch
     for dtype in allowed:
         if dtype not in TOLERANCES:
             raise InvalidArgument(f"allowed contains {dtype!r}, which has no row in the tolerance table")
-    return st.sampled_from(allowed)
+    return _dtype_of_shard(allowed)
+
+
+@st.composite
+def _dtype_of_shard(draw, allowed: tuple) -> torch.dtype:
+    """Inside a sharded test item (`bertcheck.shards`) the shard's one dtype; elsewhere any of `allowed`."""
+    from bertcheck.shards import current
+
+    shard = current()
+    return shard.pick(allowed) if shard is not None else draw(st.sampled_from(allowed))
 
 
 def available_devices() -> list[str]:

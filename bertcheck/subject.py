@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +51,13 @@ class Bert:
         self.max_length = min(512, self.config.max_position_embeddings)
         # Relative position scores make a layer see token order: permutation properties do not apply.
         self.relative_positions = (getattr(self.config, "position_embedding_type", None) or "absolute") != "absolute"
-        self._models = {(next(model.parameters()).dtype, "cpu"): model}
+        self._base_key = (next(model.parameters()).dtype, "cpu")
+        self._models = {self._base_key: model}  # (dtype, device) -> HF model: the loaded one and copies
         self._references = {}
         self._undropped = {}
+        # Called with (name, (dtype, device)) when a copy is dropped: caches built from it (a candidate's
+        # builds) forget it too, so its tensors are freed.
+        self.on_drop: list = []
 
     @classmethod
     def load(cls, spec: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
@@ -70,19 +75,43 @@ class Bert:
             _LOADED[key] = cls.load(spec, cache_dir)
         return _LOADED[key]
 
-    def model(self, dtype: torch.dtype = torch.float32, device: str = "cpu", attention: str | None = None):
-        """The HF model in `dtype` on `device`; `attention` names an implementation ("eager", "sdpa"),
-        None keeps the model's own. Copies are made once and kept."""
-        base = next(iter(self._models.values()))
-        if attention == getattr(base.config, "_attn_implementation", "eager"):
-            attention = None  # already the model's own: no second copy of the weights
-        key = (dtype, str(device)) + ((attention,) if attention else ())
+    def model(self, dtype: torch.dtype = torch.float32, device: str = "cpu"):
+        """The HF model in `dtype` on `device`: the loaded model itself, or a copy of it.
+
+        At most one copy per device is kept besides the loaded model: asking for another dtype drops
+        the last (with its reference and dropout twin), so a worker holds the float32 bert-base and one
+        more copy (0.9 GB in float64), never one per dtype. The sharded properties ask for one dtype
+        per test item, so copies are made per item, not per example (~0.3 s for bert-base)."""
+        key = (dtype, str(device))
         if key not in self._models:
-            model = copy.deepcopy(base).to(dtype=dtype, device=device).eval()
-            if attention:
-                set_attention(model, attention)
-            self._models[key] = model
+            for other in [k for k in self._models if k[1] == key[1] and k != self._base_key]:
+                self._drop(other)
+            self._models[key] = copy.deepcopy(self._models[self._base_key]).to(dtype=dtype, device=device).eval()
         return self._models[key]
+
+    def _drop(self, key: tuple) -> None:
+        """Forget the copy `key` and everything that shares its tensors."""
+        del self._models[key]
+        self._references.pop(key, None)
+        self._undropped.pop(key, None)
+        for forget in self.on_drop:
+            forget(self.name, key)
+
+    @contextmanager
+    def attention(self, implementation: str | None, dtype: torch.dtype = torch.float32, device: str = "cpu"):
+        """The HF model in `dtype` on `device`, running attention `implementation` ("eager", "sdpa"; None:
+        its own) inside the block and its own implementation again after it: switched in place, not
+        copied (a copy per implementation was another 0.4-0.9 GB of bert-base per dtype)."""
+        model = self.model(dtype, device)
+        own = getattr(model.config, "_attn_implementation", None) or "eager"
+        if implementation is None or implementation == own:
+            yield model
+            return
+        set_attention(model, implementation)
+        try:
+            yield model
+        finally:
+            set_attention(model, own)
 
     def without_dropout(self, dtype: torch.dtype = torch.float32, device: str = "cpu"):
         """A twin of the model in `dtype` on `device` with every dropout probability 0, sharing its
@@ -119,9 +148,15 @@ class Bert:
         return None
 
     def reference(self, dtype: torch.dtype = torch.float32, device: str = "cpu") -> ReferenceBert:
+        """The reference in `dtype` on `device`. It shares the tensors of the HF model in that dtype when
+        that copy is held; otherwise (the float64 reference beside a bfloat16 model) it reads the loaded
+        model's tensors and converts each layer's weights as it runs, holding no copy."""
         key = (dtype, str(device))
         if key not in self._references:
-            self._references[key] = ReferenceBert.from_hf(self.model(dtype, device), dtype=dtype, device=device)
+            if key in self._models:
+                self._references[key] = ReferenceBert.from_hf(self._models[key], dtype=dtype, device=device)
+            else:
+                return ReferenceBert.from_hf(self._models[self._base_key], dtype=dtype, device=device, lazy=True)
         return self._references[key]
 
     def encode(self, case: Case) -> dict[str, torch.Tensor]:

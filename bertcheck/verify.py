@@ -24,6 +24,7 @@ from bertcheck.failures import PropertyFailure, Unavailable
 from bertcheck.layer_properties import ATTENTION_SCALES, LayerCase
 from bertcheck.cases import Case
 from bertcheck.strategies import cases, layer_cases
+from bertcheck.strategies import dtypes as dtype_strategy
 from bertcheck.subject import Bert
 
 DEFAULT_DTYPES = (torch.float32, torch.float64)
@@ -148,14 +149,14 @@ def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: st
 def layer_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[LayerCase]:
     """Generated states for a layer candidate: padded batches, 1 in 10 of 128-512 tokens, std 1 and 1e-3."""
     return layer_cases(n_layers=bert.config.num_hidden_layers, scales=ATTENTION_SCALES, long=True,
-                       max_long_tokens=bert.max_length, dtypes=st.sampled_from(list(dtypes)),
+                       max_long_tokens=bert.max_length, dtypes=dtype_strategy(allowed=dtypes),
                        devices=st.just(device))  # fmt: skip
 
 
 def model_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[Case]:
     """Generated sentences for a model candidate: padded batches, pairs (where the model has two token
     types), 1 in 10 past 512 tokens."""
-    return cases(dtypes=st.sampled_from(list(dtypes)), devices=st.just(device), pairs=bert.takes_pairs)
+    return cases(dtypes=dtype_strategy(allowed=dtypes), devices=st.just(device), pairs=bert.takes_pairs)
 
 
 def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:bert-base-uncased", *,

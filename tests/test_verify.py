@@ -9,6 +9,8 @@ import pytest
 import torch
 
 import bertcheck
+from bertcheck.profiles import PROFILES
+from bertcheck.shards import shards_for
 from bertcheck import cli
 from bertcheck.candidate import FactoryError, ModelCandidate, load_factory, reference_model
 from bertcheck.candidate_properties import example_from_json, example_json
@@ -151,13 +153,16 @@ def _suite(pytester):
     pytester.syspathinsert(str(ROOT))
 
 
+DEV_SHARDS = len(shards_for(PROFILES["dev"]["max_examples"]))
+
+
 def test_bert_impl_runs_the_candidate_properties_on_the_users_factory(pytester):
     import torch  # noqa: F401 - pytester runs in-process: heavy imports first (see test_plugin)
 
     _suite(pytester)
     result = pytester.runpytest("--bert-model", "random:tiny", "--bert-impl", "tests.reimplementations:torch_encoder_layer",
                                 "-k", "candidate_layer", "--hypothesis-profile", "dev")  # fmt: skip
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=7 * DEV_SHARDS)  # each property's examples run as shards (bertcheck.shards)
 
 
 def test_bert_impl_with_a_broken_layer_fails_naming_the_candidate_and_activation(pytester):
@@ -166,7 +171,7 @@ def test_bert_impl_with_a_broken_layer_fails_naming_the_candidate_and_activation
     _suite(pytester)
     result = pytester.runpytest("--bert-model", "random:tiny", "--bert-impl", "tests.reimplementations:functional_layer_pre_ln",
                                 "-k", "equals_the_hf_layer", "--hypothesis-profile", "dev")  # fmt: skip
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=DEV_SHARDS)  # every shard finds it
     result.stdout.fnmatch_lines(["*Property 'layer equivalence with HF' failed at layer *, activation 'blocks.*",
                                  "*candidate: tests.reimplementations:functional_layer_pre_ln (layer factory)*"])  # fmt: skip
 
