@@ -14,6 +14,7 @@ _API = {
     "check_model": "bertcheck.verify",
     "CandidateFailed": "bertcheck.verify",
     "CandidateError": "bertcheck.candidate",
+    "reads_only": "bertcheck.candidate",
     "PropertyFailure": "bertcheck.failures",
 }
 

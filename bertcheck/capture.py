@@ -40,16 +40,44 @@ def _first(value):
 
 
 @contextmanager
-def _hooked(model, points: dict[str, Hook], store: Activations):
-    """Hook `points` on `model` while the block runs; then note which names never came or came twice."""
+def _hooked(model, points: dict[str, Hook], store: Activations, finished: dict[str, object] | None = None):
+    """Hook `points` on `model` while the block runs; then note which names never came or came twice.
+
+    `finished` maps a module path to a callback run once, when that module first returns, after
+    `store.missing` and `store.repeated` are settled for the names seen so far: the streaming
+    checks read a layer there and drop its activations before the next layer runs."""
     modules = dict(model.named_modules())
     handles, calls = [], {}
 
+    reading = []  # non-empty while a callback runs: the HF modules it calls (a LayerNorm run on
+    # a captured input, say) are the checks', not the forward's, and are not recorded
+
     def record(name, value):
+        if reading:
+            return
         calls[name] = calls.get(name, 0) + 1
         store[name] = value.detach()
 
+    def settle():
+        store.missing = {name: hook.module for name, hook in points.items() if name not in store and name not in calls}
+        store.repeated = {name: n for name, n in calls.items() if n > 1}
+
+    fired = set()
     try:
+        for path, callback in (finished or {}).items():
+            if path in modules:
+
+                def done(module, args, output, path=path, callback=callback):
+                    if path not in fired and not reading:  # a module run twice is reported by `repeated`, not read twice
+                        fired.add(path)
+                        settle()
+                        reading.append(path)
+                        try:
+                            callback()
+                        finally:
+                            reading.pop()
+
+                handles.append(modules[path].register_forward_hook(done))
         for name, hook in points.items():
             module = modules.get(hook.module)
             if module is None:  # replaced or removed: reported as never run by the check that needs it
@@ -70,15 +98,18 @@ def _hooked(model, points: dict[str, Hook], store: Activations):
     finally:
         for handle in handles:
             handle.remove()
-    store.missing = {name: hook.module for name, hook in points.items() if name not in store}
-    store.repeated = {name: n for name, n in calls.items() if n > 1}
+    settle()
 
 
-def capture(model, input_ids, attention_mask=None, token_type_ids=None) -> Activations:
-    """One forward with `output_hidden_states=True`; every vocabulary activation, by full name."""
+def capture(model, input_ids, attention_mask=None, token_type_ids=None, *, store: Activations | None = None,
+            finished: dict[str, object] | None = None) -> Activations:  # fmt: skip
+    """One forward with `output_hidden_states=True`; every vocabulary activation, by full name.
+
+    `finished` (module path -> callback) streams: see `_hooked`. A callback may delete names from
+    `store` (pass your own) once it has read them."""
     points = hook_points(model.config.num_hidden_layers)
-    store = Activations()
-    with _hooked(model, points, store), torch.no_grad():
+    store = Activations() if store is None else store
+    with _hooked(model, points, store, finished), torch.no_grad():
         out = model(
             input_ids=input_ids,
             attention_mask=attention_mask,

@@ -17,7 +17,11 @@ _SOURCES = pytest.StashKey[list]()
 _NOTES = pytest.StashKey[dict]()  # spec -> what the audit of the loaded checkpoint said, for the run header
 _WORST = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
 _STATS = pytest.StashKey[dict]()  # examples per (property, model) and peak RSS per worker, for the benchmark
+_BUDGET = pytest.StashKey[object]()  # bertcheck.memory.OverBudget of this process
+_SCHEDULE = pytest.StashKey[bool]()  # -n without --dist: bertcheck schedules (bertcheck.scheduling)
+_AUTO = pytest.StashKey[str]()  # why -n auto started the workers it did
 _IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKey[str]()}
+_DURATIONS: dict[str, dict] = {}  # "items" -> nodeid -> seconds (setup + call + teardown), in the process that reports
 _CANDIDATES: dict[tuple[str, str], object] = {}  # (kind, path) -> candidate: its builds are cached per process
 
 
@@ -53,6 +57,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    config.addinivalue_line("markers", "shares_forward: a property that only reads the one hooked forward "
+                            "(bertcheck.checks): its shards draw the same inputs as the other such properties' and share forwards")
     given = config.getoption("bert_model") or [os.environ.get("BERTCHECK_MODEL", "")]
     specs = [spec for value in given for spec in parse_specs(value)]
     try:
@@ -72,6 +78,12 @@ def pytest_configure(config):
             except FactoryError as err:
                 raise pytest.UsageError(f"--{option.replace('_', '-')}: {err}") from None
         config.stash[_IMPLS[option]] = path
+    from bertcheck import memory
+
+    try:
+        config.stash[_BUDGET] = memory.OverBudget(memory.budget_gib())
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # xdist leaves thread counts alone: two workers x two torch threads on two cores ran 4-30x
         # slower than one thread each. Workers are the parallelism; each gets one thread.
@@ -100,11 +112,37 @@ def _audit_checkpoints(config) -> None:
         notes[source.spec] = bert.notes
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: a worker per core, but only as many as fit in the memory available, at the worker
+    budget each (16 cores and 32 GiB start 16 workers of bert-base only if they fit)."""
+    from bertcheck.memory import auto_workers
+
+    n, why = auto_workers()
+    config.stash[_AUTO] = f"bertcheck: -n auto: {n} workers ({why})"
+    return n
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Note the item's largest input; after it, warn if it took this process past its memory budget."""
+    from bertcheck import memory
+
+    memory.forget_inputs()
+    yield
+    memory.trim()
+    said = item.config.stash[_BUDGET].after(item.nodeid) if _BUDGET in item.config.stash else None
+    if said:
+        item.warn(pytest.PytestWarning(said))
+
+
 def pytest_report_header(config):
     """What is checked: each model, and anything its audit said (a float16 checkpoint, one token type)."""
     sources = config.stash.get(_SOURCES, [])
     notes = config.stash.get(_NOTES, {})
     lines = [f"bertcheck: {', '.join(s.spec for s in sources)} (not checked: the pooler and any task head)"]
+    if _AUTO in config.stash:
+        lines.append(config.stash[_AUTO])
     for source in sources:
         lines += [f"bertcheck: {source.spec}: {note}" for note in notes.get(source.spec, source.notes)]
     return lines
@@ -122,8 +160,10 @@ def pytest_generate_tests(metafunc):
             from bertcheck.shards import shards_for
 
             shards = shards_for(settings.max_examples)
+            shared = metafunc.definition.get_closest_marker("shares_forward") is not None
             if len(shards) > 1:
-                metafunc.parametrize("bertcheck_shard", shards, ids=[s.id for s in shards], indirect=True)
+                ids = [s.id + (ONE_FORWARD if shared else "") for s in shards]
+                metafunc.parametrize("bertcheck_shard", shards, ids=ids, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -155,12 +195,64 @@ def bertcheck_shard(request):
     base = test.__dict__.setdefault("_bertcheck_settings", test._hypothesis_internal_use_settings)
     phases = base.phases if shard.index == 0 else tuple(p for p in base.phases if p is not Phase.explicit)
     test._hypothesis_internal_use_settings = settings(base, max_examples=shard.examples(base.max_examples), phases=phases)
-    with running(shard):
-        yield shard
+    shared = request.node.get_closest_marker("shares_forward") is not None
+    if shared:
+        # What @hypothesis.seed sets: every read-only property's shard k on this model draws the same
+        # inputs (still derandomized: the seed is a function of the model and the shard).
+        test._hypothesis_internal_use_seed = shared_seed(request.node.callspec.id)
+    try:
+        with running(shard):
+            yield shard
+    finally:
+        if shared:
+            test._hypothesis_internal_use_seed = None
+
+
+ONE_FORWARD = "-one-forward"  # ends the shard id of a read-only property's items: see bertcheck.scheduling
+
+
+def _dtype_order(item) -> tuple:
+    """Items of one model with even shards first, then odd: under the default dtypes (float32, float64)
+    a shard's parity is its dtype, so a worker taking items in this order converts bert-base between
+    dtypes (~0.4 s) a few times per run, not once per item."""
+    callspec = getattr(item, "callspec", None)
+    shard = callspec.params.get("bertcheck_shard") if callspec is not None else None
+    if shard is None:
+        return (0,)
+    model = callspec.params.get("bert")
+    return (1, getattr(model, "spec", str(model)), shard.index % 2)
+
+
+def shared_seed(item_id: str) -> int:
+    """The seed of the read-only properties' items with parameters `item_id` (the model and the shard)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"bertcheck one forward {item_id}".encode()).digest()[:8], "big")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config):
+    """With `-n` and no `--dist`, bertcheck's scheduling (`OneForwardScheduling`); an explicit `--dist`
+    is kept as given. (A wrapper: xdist's own hook, which turns `-n` into `--dist load`, runs after this.)"""
+    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None) and config.option.dist == "no":
+        config.option.dist = "load"
+        config.stash[_SCHEDULE] = True
+    return (yield)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.stash.get(_SCHEDULE, False):
+        from bertcheck.scheduling import OneForwardScheduling
+
+        return OneForwardScheduling(config, log)
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without --bert-baseline there is no baseline to compare: those tests are deselected, not skipped."""
+    """Sharded items in dtype order within each model (see `_dtype_order`). Without --bert-baseline
+    there is no baseline to compare: those tests are deselected, not skipped."""
+    items.sort(key=_dtype_order)  # stable: the rest of the order is pytest's
     if config.getoption("bert_baseline"):
         return
     keep, drop = [], []
@@ -176,7 +268,9 @@ def loaded(spec, config=None):
     from bertcheck.subject import Bert
 
     cache = getattr(config, "cache", None)
-    return Bert.once(spec, cache.mkdir("bertcheck-models") if cache is not None else None)
+    bert = Bert.once(spec, cache.mkdir("bertcheck-models") if cache is not None else None)
+    bert.shares_observations = True  # no property changes the plugin's models: an observation can serve several
+    return bert
 
 
 def _candidate(config, option: str, kind: str):
@@ -204,14 +298,13 @@ def bert_model_impl(request):
 
 
 def _peak_rss_mib() -> float:
-    import resource
-    import sys
+    from bertcheck.memory import peak_rss_gib
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+    return peak_rss_gib() * 1024
 
 
 def pytest_sessionfinish(session):
+    from bertcheck.strategies import DRAWN
     from bertcheck.worst import EXAMPLES, WORST, merge
 
     config = session.config
@@ -219,18 +312,36 @@ def pytest_sessionfinish(session):
         config.workeroutput["bertcheck_worst"] = [[c, m, v] for (c, m), v in WORST.items()]
         config.workeroutput["bertcheck_examples"] = [[c, m, n] for (c, m), n in EXAMPLES.items()]
         config.workeroutput["bertcheck_peak_rss_mib"] = _peak_rss_mib()
+        config.workeroutput["bertcheck_drawn"] = [[k, b, n] for (k, b), n in DRAWN.items()]
     else:
         merge(config.stash.setdefault(_WORST, {}), WORST)
-        stats = config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": []})
+        stats = _stats(config)
         if not stats["peak_rss_mib"]:  # no xdist workers reported: this process ran the tests itself
-            _add(stats, EXAMPLES, _peak_rss_mib())
+            _add(stats, EXAMPLES, _peak_rss_mib(), DRAWN)
     _write_stats(config)
 
 
-def _add(stats: dict, examples: dict, rss: float) -> None:
+def _stats(config) -> dict:
+    return config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": [], "drawn": {}, "durations": {}})
+
+
+def _add(stats: dict, examples: dict, rss: float, drawn: dict) -> None:
     for key, n in examples.items():
         stats["examples"][key] = stats["examples"].get(key, 0) + n
+    for key, n in drawn.items():
+        stats["drawn"][key] = stats["drawn"].get(key, 0) + n
     stats["peak_rss_mib"].append(rss)
+
+
+def pytest_runtest_logreport(report):
+    """The controller sees every item's report, from every worker: keep each item's total time."""
+    if report.when in ("setup", "call", "teardown") and not report.nodeid.startswith("tests/"):
+        durations = _DURATIONS.setdefault("items", {})
+        durations[report.nodeid] = durations.get(report.nodeid, 0.0) + report.duration
+        test = report.nodeid.split("[")[0].split("::")[-1]
+        model = report.nodeid.split("[")[1].split("-shard")[0].rstrip("]") if "[" in report.nodeid else ""
+        by_test = _DURATIONS.setdefault("tests", {})
+        by_test[f"{test} [{model}]"] = by_test.get(f"{test} [{model}]", 0.0) + report.duration
 
 
 def _write_stats(config) -> None:
@@ -241,10 +352,14 @@ def _write_stats(config) -> None:
         return
     import json
 
-    stats = config.stash.get(_STATS, {"examples": {}, "peak_rss_mib": []})
+    stats = _stats(config)
+    items = sorted(_DURATIONS.get("items", {}).items(), key=lambda kv: -kv[1])
     with open(path, "w") as f:
         json.dump({"examples": [[c, m, n] for (c, m), n in sorted(stats["examples"].items())],
-                   "peak_rss_mib": stats["peak_rss_mib"], "worst": [[c, m, v] for (c, m), v in sorted(config.stash.get(_WORST, {}).items())]},
+                   "peak_rss_mib": stats["peak_rss_mib"], "worst": [[c, m, v] for (c, m), v in sorted(config.stash.get(_WORST, {}).items())],
+                   "drawn": [[k, b, n] for (k, b), n in sorted(stats["drawn"].items())],
+                   "items": len(items), "slowest": items[:10],
+                   "seconds_per_test": sorted(_DURATIONS.get("tests", {}).items(), key=lambda kv: -kv[1])},
                   f, indent=1)  # fmt: skip
 
 
@@ -255,8 +370,8 @@ def pytest_testnodedown(node, error):
     output = getattr(node, "workeroutput", {})
     merge(node.config.stash.setdefault(_WORST, {}), {(c, m): v for c, m, v in output.get("bertcheck_worst", [])})
     if "bertcheck_peak_rss_mib" in output:
-        _add(node.config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": []}),
-             {(c, m): n for c, m, n in output.get("bertcheck_examples", [])}, output["bertcheck_peak_rss_mib"])  # fmt: skip
+        _add(_stats(node.config), {(c, m): n for c, m, n in output.get("bertcheck_examples", [])}, output["bertcheck_peak_rss_mib"],
+             {(k, b): n for k, b, n in output.get("bertcheck_drawn", [])})  # fmt: skip
 
 
 def pytest_terminal_summary(terminalreporter, config):

@@ -145,16 +145,22 @@ def devices(*, allowed=None) -> st.SearchStrategy[str]:
     return st.sampled_from(allowed)
 
 
+# (kind, batch size) -> cases drawn in this process: the benchmark reports the input distribution.
+DRAWN: dict[tuple[str, int], int] = {}
+
+
 @st.composite
 def _cases(draw, min_batch, max_batch, dtypes_, devices_, unicode, long, pairs):
     device = draw(devices_)
     dtype = draw(dtypes_)
     kind = draw(st.sampled_from(["sentences"] * 5 + (["pairs"] * 4 if pairs else []) + (["long"] if long else [])))
     if kind == "long":  # alone: batch 1 keeps the example's cost at one 512-token forward
-        return Case((draw(long_sentences()),), dtype=dtype, device=device)
-    texts = sentence_pairs(unicode=unicode) if kind == "pairs" else sentences(unicode=unicode)
-    batch = draw(st.lists(texts, min_size=min_batch, max_size=max_batch))
-    return Case(tuple(batch), dtype=dtype, device=device)
+        case = Case((draw(long_sentences()),), dtype=dtype, device=device)
+    else:
+        texts = sentence_pairs(unicode=unicode) if kind == "pairs" else sentences(unicode=unicode)
+        case = Case(tuple(draw(st.lists(texts, min_size=min_batch, max_size=max_batch))), dtype=dtype, device=device)
+    DRAWN[kind, case.batch] = DRAWN.get((kind, case.batch), 0) + 1
+    return case
 
 
 def cases(*, min_batch: int = 1, max_batch: int = 8, dtypes=None, devices=None, unicode: bool = True,

@@ -1,5 +1,6 @@
 """Per-layer equivalence: the reference reproduces every entry of output_hidden_states."""
 
+import pytest
 import torch
 from hypothesis import example, given, target
 
@@ -8,6 +9,7 @@ from bertcheck.checks import verify
 from bertcheck.strategies import cases
 
 
+@pytest.mark.shares_forward
 @given(case=cases())
 @example(case=Case(("this is a test sentence",)))
 @example(case=Case(("this is a test sentence",), dtype=torch.float64))

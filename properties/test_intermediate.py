@@ -1,5 +1,6 @@
 """Intermediate width and activation: hidden_size -> config.intermediate_size -> hidden_size, exact GELU."""
 
+import pytest
 from hypothesis import example, given, target
 
 from bertcheck.cases import Case
@@ -7,6 +8,7 @@ from bertcheck.checks import verify
 from bertcheck.strategies import cases
 
 
+@pytest.mark.shares_forward
 @given(case=cases())
 @example(case=Case(("this is a test sentence",)))
 def test_the_feed_forward_widens_to_intermediate_size_through_exact_gelu(bert, case):

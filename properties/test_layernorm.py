@@ -1,5 +1,6 @@
 """LayerNorm statistics: zero mean and unit variance before the affine, for every LayerNorm."""
 
+import pytest
 from hypothesis import example, given, target
 
 from bertcheck.cases import Case
@@ -7,6 +8,7 @@ from bertcheck.checks import verify
 from bertcheck.strategies import cases
 
 
+@pytest.mark.shares_forward
 @given(case=cases())
 @example(case=Case(("this is a test sentence",)))
 def test_every_layernorm_normalizes_each_token_to_zero_mean_and_unit_variance(bert, case):

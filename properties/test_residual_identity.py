@@ -1,5 +1,6 @@
 """Residual identity at both add & norms, on the values the HF model itself computed."""
 
+import pytest
 from hypothesis import example, given, target
 
 from bertcheck.cases import Case
@@ -7,6 +8,7 @@ from bertcheck.checks import verify
 from bertcheck.strategies import cases
 
 
+@pytest.mark.shares_forward
 @given(case=cases())
 @example(case=Case(("this is a test sentence",)))
 def test_both_layernorms_take_the_sublayer_output_plus_the_right_residual(bert, case):

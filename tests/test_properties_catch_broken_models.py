@@ -36,7 +36,7 @@ BROKEN = {
     "half-width feed-forward": ("random:tiny", torch.float32, lambda m: mutants.narrow_ffn(m, 1),
                                 SEED, "intermediate-width", "layer 1", "blocks.1.mlp_pre", "config.intermediate_size = 256"),
     "layer output dropped": ("random:tiny", torch.float32, lambda m: mutants.layer_output_dropped(m, 1),
-                             SEED, "hidden-states", "layer 1", "hidden_states[2]", "reference layer 1 fed hidden_states[1]"),
+                             SEED, "hidden-states", "layer 1", "hidden_states[2]", "is layer 1's output"),
     "attention mask ignored": ("random:tiny", torch.float32, lambda m: mutants.attention_mask_ignored(m, 0),
                                PADDED, "hidden-states", "layer 0", "blocks.0.z", "reference layer 0 z"),
     "token types ignored": ("random:tiny", torch.float32, mutants.token_types_ignored,

@@ -1,0 +1,124 @@
+"""Memory per process: hand freed memory back to the OS, size `-n auto` by memory as well as cores,
+and say when a test item took a worker past its budget.
+
+Measured on the 2-core machine (ci profile, both default models): a worker peaked at 8.7 GiB while
+holding ~1 GiB of tensors. glibc keeps freed heap memory for reuse rather than returning it, and
+activations of every size fragment the heap, so RSS only grew. `trim()` (glibc's malloc_trim)
+after each test item and after a model copy is dropped gives the free pages back: converting
+bert-base to float64 and back left RSS at 1.33 GiB, 0.79 GiB after a 20 ms trim. (Fixing glibc's
+mmap threshold at 1 MiB did the same but cost every large allocation fresh page faults: 70 million
+in one suite run, 150 s of system time.)
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+
+# What one xdist worker may use, in GiB, unless BERTCHECK_WORKER_MEMORY says otherwise: the ci
+# profile on both default models stays under it (see the README's benchmark table).
+DEFAULT_BUDGET_GIB = 2.0
+_LIBC: list = []  # [glibc] once loaded, [None] where there is none
+
+
+def trim() -> None:
+    """Give the heap's free pages back to the OS (glibc's malloc_trim); nothing where there is no glibc."""
+    if not _LIBC:
+        _LIBC.append(None)
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            try:
+                _LIBC[0] = ctypes.CDLL("libc.so.6")
+                _LIBC[0].malloc_trim  # noqa: B018 - musl has no malloc_trim
+            except (OSError, AttributeError):
+                _LIBC[0] = None
+    if _LIBC[0] is not None:
+        _LIBC[0].malloc_trim(0)
+
+
+def budget_gib() -> float:
+    """The memory budget of one worker: $BERTCHECK_WORKER_MEMORY (GiB) or the default."""
+    value = os.environ.get("BERTCHECK_WORKER_MEMORY")
+    if not value:
+        return DEFAULT_BUDGET_GIB
+    try:
+        budget = float(value)
+    except ValueError:
+        raise ValueError(f"BERTCHECK_WORKER_MEMORY={value!r} is not a number of GiB") from None
+    if budget <= 0:
+        raise ValueError(f"BERTCHECK_WORKER_MEMORY={value!r} must be a positive number of GiB")
+    return budget
+
+
+def peak_rss_gib() -> float:
+    """This process's peak resident memory so far."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20  # bytes on macOS, KiB on Linux
+
+
+def available_gib() -> float | None:
+    """Memory the kernel says new processes can have (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def auto_workers() -> tuple[int, str]:
+    """How many workers `-n auto` starts: one per core, but no more than fit in the memory available
+    at one budget each. With the reason, for the run header."""
+    n_cores, free, budget = cores(), available_gib(), budget_gib()
+    if free is None:
+        return n_cores, f"{n_cores} cores"
+    fit = max(1, int(free // budget))
+    why = f"{n_cores} cores, {free:.1f} GiB available at {budget:g} GiB per worker"
+    return min(n_cores, fit), why
+
+
+# ---- what the running test item fed the model, for the over-budget warning ----------------------
+
+_LARGEST: dict = {}
+
+
+def note_input(batch: int, tokens: int, dtype) -> None:
+    """Called for every encoded input: the item's largest (by batch x tokens) is named if it goes over budget."""
+    if batch * tokens > _LARGEST.get("size", 0):
+        _LARGEST.update(size=batch * tokens, text=f"batch {batch} x {tokens} tokens, {str(dtype).removeprefix('torch.')}")
+
+
+def forget_inputs() -> None:
+    _LARGEST.clear()
+
+
+def largest_input() -> str:
+    return _LARGEST.get("text", "no model input")
+
+
+class OverBudget:
+    """Says once, and again each time the peak grows by another quarter GiB, that a test item took
+    this process past its budget: which item, its largest input, the peak and the budget."""
+
+    def __init__(self, budget: float):
+        self.budget, self.said = budget, 0.0
+
+    def after(self, nodeid: str) -> str | None:
+        peak = peak_rss_gib()
+        if peak <= self.budget or peak < self.said + 0.25:
+            return None
+        self.said = peak
+        return (f"bertcheck: this worker's memory peaked at {peak:.2f} GiB, past its budget of {self.budget:g} GiB, "
+                f"during {nodeid} (largest input: {largest_input()}). Run fewer workers (-n), or raise "
+                f"BERTCHECK_WORKER_MEMORY if the machine has the memory: -n auto counts it.")  # fmt: skip
