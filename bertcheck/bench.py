@@ -7,9 +7,10 @@ Measures, in one run and on one torch thread (what each xdist worker gets):
 - the per-example cost of each property on the same input, as a ratio to that bare forward, and
   how many HF and reference forwards one example runs (its floor: a metamorphic property compares
   two or more forwards by definition);
-- model load time (after the first load, which builds the cache) and, from a timed
-  ``pytest -n auto properties`` run under the `ci` profile: wall time, workers, examples per property,
-  examples per second and the peak memory of each worker.
+- model load time (after the first load, which builds the cache) and, from timed
+  ``pytest -n N properties`` runs under the `ci` profile (N = 1 and 2 by default, `--workers`): wall
+  time, workers, examples per property and per core-second, the peak memory of each worker, the
+  slowest test item, seconds per test, and the distribution of the inputs drawn.
 
 Prints a table and writes JSON. Timings are never asserted by a test: they are measured here.
 """
@@ -128,14 +129,19 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def suite(root: Path) -> dict:
-    """Run ``pytest -n auto properties`` under the ci profile, as a user would; time it and read its stats."""
+# The figures issue #11 started from (2-core machine, ci profile, both default models, before sharding):
+# what the scale goals are measured against, printed beside this run's.
+BEFORE = {"wall_s_n2": 216.0, "peak_rss_gib": [8.7, 7.1], "slowest_item_s": 95.0, "examples_per_core_s": 2.6}
+
+
+def suite(root: Path, workers: int | str = "auto") -> dict:
+    """Run ``pytest -n WORKERS properties`` under the ci profile, as a user would; time it and read its stats."""
     with tempfile.TemporaryDirectory() as tmp:
         stats_file = Path(tmp) / "stats.json"
         env = {**os.environ, "BERTCHECK_PROFILE": "ci", "BERTCHECK_STATS": str(stats_file), "HF_HUB_OFFLINE": "1"}
+        command = [sys.executable, "-m", "pytest", "-n", str(workers), "-q", "-p", "no:cacheprovider", "properties"]
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "auto", "-q", "properties"], cwd=root, env=env,
-                              capture_output=True, text=True)  # fmt: skip
+        proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if not stats_file.exists():
             raise RuntimeError(f"the suite wrote no statistics (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
@@ -143,23 +149,45 @@ def suite(root: Path) -> dict:
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     examples = {f"{c} [{m}]": n for c, m, n in stats["examples"]}
     total = sum(examples.values())
+    n_workers = len(stats["peak_rss_mib"])
+    slowest = stats.get("slowest") or [["", 0.0]]
     return {
-        "command": "pytest -n auto -q properties (BERTCHECK_PROFILE=ci)",
+        "command": f"pytest -n {workers} -q properties (BERTCHECK_PROFILE=ci)",
         "exit_code": proc.returncode,
         "summary": summary,
         "wall_s": wall,
-        "workers": len(stats["peak_rss_mib"]),
+        "workers": n_workers,
+        "items": stats.get("items"),
         "examples_total": total,
         "examples_per_s": total / wall,
+        # Each worker is one process on one torch thread: a worker is a core.
+        "examples_per_core_s": total / (wall * max(n_workers, 1)),
         "examples_per_property_min": min(examples.values(), default=0),
         "examples_per_property_max": max(examples.values(), default=0),
         "examples": examples,
         "peak_rss_mib_per_worker": stats["peak_rss_mib"],
+        "slowest_item": {"nodeid": slowest[0][0], "seconds": slowest[0][1]},
+        "slowest_items": slowest,
+        "seconds_per_test": stats.get("seconds_per_test", []),
+        "inputs": inputs_drawn(stats.get("drawn", [])),
     }
 
 
+def inputs_drawn(drawn: list) -> dict:
+    """The distribution of the generated inputs (`bertcheck.strategies.DRAWN`): batch sizes and the share
+    of long (past 512 tokens) texts and of sentence pairs, so a speed-up can be seen not to come from
+    drawing smaller inputs."""
+    total = sum(n for _, _, n in drawn) or 1
+    batches: dict[int, int] = {}
+    for _, batch, n in drawn:
+        batches[batch] = batches.get(batch, 0) + n
+    share = {kind: sum(n for k, _, n in drawn if k == kind) / total for kind in ("sentences", "pairs", "long")}
+    return {"cases": sum(n for _, _, n in drawn), "batch_sizes": dict(sorted(batches.items())), "share": share}
+
+
 def run(*, models=MODELS, shapes=SHAPES, property_shapes=PROPERTY_SHAPES, properties=None, repeat: int = 3,
-        with_suite: bool = True, root: Path = Path("."), cache_dir: Path | None = None, progress=print) -> dict:  # fmt: skip
+        with_suite: bool = True, workers=(1, 2), root: Path = Path("."), cache_dir: Path | None = None,
+        progress=print) -> dict:  # fmt: skip
     from bertcheck.checks import CHECKS
     from bertcheck.invariances import INVARIANCES
     from bertcheck.subject import Bert
@@ -193,8 +221,12 @@ def run(*, models=MODELS, shapes=SHAPES, property_shapes=PROPERTY_SHAPES, proper
             progress(f"{spec} properties B{b} L{t}: " + ", ".join(f"{k} {v:.2f}x" for k, v in row.items() if v is not None))
         result["models"][spec] = entry
     if with_suite:
-        progress("timing pytest -n auto properties ...")
-        result["suite"] = suite(root)
+        result["suites"] = []
+        for n in workers:
+            progress(f"timing pytest -n {n} properties ...")
+            result["suites"].append(suite(root, n))
+        result["suite"] = result["suites"][-1]  # the run the goals are read from: the most workers'
+        result["before"] = BEFORE
     result["goals"] = goals(result)
     return result
 
@@ -210,8 +242,13 @@ def goals(result: dict) -> dict:
     }
     s = result.get("suite")
     if s:
-        out["ci run <= 3 min"] = {"worst": s["wall_s"], "met": s["wall_s"] <= 180}
-        out[">= 50 examples per property"] = {"worst": s["examples_per_property_min"], "met": s["examples_per_property_min"] >= 50}
+        peak = max(s["peak_rss_mib_per_worker"], default=0) / 1024
+        out["peak RSS per worker <= 2 GiB"] = {"worst": peak, "met": peak <= 2.0}
+        out["no test item over 20 s"] = {"worst": s["slowest_item"]["seconds"], "met": s["slowest_item"]["seconds"] <= 20}
+        rate = s["examples_per_core_s"]
+        out[f"examples per core-second >= 2x {BEFORE['examples_per_core_s']}"] = {"worst": rate, "met": rate >= 2 * BEFORE["examples_per_core_s"]}
+        out[f"-n {s['workers']} suite <= 120 s"] = {"worst": s["wall_s"], "met": s["wall_s"] <= 120}
+        out[">= 25 examples per property and model"] = {"worst": s["examples_per_property_min"], "met": s["examples_per_property_min"] >= 25}
     return out
 
 
@@ -233,12 +270,20 @@ def table(result: dict) -> list[str]:
                 if count is not None and first is not None and sum(count):
                     floor += f" ({first / sum(count):.2f}x per forward at {shapes[0]})"
                 lines.append(f"  {key}{'' if key in FLOAT32 else ' *'}".ljust(30) + cells + floor)
-    s = result.get("suite")
-    if s:
-        lines += ["", f"suite: {s['command']}: {s['wall_s']:.0f} s wall, {s['workers']} workers, {s['examples_total']} examples "
-                  f"({s['examples_per_s']:.2f}/s), {s['examples_per_property_min']}-{s['examples_per_property_max']} per property "
-                  f"and model; peak RSS per worker " + ", ".join(f"{r / 1024:.1f} GiB" for r in s["peak_rss_mib_per_worker"]),
+    for s in result.get("suites", []):
+        lines += ["", f"suite: {s['command']}: {s['wall_s']:.0f} s wall, {s['workers']} workers, {s['items']} items, "
+                  f"{s['examples_total']} examples ({s['examples_per_core_s']:.2f} per core-second), "
+                  f"{s['examples_per_property_min']}-{s['examples_per_property_max']} per property and model",
+                  "  peak RSS per worker " + ", ".join(f"{r / 1024:.2f} GiB" for r in s["peak_rss_mib_per_worker"])
+                  + f"; slowest item {s['slowest_item']['seconds']:.1f} s: {s['slowest_item']['nodeid']}",
+                  f"  inputs: {s['inputs']['cases']} cases, batch sizes {s['inputs']['batch_sizes']}, "
+                  + ", ".join(f"{k} {v:.0%}" for k, v in s["inputs"]["share"].items()),
                   f"  pytest: {s['summary']}"]  # fmt: skip
+    if result.get("before"):
+        b = result["before"]
+        lines.append(f"before (issue #11, this machine kind): -n 2 {b['wall_s_n2']:.0f} s, peak RSS per worker "
+                     f"{', '.join(f'{g} GiB' for g in b['peak_rss_gib'])}, slowest item {b['slowest_item_s']:.0f} s, "
+                     f"{b['examples_per_core_s']} examples per core-second")  # fmt: skip
     lines += ["", "goals (* marks properties outside the float32 goal):"]
     for name, g in result["goals"].items():
         worst = g["worst"]

@@ -82,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", default="bench.json", metavar="FILE", help="where to write the results (default bench.json)")
     bench.add_argument("--model", action="append", help="model spec (repeatable; default random:bert-base-uncased and minilm)")
     bench.add_argument("--quick", action="store_true", help="B1 at L8 and L32 only, one repeat: a smoke run")
-    bench.add_argument("--no-suite", action="store_true", help="skip timing `pytest -n auto properties`")
+    bench.add_argument("--no-suite", action="store_true", help="skip timing `pytest -n N properties`")
+    bench.add_argument("--workers", default="1,2", metavar="N,N,...",
+                       help="time the suite at each of these worker counts (default 1,2; 'auto' allowed)")
     return parser
 
 
@@ -91,7 +93,13 @@ def _bench(args) -> int:
 
     from bertcheck import bench
 
-    options = {"models": args.model or bench.MODELS, "with_suite": not args.no_suite, "root": Path.cwd()}
+    try:
+        workers = [w if w == "auto" else int(w) for w in args.workers.split(",") if w]
+    except ValueError:
+        print(f"bertcheck bench: --workers {args.workers!r}: give worker counts separated by commas, such as 1,2,8 or auto",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    options = {"models": args.model or bench.MODELS, "with_suite": not args.no_suite, "root": Path.cwd(), "workers": workers}
     if args.quick:
         options.update(shapes=[(1, 8), (1, 32)], property_shapes=[(1, 32)], repeat=1)
     if options["with_suite"] and not (Path.cwd() / "properties").is_dir():

@@ -1,0 +1,225 @@
+"""Scale: shards, one forward shared by the read-only properties, the model store, the memory budget."""
+
+import json
+
+import pytest
+import torch
+
+# Inner pytest runs are in-process: everything heavy is imported before any (see test_plugin).
+import bertcheck.checks  # noqa: F401
+from bertcheck import memory, subject
+from bertcheck.candidate import LayerCandidate, reads_only
+from bertcheck.cases import Case
+from bertcheck.checks import CHECKS, verify
+from bertcheck.failures import PropertyFailure
+from bertcheck.reference import ReferenceBert
+from bertcheck.scheduling import OneForwardScheduling
+from bertcheck.shards import Shard, shards_for
+from transformers import BertModel, BertTokenizerFast  # noqa: F401
+
+SEED = Case(("this is a test sentence", "short"))
+
+
+# ---- shards ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_examples", [1, 7, 10, 25, 50, 250])
+def test_shards_run_at_least_the_profiles_examples_in_items_of_at_most_seven(max_examples):
+    shards = shards_for(max_examples)
+    per_shard = shards[0].examples(max_examples)
+    assert per_shard <= 7 and per_shard * len(shards) >= max_examples
+    assert per_shard * (len(shards) - 1) < max_examples  # no shard is spare
+
+
+def test_each_shard_draws_one_dtype_and_the_shards_alternate():
+    dtypes = (torch.float32, torch.float64)
+    assert [Shard(i, 4).pick(dtypes) for i in range(4)] == [torch.float32, torch.float64] * 2
+
+
+SHARDED = """
+import json, os
+import pytest
+from hypothesis import example, given, settings
+from bertcheck.cases import Case
+from bertcheck.checks import verify
+from bertcheck.strategies import cases
+
+@settings(max_examples=20, database=None, derandomize=True)
+@given(case=cases(long=False, max_batch=2))
+@example(case=Case(("an explicit example",)))
+def test_hidden_states(bert, case, request):
+    verify(bert, case, "hidden-states")
+    with open(os.environ["SEEN"], "a") as f:
+        f.write(json.dumps([request.node.callspec.id, str(case.dtype), case.texts == ("an explicit example",)]) + "\\n")
+"""
+
+
+@pytest.fixture
+def isolated_models(monkeypatch):
+    monkeypatch.setattr(subject, "_LOADED", {})
+    monkeypatch.delenv("BERTCHECK_MODEL", raising=False)
+
+
+def test_a_property_runs_as_shards_with_one_dtype_each_and_its_explicit_examples_once(pytester, isolated_models,
+                                                                                     tmp_path, monkeypatch):  # fmt: skip
+    seen, stats = tmp_path / "seen.jsonl", tmp_path / "stats.json"
+    monkeypatch.setenv("SEEN", str(seen))
+    monkeypatch.setenv("BERTCHECK_STATS", str(stats))
+    pytester.makepyfile(test_p=SHARDED)
+    result = pytester.runpytest("--bert-model", "random:tiny", "-v", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)  # 20 examples: 3 shards of 7
+    result.stdout.fnmatch_lines(["*test_hidden_states?random:tiny-shard1of3? PASSED*", "*shard3of3? PASSED*"])
+    rows = [json.loads(line) for line in seen.read_text().splitlines()]
+    dtypes = {}
+    for item, dtype, explicit in rows:
+        if not explicit:
+            dtypes.setdefault(item, set()).add(dtype)
+    assert dtypes == {"random:tiny-shard1of3": {"torch.float32"}, "random:tiny-shard2of3": {"torch.float64"},
+                      "random:tiny-shard3of3": {"torch.float32"}}  # fmt: skip
+    assert [item for item, _, explicit in rows if explicit] == ["random:tiny-shard1of3"]
+    examples = {(c, m): n for c, m, n in json.loads(stats.read_text())["examples"]}
+    assert examples[("hidden-states", "random:tiny")] >= 20
+
+
+# ---- one forward for the read-only properties -------------------------------------------------------
+
+
+def _forwards(model) -> list:
+    calls = []
+    model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    return calls
+
+
+def test_the_read_only_properties_share_one_forward_per_input_where_the_model_shares_observations(fresh):
+    bert = fresh()
+    bert.shares_observations = True
+    calls = _forwards(bert.model())
+    for key in CHECKS:
+        verify(bert, SEED, key)
+    assert len(calls) == 1
+
+
+def test_sharing_a_forward_each_read_only_property_still_fails_under_its_own_name(fresh):
+    import mutants
+
+    bert = fresh()
+    bert.shares_observations = True
+    mutants.attention_residual_dropped(bert.model(), 1)
+    failures = {}
+    for key in CHECKS:
+        try:
+            verify(bert, SEED, key)
+        except PropertyFailure as err:
+            failures[key] = err
+    assert set(failures) == {"residual-identity", "hidden-states"}
+    assert (failures["residual-identity"].where, failures["residual-identity"].activation) == ("layer 1", "blocks.1.ln1_in")
+    assert failures["hidden-states"].where == "layer 1"
+    for key, failure in failures.items():
+        assert f"check {key} " in str(failure)  # each one's own reproduce line
+
+
+def test_a_module_that_runs_again_after_its_layer_was_read_fails_the_properties_that_read_it(fresh):
+    bert = fresh()
+    layer = bert.model().encoder.layer[0]
+    original = type(layer.output).forward
+
+    def forward(self, hidden_states, input_tensor):  # runs LN2 a second time, after the layer's output
+        out = original(self, hidden_states, input_tensor)
+        self.LayerNorm(out)
+        return out
+
+    layer.output.forward = forward.__get__(layer.output)
+    with pytest.raises(PropertyFailure, match="ran 2 times"):
+        verify(bert, SEED, "layernorm")
+
+
+def test_read_only_items_of_one_model_and_shard_are_one_scheduling_unit():
+    scope = OneForwardScheduling._split_scope
+    a = "properties/test_layernorm.py::test_x[minilm-shard2of4-one-forward]"
+    b = "properties/test_hidden_states.py::test_y[minilm-shard2of4-one-forward]"
+    assert scope(None, a) == scope(None, b) != scope(None, a.replace("shard2", "shard3"))
+    other = "properties/test_attention.py::test_z[minilm-shard2of4]"
+    assert scope(None, other) == other
+
+
+# ---- the model store ------------------------------------------------------------------------------
+
+
+def test_float64_is_the_loaded_model_converted_in_place_and_back_exactly(fresh):
+    bert = fresh()
+    model = bert.model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert bert.model(torch.float64) is model and next(model.parameters()).dtype == torch.float64
+    assert bert.model(torch.float32) is model
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_lossy_dtype_is_a_copy_and_a_worker_holds_one_copy_per_device(fresh):
+    bert = fresh()
+    bf16 = bert.model(torch.bfloat16)
+    assert bf16 is not bert.model() and next(bf16.parameters()).dtype == torch.bfloat16
+    bert.model(torch.float16)
+    assert (torch.bfloat16, "cpu") not in bert._models and (torch.float16, "cpu") in bert._models
+
+
+def test_a_lazy_reference_computes_what_a_converted_one_does(tiny):
+    x = torch.randn(2, 5, tiny.config.hidden_size, dtype=torch.float64)
+    mask = torch.ones(2, 5, dtype=torch.long)
+    lazy = ReferenceBert.from_hf(tiny.model(), dtype=torch.float64, lazy=True).layer(1, x, mask)
+    eager = ReferenceBert.from_hf(tiny.model(), dtype=torch.float64).layer(1, x, mask)
+    assert all(torch.equal(lazy[k], eager[k]) for k in eager)
+
+
+def test_attention_switches_in_place_and_back(tiny):
+    from bertcheck._compat import attention_implementations
+
+    own = tiny.model().config._attn_implementation if hasattr(tiny.model().config, "_attn_implementation") else "eager"
+    for implementation in attention_implementations():
+        with tiny.attention(implementation) as model:
+            assert model is tiny.model()
+    assert getattr(tiny.model().config, "_attn_implementation", "eager") == own
+
+
+def test_a_reads_only_factory_is_handed_the_model_itself_and_any_other_a_copy(tiny):
+    handed = []
+
+    def factory(layer, config):
+        handed.append(layer)
+        return lambda x, mask: x
+
+    layer = tiny.model().encoder.layer[0]
+    LayerCandidate(factory).build(layer, tiny.config)
+    LayerCandidate(reads_only(factory)).build(layer, tiny.config)
+    assert handed[0] is not layer and handed[1] is layer
+
+
+# ---- the memory budget ----------------------------------------------------------------------------
+
+
+def test_a_worker_past_its_budget_names_the_item_its_largest_input_and_the_peak():
+    memory.forget_inputs()
+    memory.note_input(2, 16, torch.float32)
+    memory.note_input(8, 512, torch.float64)
+    memory.note_input(1, 7, torch.float32)
+    said = memory.OverBudget(0.001).after("properties/test_x.py::test_y[minilm-shard1of4]")
+    assert "test_y[minilm-shard1of4]" in said and "batch 8 x 512 tokens, float64" in said
+    assert "budget of 0.001 GiB" in said and "peaked at" in said
+    assert memory.OverBudget(10_000).after("anything") is None
+
+
+def test_auto_starts_no_more_workers_than_fit_in_the_memory_available(monkeypatch):
+    monkeypatch.setattr(memory, "cores", lambda: 16)
+    monkeypatch.setattr(memory, "available_gib", lambda: 21.5)
+    monkeypatch.setenv("BERTCHECK_WORKER_MEMORY", "2")
+    assert memory.auto_workers()[0] == 10
+    monkeypatch.setattr(memory, "available_gib", lambda: 100.0)
+    assert memory.auto_workers()[0] == 16
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-1"])
+def test_a_bad_worker_budget_is_a_usage_error(pytester, isolated_models, monkeypatch, value):
+    monkeypatch.setenv("BERTCHECK_WORKER_MEMORY", value)
+    pytester.makepyfile(test_p="def test_nothing():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*BERTCHECK_WORKER_MEMORY*"])
