@@ -8,6 +8,7 @@ Everything heavy (torch, transformers) is imported only once a test asks for a m
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -130,6 +131,10 @@ def pytest_runtest_protocol(item, nextitem):
 
     memory.forget_inputs()
     yield
+    subject = sys.modules.get("bertcheck.subject")  # None where no test asked for a model: nothing to release
+    if subject is not None:
+        for bert in subject.loaded():
+            bert.release_copies()
     memory.trim()
     said = item.config.stash[_BUDGET].after(item.nodeid) if _BUDGET in item.config.stash else None
     if said:

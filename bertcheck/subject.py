@@ -57,6 +57,11 @@ class Observation:
 _LOADED: dict[str, "Bert"] = {}  # spec -> Bert: one load per process, whatever asks first
 
 
+def loaded() -> list["Bert"]:
+    """Every `Bert` loaded through `Bert.once` in this process."""
+    return list(_LOADED.values())
+
+
 class Bert:
     """One model under test. Load once per process; dtype and device copies are made on first use."""
 
@@ -120,6 +125,12 @@ class Bert:
                 self._drop(other)
             self._models[key] = _converted_copy(base, dtype, device)
         return self._models[key]
+
+    def release_copies(self) -> None:
+        """Drop every copy but the loaded model: between test items, where the next may need none
+        (a bfloat16 bert-base is 0.2 GB a worker would otherwise carry into its float64 items)."""
+        for key in [k for k in self._models if k != self._base_key]:
+            self._drop(key)
 
     def _drop(self, key: tuple) -> None:
         """Forget the model `key` and everything that shares its tensors."""

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import math
 
+from bertcheck.memory import relieve
+
 WORST: dict[tuple[str, str], float] = {}  # (property, model) -> worst share of the tolerance
 EXAMPLES: dict[tuple[str, str], int] = {}  # (property, model) -> examples that ran (for the benchmark)
 
 
 def record(check: str, model: str, value: float) -> float:
+    """Every passed example comes through here: also where its freed memory is handed back if the
+    process is near its budget (`bertcheck.memory.relieve`)."""
     key = (check, model)
     WORST[key] = max(WORST.get(key, 0.0), value)
     EXAMPLES[key] = EXAMPLES.get(key, 0) + 1
+    relieve()
     return value
 
 

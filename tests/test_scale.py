@@ -223,3 +223,22 @@ def test_a_bad_worker_budget_is_a_usage_error(pytester, isolated_models, monkeyp
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*BERTCHECK_WORKER_MEMORY*"])
+
+
+def test_between_items_a_worker_keeps_the_loaded_model_and_releases_its_copies(fresh):
+    bert = fresh()
+    bert.model(torch.float64)
+    bert.model(torch.bfloat16)
+    bert.release_copies()
+    assert list(bert._models) == [(torch.float64, "cpu")]  # the loaded model, converted in place, stays
+
+
+def test_near_its_budget_a_process_trims_after_each_example(monkeypatch):
+    trimmed = []
+    monkeypatch.setattr(memory, "trim", lambda: trimmed.append(1))
+    monkeypatch.setattr(memory, "_BUDGETS", [100.0])
+    memory.relieve()
+    assert not trimmed
+    monkeypatch.setattr(memory, "_BUDGETS", [0.001])
+    memory.relieve()
+    assert trimmed
