@@ -162,7 +162,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("bert", sources, ids=[s.spec for s in sources], indirect=True, scope="session")
         settings = getattr(metafunc.function, "_hypothesis_internal_use_settings", None)
         if settings is not None:  # a Hypothesis property: its examples split into items (bertcheck.shards)
-            from bertcheck.shards import shards_for
+            from bertcheck.shards import ONE_FORWARD, shards_for
 
             shards = shards_for(settings.max_examples)
             shared = metafunc.definition.get_closest_marker("shares_forward") is not None
@@ -211,9 +211,6 @@ def bertcheck_shard(request):
     finally:
         if shared:
             test._hypothesis_internal_use_seed = None
-
-
-ONE_FORWARD = "-one-forward"  # ends the shard id of a read-only property's items: see bertcheck.scheduling
 
 
 def _dtype_order(item) -> tuple:

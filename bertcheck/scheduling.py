@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from xdist.scheduler import LoadScopeScheduling
 
-from bertcheck.plugin import ONE_FORWARD
+from bertcheck.shards import ONE_FORWARD
 
 
 class OneForwardScheduling(LoadScopeScheduling):

@@ -28,6 +28,11 @@ from dataclasses import dataclass
 EXAMPLES_PER_SHARD = 7
 
 
+# Ends the shard id of a read-only property's items (`[minilm-shard2of4-one-forward]`): those of one
+# model and shard draw the same inputs and `bertcheck.scheduling` keeps them on one worker.
+ONE_FORWARD = "-one-forward"
+
+
 @dataclass(frozen=True)
 class Shard:
     index: int
