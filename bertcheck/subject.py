@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from bertcheck._compat import set_attention
-from bertcheck.capture import Activations, capture
+from bertcheck.capture import Activations
 from bertcheck.cases import Case
 from bertcheck.memory import note_input, trim
 from bertcheck.models import ModelSource, load_model, resolve
@@ -210,13 +210,3 @@ class Bert:
         inputs = case.encode(self.tokenizer, self.max_length)
         note_input(*inputs["input_ids"].shape, case.dtype)
         return inputs
-
-    def observe(self, case: Case) -> Observation:
-        """One hooked forward: every activation the checks need, shared by all of them."""
-        inputs = self.encode(case)
-        try:
-            acts = capture(self.model(case.dtype, case.device), **inputs)
-        except Exception as err:  # noqa: BLE001 - any crash of the model under test is reported the same way
-            lines = [f"the forward of {self.name} raised {type(err).__name__}: {err}", *case.describe(self.name)]
-            raise ForwardError("\n  ".join(lines)) from err
-        return Observation(case=case, model=self.name, inputs=inputs, acts=acts)
