@@ -125,7 +125,18 @@ class _Builds(dict):
         self[key] = fn
 
 
-class LayerCandidate:
+class _Candidate:
+    """What layer and model candidates share: their builds, and dropping those with the model copy they use."""
+
+    _built: _Builds
+
+    def follow(self, bert) -> None:
+        """Forget the builds over a model copy when `bert` drops that copy: a build shares its tensors."""
+        if self._built.forget_copy not in bert.on_drop:
+            bert.on_drop.append(self._built.forget_copy)
+
+
+class LayerCandidate(_Candidate):
     """A layer factory under test. Candidates built from the model's own layers are kept per (model,
     layer, dtype, device), so a compiled or exported candidate is built once, not once per example."""
 
@@ -134,11 +145,6 @@ class LayerCandidate:
     def __init__(self, factory: Callable, name: str | None = None):
         self.factory, self.name = factory, name or _name_of(factory)
         self._built = _Builds()
-
-    def follow(self, bert) -> None:
-        """Forget the builds over a model copy when `bert` drops that copy: a build shares its tensors."""
-        if self._built.forget_copy not in bert.on_drop:
-            bert.on_drop.append(self._built.forget_copy)
 
     def build(self, hf_layer, config, key: tuple | None = None) -> Callable:
         """Hand the factory a private copy of `hf_layer`; `key` caches the result (None: surgery, never cached)."""
@@ -176,7 +182,7 @@ class LayerCandidate:
         return {k: _validate(self.name, k, v, shapes[k], dtype, device) for k, v in out.items()}
 
 
-class ModelCandidate:
+class ModelCandidate(_Candidate):
     """A model factory under test, built once per (model, dtype, device)."""
 
     kind = "model"
@@ -184,11 +190,6 @@ class ModelCandidate:
     def __init__(self, factory: Callable, name: str | None = None):
         self.factory, self.name = factory, name or _name_of(factory)
         self._built = _Builds()
-
-    def follow(self, bert) -> None:
-        """Forget the builds over a model copy when `bert` drops that copy: a build shares its tensors."""
-        if self._built.forget_copy not in bert.on_drop:
-            bert.on_drop.append(self._built.forget_copy)
 
     def build(self, hf_model, key: tuple) -> Callable:
         if key not in self._built:

@@ -4,7 +4,7 @@ and say when a test item took a worker past its budget.
 Measured on the 2-core machine (ci profile, both default models): a worker peaked at 8.7 GiB while
 holding ~1 GiB of tensors. glibc keeps freed heap memory for reuse rather than returning it, and
 activations of every size fragment the heap, so RSS only grew. `trim()` (glibc's malloc_trim)
-after each test item and after a model copy is dropped gives the free pages back: converting
+after each test item, and after each example near the budget (`relieve`), gives the free pages back: converting
 bert-base to float64 and back left RSS at 1.33 GiB, 0.79 GiB after a 20 ms trim. (Fixing glibc's
 mmap threshold at 1 MiB did the same but cost every large allocation fresh page faults: 70 million
 in one suite run, 150 s of system time.)

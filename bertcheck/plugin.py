@@ -324,7 +324,7 @@ def pytest_sessionfinish(session):
 
 
 def _stats(config) -> dict:
-    return config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": [], "drawn": {}, "durations": {}})
+    return config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": [], "drawn": {}})
 
 
 def _add(stats: dict, examples: dict, rss: float, drawn: dict) -> None:

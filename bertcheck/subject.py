@@ -13,7 +13,7 @@ import torch
 from bertcheck._compat import set_attention
 from bertcheck.capture import Activations
 from bertcheck.cases import Case
-from bertcheck.memory import note_input, trim
+from bertcheck.memory import note_input
 from bertcheck.models import ModelSource, load_model, resolve
 from bertcheck.reference import ReferenceBert
 
@@ -139,7 +139,6 @@ class Bert:
         self._undropped.pop(key, None)
         for forget in self.on_drop:
             forget(self.name, key)
-        trim()
 
     @contextmanager
     def attention(self, implementation: str | None, dtype: torch.dtype = torch.float32, device: str = "cpu"):
