@@ -94,7 +94,7 @@ class ReferenceBert:
         self.eps = config.layer_norm_eps
         self.act = ACTIVATIONS[config.hidden_act]
         shapes = _expected_shapes(config, embeddings=embeddings)
-        if _weights is not None:  # `sharing`: the tensors themselves, checked but not detached
+        if _weights is not None:  # `aliasing`: the tensors themselves, checked but not detached
             self.w = {key: _weights[key] for key, shape in shapes if self._take(_weights, key, shape, None, None) is not None}
         elif lazy:  # the tensors as they are, each converted when read
             self.w = _Converted({key: self._take(state_dict, key, shape, None, None) for key, shape in shapes}, dtype, device)
@@ -108,11 +108,11 @@ class ReferenceBert:
         return cls(model.state_dict(), model.config, dtype=dtype, device=device, lazy=lazy)
 
     @classmethod
-    def sharing(cls, model) -> "ReferenceBert":
-        """The reference over `model`'s own Parameter objects (not detached): a backward through it
-        accumulates into the same `.grad` fields as one through `model`."""
-        ref = cls({}, model.config, dtype=None, device=None, _weights=dict(model.named_parameters()))
-        return ref
+    def aliasing(cls, model) -> "ReferenceBert":
+        """The reference over `model`'s own storage, each weight a new leaf that requires grad: no copy
+        of the weights, and a backward through the reference fills its own `.grad` fields, not `model`'s."""
+        aliases = {key: p.detach().requires_grad_(True) for key, p in model.named_parameters()}
+        return cls({}, model.config, dtype=None, device=None, _weights=aliases)
 
     @classmethod
     def single_layer(cls, hf_layer, config) -> "ReferenceBert":

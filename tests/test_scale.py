@@ -193,6 +193,38 @@ def test_a_reads_only_factory_is_handed_the_model_itself_and_any_other_a_copy(ti
     assert handed[0] is not layer and handed[1] is layer
 
 
+# ---- gradients --------------------------------------------------------------------------------------
+
+
+def test_gradients_hold_the_weight_gradients_of_two_layers_at_most_never_a_models_worth(fresh, monkeypatch):
+    from bertcheck import invariances
+
+    bert = fresh("minilm", torch.float64)  # 6 layers: enough to tell streaming from holding
+    model = bert.model(torch.float64)
+    layers_alive, judge = [], invariances._GradientPairs._judge
+
+    def counting(self, key):
+        # Which layers have a weight gradient alive on either side, the moment one more arrives.
+        alive = {k.split(".")[2] for k, pair in self.pairs.items() if k.startswith("encoder.layer.") and any(t.grad is not None for t in pair)}
+        layers_alive.append(len(alive))
+        judge(self, key)
+
+    monkeypatch.setattr(invariances._GradientPairs, "_judge", counting)
+    assert verify(bert, Case(SEED.texts, dtype=torch.float64), "gradients") <= 1.0
+    assert layers_alive and max(layers_alive) <= 2, layers_alive
+    assert all(p.grad is None for p in model.parameters())  # nothing left behind on the shared model
+
+
+def test_a_layer_hf_skips_still_runs_in_the_reference_and_the_gradients_say_so(fresh):
+    import mutants
+
+    bert = fresh("random:tiny", torch.float64)
+    mutants.layer_output_dropped(bert.model(torch.float64), 1)
+    with pytest.raises(PropertyFailure) as caught:
+        verify(bert, Case(SEED.texts, dtype=torch.float64), "gradients")
+    assert caught.value.check == "gradients" and "d loss / d" in str(caught.value)
+
+
 # ---- the memory budget ----------------------------------------------------------------------------
 
 
