@@ -86,7 +86,8 @@ def _tokens(name: str, mask: torch.Tensor) -> torch.Tensor | None:
     if name != "long":
         return None
     T = mask.shape[1]
-    return torch.cat([torch.arange(0, min(LONG_TOKENS, T)), torch.arange(max(T - LONG_TOKENS, LONG_TOKENS), T)])
+    d = mask.device
+    return torch.cat([torch.arange(0, min(LONG_TOKENS, T), device=d), torch.arange(max(T - LONG_TOKENS, LONG_TOKENS), T, device=d)])
 
 
 def observe(bert: Bert, dtype: torch.dtype, attention: str | None, progress=None) -> tuple[dict[str, torch.Tensor], dict[str, int]]:

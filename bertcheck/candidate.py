@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
+from bertcheck.devices import unguarded
 from bertcheck.names import EMBED_NAMES, LAYER_NAMES, layer_name
 
 
@@ -151,7 +152,8 @@ class LayerCandidate(_Candidate):
         if key is not None and key in self._built:
             return self._built[key]
         try:
-            fn = self.factory(_handed(self.factory, hf_layer), config)
+            with unguarded():
+                fn = self.factory(_handed(self.factory, hf_layer), config)
         except Exception as err:  # noqa: BLE001 - whatever the factory raised, the message names it
             weight = next(hf_layer.parameters())
             raise FactoryError(f"the layer factory {self.name} raised {type(err).__name__}: {err} (handed a {weight.dtype} "
@@ -167,7 +169,8 @@ class LayerCandidate(_Candidate):
         B, T, H = hidden_states.shape
         with torch.no_grad():
             try:
-                out = fn(hidden_states, attention_mask)
+                with unguarded():
+                    out = fn(hidden_states, attention_mask)
             except Exception as err:  # noqa: BLE001
                 raise CandidateError(f"{self.name} raised {type(err).__name__}: {err} on hidden states "
                                      f"{tuple(hidden_states.shape)} {hidden_states.dtype} on {hidden_states.device}") from err  # fmt: skip
@@ -194,7 +197,8 @@ class ModelCandidate(_Candidate):
     def build(self, hf_model, key: tuple) -> Callable:
         if key not in self._built:
             try:
-                fn = self.factory(_handed(self.factory, hf_model))
+                with unguarded():
+                    fn = self.factory(_handed(self.factory, hf_model))
             except Exception as err:  # noqa: BLE001
                 weight = next(hf_model.parameters())
                 raise FactoryError(f"the model factory {self.name} raised {type(err).__name__}: {err} (handed a "
@@ -211,7 +215,8 @@ class ModelCandidate(_Candidate):
         B, T = ids.shape
         with torch.no_grad():
             try:
-                out = fn(ids, inputs["attention_mask"], inputs["token_type_ids"])
+                with unguarded():
+                    out = fn(ids, inputs["attention_mask"], inputs["token_type_ids"])
             except Exception as err:  # noqa: BLE001
                 raise CandidateError(f"{self.name} raised {type(err).__name__}: {err} on input_ids {tuple(ids.shape)}") from err
         named: dict = {}

@@ -206,7 +206,7 @@ def permutation(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
     if bert.relative_positions:
         raise Unavailable(RELATIVE_PERMUTATION)
     check, _, fn, x, mask = _start_layer(cand, bert, case, "permutation", "permutation equivariance")
-    order = torch.randperm(case.tokens, generator=torch.Generator().manual_seed(case.seed + 1)).to(x.device)
+    order = torch.randperm(case.tokens, generator=torch.Generator().manual_seed(case.seed + 1), device="cpu").to(x.device)
     out = _output(check, cand, fn, x, mask, bert, case.layer)["resid_post"]
     permuted = _output(check, cand, fn, x[:, order], mask[:, order], bert, case.layer)["resid_post"]
     return check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), permuted, out[:, order],
@@ -235,7 +235,8 @@ def padding(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
     additive mask is a correct BERT, and logits of ~1e5 would leak through it.)"""
     __tracebackhide__ = True
     check, _, fn, x, mask = _start_layer(cand, bert, case, "padding", "masked positions are ignored")
-    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(case.seed + 2), dtype=torch.float64)
+    # Seeded on the CPU (the same noise on every device), then moved to the input's device before use.
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(case.seed + 2), dtype=torch.float64, device="cpu").to(x.device)
     noisy = torch.where(mask.bool()[..., None], x, (noise * x.double().std()).to(x))
     out = _output(check, cand, fn, x, mask, bert, case.layer)["resid_post"]
     changed = _output(check, cand, fn, noisy, mask, bert, case.layer)["resid_post"]

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from bertcheck.checks import CHECKS
+from bertcheck.devices import available_devices, guard
 from bertcheck.invariances import INVARIANCES
 from bertcheck.layer_properties import LAYER_PROPERTIES, SCALES
 from bertcheck.tolerances import TOLERANCES
@@ -227,8 +228,6 @@ def _say_notes(bert) -> None:
 
 
 def _devices() -> list[str]:
-    from bertcheck.strategies import available_devices
-
     return available_devices()
 
 
@@ -238,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = _parser().parse_args(argv)
     try:
-        return _main(args)
+        with guard():  # bertcheck's own code names the device of every tensor it makes (bertcheck.devices)
+            return _main(args)
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # noqa: BLE001 - a bug of bertcheck's own: say so, keep the traceback for the report

@@ -63,7 +63,7 @@ def differences(actual, expected, tolerance: Tolerance, real=None) -> tuple[Mism
         return None, (ratio if diff.numel() else 0.0)
 
     def index(flat: int) -> tuple[int, ...]:
-        at = [int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(diff.shape))]
+        at = [int(i) for i in torch.unravel_index(torch.tensor(flat, device="cpu"), tuple(diff.shape))]
         return tuple(at) if rows is None else (*(int(i) for i in rows[at[0]]), *at[1:])
 
     rel = diff / e.abs()

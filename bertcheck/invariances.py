@@ -107,8 +107,8 @@ def padding_invariance(bert: Bert, case: Case) -> float:
     pad = inputs["attention_mask"] == 0
     gen = torch.Generator().manual_seed(0)
     scribbled = dict(inputs)
-    noise_ids = torch.randint(1000, bert.config.vocab_size, pad.shape, generator=gen).to(pad.device)
-    noise_types = torch.randint(0, bert.config.type_vocab_size, pad.shape, generator=gen).to(pad.device)
+    noise_ids = torch.randint(1000, bert.config.vocab_size, pad.shape, generator=gen, device="cpu").to(pad.device)
+    noise_types = torch.randint(0, bert.config.type_vocab_size, pad.shape, generator=gen, device="cpu").to(pad.device)
     scribbled["input_ids"] = torch.where(pad, noise_ids, inputs["input_ids"])
     scribbled["token_type_ids"] = torch.where(pad, noise_types, inputs["token_type_ids"])
     worst = _same_states(check, _states(model, **scribbled), expected, tol, "unchanged by the ids at padded positions")
@@ -134,9 +134,9 @@ def batch_invariance(bert: Bert, case: Case) -> float:
         worst = max(worst, _same_states(check, [s[b : b + 1, :T] for s in together], _states(model, **alone), tol,
                                         f"text {b} of the batch == the same text alone", alone["attention_mask"].bool()))  # fmt: skip
     if case.batch > 1:
-        order = torch.arange(case.batch - 1, -1, -1)
-        reversed_inputs = {key: value[order.to(value.device)] for key, value in inputs.items()}
-        actual = [s[order.argsort().to(s.device)] for s in _states(model, **reversed_inputs)]
+        order = torch.arange(case.batch - 1, -1, -1, device=inputs["input_ids"].device)
+        reversed_inputs = {key: value[order] for key, value in inputs.items()}
+        actual = [s[order.argsort()] for s in _states(model, **reversed_inputs)]
         worst = max(worst, _same_states(check, actual, together, tol, "reversing the batch reverses the outputs"))
     return worst
 
@@ -282,7 +282,7 @@ def fully_padded_row(bert: Bert, case: Case) -> float:
     expected = _states(model, **inputs)
     # The blank row gets its own (random) ids: a copy of a real row would hide bugs that mix rows.
     ids = inputs["input_ids"]
-    noise = torch.randint(1000, bert.config.vocab_size, (1, ids.shape[1]), generator=torch.Generator().manual_seed(0))
+    noise = torch.randint(1000, bert.config.vocab_size, (1, ids.shape[1]), generator=torch.Generator().manual_seed(0), device="cpu")
     row = {"input_ids": noise.to(ids.device), "attention_mask": torch.zeros_like(ids[:1]), "token_type_ids": torch.zeros_like(ids[:1])}
     blank = {key: torch.cat([value, row[key]]) for key, value in inputs.items()}
     states = _states(model, **blank)
@@ -316,7 +316,7 @@ def _loss_inputs(bert: Bert, case: Case, inputs, hf):
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
     with torch.no_grad():
         words = hf.embeddings.word_embeddings(ids)
-    weights = torch.randn(*ids.shape, bert.config.hidden_size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    weights = torch.randn(*ids.shape, bert.config.hidden_size, generator=torch.Generator().manual_seed(0), dtype=torch.float64, device="cpu")
     return words, (weights.to(case.dtype).to(ids.device)) * mask[..., None].to(case.dtype)  # real tokens only
 
 

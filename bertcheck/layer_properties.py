@@ -47,8 +47,8 @@ class LayerCase:
 
     def states(self, hidden_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         gen = torch.Generator().manual_seed(self.seed)
-        x = torch.randn(self.batch, self.tokens, hidden_size, generator=gen, dtype=torch.float64) * SCALES[self.scale]
-        mask = torch.ones(self.batch, self.tokens, dtype=torch.long)
+        x = torch.randn(self.batch, self.tokens, hidden_size, generator=gen, dtype=torch.float64, device="cpu") * SCALES[self.scale]
+        mask = torch.ones(self.batch, self.tokens, dtype=torch.long, device="cpu")
         if self.pad:
             mask[1:, self.tokens - self.pad :] = 0
         return x.to(self.dtype).to(self.device), mask.to(self.device)
@@ -98,7 +98,7 @@ def permutation_equivariance(bert: Bert, case: LayerCase) -> float:
     check, layer, x, mask = _start(bert, case, "permutation", "permutation equivariance")
     if bert.relative_positions:
         raise Unavailable(RELATIVE_PERMUTATION)
-    order = torch.randperm(case.tokens, generator=torch.Generator().manual_seed(case.seed + 1)).to(x.device)
+    order = torch.randperm(case.tokens, generator=torch.Generator().manual_seed(case.seed + 1), device="cpu").to(x.device)
     with torch.no_grad():
         out = run_layer(layer, x, mask)
         permuted = run_layer(layer, x[:, order], mask[:, order])

@@ -199,7 +199,7 @@ def randomize_(model, seed: int = SEED) -> None:
     with torch.no_grad():
         for name, param in model.named_parameters():
             gen = torch.Generator().manual_seed(seed ^ zlib.crc32(name.encode()))
-            noise = torch.randn(param.shape, generator=gen, dtype=torch.float32)
+            noise = torch.randn(param.shape, generator=gen, dtype=torch.float32, device="cpu")
             if "LayerNorm.weight" in name:
                 value = 1.0 + 0.2 * noise  # gains around 1, none near 0
             elif "LayerNorm.bias" in name:

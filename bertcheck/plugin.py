@@ -126,11 +126,14 @@ def pytest_xdist_auto_num_workers(config):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """Note the item's largest input; after it, warn if it took this process past its memory budget."""
+    """Run the item under the device guard (`bertcheck.devices`); note its largest input; after it, warn
+    if it took this process past its memory budget."""
     from bertcheck import memory
+    from bertcheck.devices import guard
 
     memory.forget_inputs()
-    yield
+    with guard():
+        yield
     subject = sys.modules.get("bertcheck.subject")  # None where no test asked for a model: nothing to release
     if subject is not None:
         for bert in subject.loaded():

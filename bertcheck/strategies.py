@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from bertcheck.cases import Case
+from bertcheck.devices import available_devices
 
 # Words the WordPiece vocab knows whole, so short ASCII sentences are mostly real tokens.
 _WORDS = (
@@ -116,17 +117,6 @@ def _dtype_of_shard(draw, allowed: tuple) -> torch.dtype:
 
     shard = current()
     return shard.pick(allowed) if shard is not None else draw(st.sampled_from(allowed))
-
-
-def available_devices() -> list[str]:
-    """cpu always; cuda and mps where this machine has them."""
-    found = ["cpu"]
-    if torch.cuda.is_available():
-        found.append("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        found.append("mps")
-    return found
 
 
 def devices(*, allowed=None) -> st.SearchStrategy[str]:

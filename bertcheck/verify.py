@@ -23,6 +23,7 @@ from bertcheck.candidate_properties import LAYER_CANDIDATE_PROPERTIES, MODEL_CAN
 from bertcheck.failures import PropertyFailure, Unavailable
 from bertcheck.layer_properties import ATTENTION_SCALES, LayerCase
 from bertcheck.cases import Case
+from bertcheck.devices import guard
 from bertcheck.strategies import cases, layer_cases
 from bertcheck.strategies import dtypes as dtype_strategy
 from bertcheck.subject import Bert
@@ -173,8 +174,9 @@ def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:
     dtypes = list(dtypes)
     strategy = layer_strategy(bert, dtypes, device) if candidate.kind == "layer" else model_strategy(bert, dtypes, device)
     report = Report(candidate.name, candidate.kind, bert.name)
-    for name in names:
-        report.results.append(_run_one(table[name], candidate, bert, strategy, examples, name, example))
+    with guard():  # bertcheck's own code names the device of every tensor it makes (bertcheck.devices)
+        for name in names:
+            report.results.append(_run_one(table[name], candidate, bert, strategy, examples, name, example))
     return report
 
 
