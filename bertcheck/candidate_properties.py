@@ -21,7 +21,9 @@ from bertcheck.capture import capture, capture_layer
 from bertcheck.cases import Case
 from bertcheck.failures import Check, Unavailable
 from bertcheck.layer_properties import RELATIVE_PERMUTATION, LayerCase
+from bertcheck.low_precision import Baseline, is_half, worst_error
 from bertcheck.names import layer_name
+from bertcheck.reference import ReferenceBert
 from bertcheck.subject import Bert, Observation
 from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
 
@@ -105,7 +107,10 @@ def _output(check: Check, cand: LayerCandidate, fn, x, mask, bert: Bert, layer: 
     __tracebackhide__ = True
     out = cand.call(fn, x, mask, bert.config)
     for short, value in out.items():
-        _nonfinite(check, f"layer {layer}", layer_name(layer, short), value)
+        # A masked key's score may be any large negative number, -inf included (it only has to vanish in
+        # the softmax, which `pattern` checks): its finiteness is not asked.
+        shown = _scores_on_kept_keys(value, mask) if short == "attn_scores" else value
+        _nonfinite(check, f"layer {layer}", layer_name(layer, short), shown)
     return out
 
 
@@ -127,11 +132,50 @@ def _scores_on_kept_keys(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     return torch.where(keep, scores, torch.zeros_like(scores)).transpose(1, 2)
 
 
+def _baselines(bert: Bert, case: LayerCase, hf, x, mask) -> tuple[dict[str, torch.Tensor], dict[str, Baseline]]:
+    """Half precision (`bertcheck.low_precision`): the float64 reference of the HF layer's own weights on
+    the same input, every activation by short name, and each one's plain-PyTorch baseline."""
+    exact = ReferenceBert.single_layer(hf, bert.config, dtype=torch.float64)
+    plain = ReferenceBert.single_layer(hf, bert.config)  # the reference's ops, run in the half dtype
+    acts = capture_layer(hf, x, mask, case.layer)
+    real = mask.bool()
+    with torch.no_grad():
+        wanted = {name.split(".", 2)[2]: v for name, v in exact.layer(0, x.double(), mask).items()}
+        ops = {name.split(".", 2)[2]: v for name, v in plain.layer(0, x, mask).items()}
+    hf_acts = {name.split(".", 2)[2]: v for name, v in acts.items()}
+    for short in ("attn_scores", "pattern"):
+        wanted[short], ops[short] = _scores_on_kept_keys(wanted[short], mask), _scores_on_kept_keys(ops[short], mask)
+    baselines = {short: Baseline(case.dtype, worst_error(hf_acts.get(short), want, real), worst_error(ops[short], want, real),
+                                 float(want[real].abs().max()) if real.any() else 0.0)
+                 for short, want in wanted.items()}  # fmt: skip
+    return wanted, baselines
+
+
+def _between_outputs(bert: Bert, case: LayerCase, hf, x, mask) -> Tolerance:
+    """The tolerance between two of the candidate's outputs: the table's in float32 and float64; in half
+    precision twice what each may be off the exact value (`Baseline.tolerance(sides=2)`) at resid_post,
+    for the layer `hf` as the candidate was given it (a probed layer has errors of its own: LN1 of a
+    std-1e-3 input alone is far less exact in float16 than the whole layer)."""
+    if not is_half(case.dtype):
+        return tolerances_for(case.dtype).values
+    return _baselines(bert, case, hf, x, mask)[1]["resid_post"].tolerance(sides=2)
+
+
 def layer_equivalence(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
-    """The candidate's output, and every intermediate it gives, equals the HF layer's."""
+    """The candidate's output, and every intermediate it gives, equals the HF layer's (in half precision:
+    is as close to the float64 reference as plain PyTorch is, `bertcheck.low_precision`)."""
     __tracebackhide__ = True
     check, hf, fn, x, mask = _start_layer(cand, bert, case, "layer-equivalence", "layer equivalence with HF")
     out = _output(check, cand, fn, x, mask, bert, case.layer)
+    if is_half(case.dtype):
+        wanted, baselines = _baselines(bert, case, hf, x, mask)
+        worst = 0.0
+        for short in ("resid_post", *(k for k in out if k != "resid_post")):
+            actual = _scores_on_kept_keys(out[short], mask) if short in ("attn_scores", "pattern") else out[short]
+            b = baselines[short]
+            worst = max(worst, check.close(f"layer {case.layer}", layer_name(case.layer, short), actual, wanted[short],
+                                           b.tolerance(), f"{short} == the float64 reference, {b.says()}"))  # fmt: skip
+        return worst
     expected = _expected_layer(bert, case, hf, x, mask)
     tol = tolerances_for(case.dtype).values
     worst = 0.0
@@ -156,6 +200,8 @@ def output_statistics(cand: LayerCandidate, bert: Bert, case: LayerCase) -> floa
     normalized value itself: per token, mean 0 and variance v / (v + eps), v the LayerNorm input's."""
     __tracebackhide__ = True
     check, hf, _, x, mask = _start_layer(cand, bert, case, "output-statistics", "post-LayerNorm output statistics")
+    if is_half(case.dtype):  # a LayerNorm that accumulates in half precision shows in layer-equivalence instead
+        raise Unavailable(f"LayerNorm statistics are judged in float32 and float64, not {str(case.dtype).removeprefix('torch.')}")
     tols = tolerances_for(case.dtype)
     if tols.ln_mean is None:
         raise Unavailable(f"no LayerNorm statistics tolerance for {case.dtype}")
@@ -183,7 +229,6 @@ def residual_probes(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
     LN2(resid_mid) alone. On low-variance states the first probe also exposes a wrong eps."""
     __tracebackhide__ = True
     check, hf, _, x, mask = _start_layer(cand, bert, case, "residual-probes", "residual probes by weight surgery")
-    tol = tolerances_for(case.dtype).values
     worst = 0.0
     for dense, residual in (("attention.output.dense", "resid_pre"), ("output.dense", "resid_mid")):
 
@@ -195,7 +240,8 @@ def residual_probes(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
         out = _output(check, cand, cand.build(probed, bert.config), x, mask, bert, case.layer)["resid_post"]
         with torch.no_grad():
             expected = run_layer(probed, x, mask)
-        worst = max(worst, check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), out, expected, tol,
+        worst = max(worst, check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), out, expected,
+                                       _between_outputs(bert, case, probed, x, mask),
                                        f"with {dense} zeroed, the output == HF's: the {residual} residual alone"))  # fmt: skip
     return worst
 
@@ -205,26 +251,27 @@ def permutation(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
     __tracebackhide__ = True
     if bert.relative_positions:
         raise Unavailable(RELATIVE_PERMUTATION)
-    check, _, fn, x, mask = _start_layer(cand, bert, case, "permutation", "permutation equivariance")
+    check, hf, fn, x, mask = _start_layer(cand, bert, case, "permutation", "permutation equivariance")
     order = torch.randperm(case.tokens, generator=torch.Generator().manual_seed(case.seed + 1), device="cpu").to(x.device)
     out = _output(check, cand, fn, x, mask, bert, case.layer)["resid_post"]
     permuted = _output(check, cand, fn, x[:, order], mask[:, order], bert, case.layer)["resid_post"]
     return check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), permuted, out[:, order],
-                       tolerances_for(case.dtype).values, "layer(x[:, perm]) == layer(x)[:, perm]",
+                       _between_outputs(bert, case, hf, x, mask), "layer(x[:, perm]) == layer(x)[:, perm]",
                        tokens=mask[:, order].bool())  # fmt: skip
 
 
 def batching(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
     """Each row run alone, trimmed to its real tokens, equals that row in the padded batch."""
     __tracebackhide__ = True
-    check, _, fn, x, mask = _start_layer(cand, bert, case, "batching", "batch and padding-length invariance")
+    check, hf, fn, x, mask = _start_layer(cand, bert, case, "batching", "batch and padding-length invariance")
     out = _output(check, cand, fn, x, mask, bert, case.layer)["resid_post"]
+    tol = _between_outputs(bert, case, hf, x, mask)
     worst = 0.0
     for b in range(case.batch):
         n = int(mask[b].sum())
         alone = _output(check, cand, fn, x[b : b + 1, :n], mask[b : b + 1, :n], bert, case.layer)["resid_post"]
         worst = max(worst, check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), out[b : b + 1, :n], alone,
-                                       tolerances_for(case.dtype).values, f"row {b} in the batch == row {b} alone, unpadded",
+                                       tol, f"row {b} in the batch == row {b} alone, unpadded",
                                        tokens=False))  # fmt: skip
     return worst
 
@@ -234,14 +281,14 @@ def padding(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
     scale and every real token's output stays the same. (Same scale, not huge: the classic -10000
     additive mask is a correct BERT, and logits of ~1e5 would leak through it.)"""
     __tracebackhide__ = True
-    check, _, fn, x, mask = _start_layer(cand, bert, case, "padding", "masked positions are ignored")
+    check, hf, fn, x, mask = _start_layer(cand, bert, case, "padding", "masked positions are ignored")
     # Seeded on the CPU (the same noise on every device), then moved to the input's device before use.
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(case.seed + 2), dtype=torch.float64, device="cpu").to(x.device)
     noisy = torch.where(mask.bool()[..., None], x, (noise * x.double().std()).to(x))
     out = _output(check, cand, fn, x, mask, bert, case.layer)["resid_post"]
     changed = _output(check, cand, fn, noisy, mask, bert, case.layer)["resid_post"]
     return check.close(f"layer {case.layer}", layer_name(case.layer, "resid_post"), changed, out,
-                       tolerances_for(case.dtype).values, "real tokens unchanged when padded positions change")  # fmt: skip
+                       _between_outputs(bert, case, hf, x, mask), "real tokens unchanged when padded positions change")  # fmt: skip
 
 
 def determinism(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:

@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--model", default="random:bert-base-uncased", help="model spec whose weights the candidate takes")
     verify.add_argument("--property", action="append", metavar="NAME", help="run only this property (repeatable)")
     verify.add_argument("--examples", type=int, default=25, help="examples per property (default 25)")
-    verify.add_argument("--dtype", action="append", choices=DTYPES, help="dtypes to draw (repeatable; default float32 and float64)")
+    verify.add_argument("--dtype", action="append", choices=(*DTYPES, "float16", "bfloat16"),
+                        help="dtypes to draw (repeatable; default float32 and float64; float16 and bfloat16 judge a layer "
+                             "candidate against plain PyTorch's error in that dtype)")  # fmt: skip
     verify.add_argument("--device", default="cpu")
     verify.add_argument("--example", metavar="JSON", help="run this one example (as a failure's Reproduce line gives it)")
     baseline = commands.add_parser("baseline", help="record a per-layer baseline, or compare the live model against one")

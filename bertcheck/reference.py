@@ -115,12 +115,13 @@ class ReferenceBert:
         return cls({}, model.config, dtype=None, device=None, _weights=aliases)
 
     @classmethod
-    def single_layer(cls, hf_layer, config) -> "ReferenceBert":
-        """The reference of one HF `BertLayer`, as its layer 0 (no embeddings): for `.layer(0, ...)`."""
+    def single_layer(cls, hf_layer, config, *, dtype=None) -> "ReferenceBert":
+        """The reference of one HF `BertLayer`, as its layer 0 (no embeddings): for `.layer(0, ...)`; its
+        weights converted to `dtype` (None: as they are)."""
         one = copy.copy(config)
         one.num_hidden_layers = 1
         state = {f"encoder.layer.0.{k}": v for k, v in hf_layer.state_dict().items()}
-        return cls(state, one, embeddings=False)
+        return cls(state, one, embeddings=False, dtype=dtype)
 
     @staticmethod
     def _take(state_dict, key, shape, dtype, device) -> torch.Tensor:

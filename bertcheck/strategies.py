@@ -94,18 +94,20 @@ def sentence_pairs(*, min_words: int = 0, max_words: int = 12, unicode: bool = T
 def dtypes(*, allowed=(torch.float32, torch.float64)) -> st.SearchStrategy[torch.dtype]:
     """Return a strategy for model dtypes.
 
-    - allowed (float32, float64): the dtypes to draw from; each must have a row in the tolerance table.
+    - allowed (float32, float64): the dtypes to draw from; each must have a row in the tolerance table,
+      or be float16 or bfloat16, which candidates are judged in by `bertcheck.low_precision`.
 
     Inside a test item the pytest plugin sharded, every example draws the shard's dtype
     (`bertcheck.shards.Shard.pick`): a worker holds one dtype's copy of the model per item.
     """
+    from bertcheck.low_precision import HALF
     from bertcheck.tolerances import TOLERANCES
 
     allowed = tuple(allowed)
     if not allowed:
         raise InvalidArgument("allowed=() must name at least one dtype")
     for dtype in allowed:
-        if dtype not in TOLERANCES:
+        if dtype not in TOLERANCES and dtype not in HALF:
             raise InvalidArgument(f"allowed contains {dtype!r}, which has no row in the tolerance table")
     return _dtype_of_shard(allowed)
 

@@ -98,13 +98,23 @@ def onnx_model(hf_model):
 
 def functional_layer(hf_layer, config, *, pre_ln=False, residual1=True, residual2="resid_mid", eps=None,
                      use_mask=True, gelu="none", scale=True, softmax_dim=-1, split_heads=True, noise=0.0,
-                     unbiased_variance=False):  # fmt: skip
+                     unbiased_variance=False, variance_in_dtype=False, softmax_without_max=False):  # fmt: skip
     """A BERT layer in plain torch ops; each keyword reproduces one bug (the defaults are correct)."""
     w = {k: v.detach() for k, v in hf_layer.state_dict().items()}
     nh = config.num_attention_heads
     eps = config.layer_norm_eps if eps is None else eps
 
     def ln(x, name):
+        if variance_in_dtype:  # mean and variance summed term by term in the input's dtype: no wider accumulator
+            def running_mean(t):
+                total = torch.zeros_like(t[..., :1])
+                for i in range(t.shape[-1]):
+                    total = total + t[..., i : i + 1]
+                return total / t.shape[-1]
+
+            centred = x - running_mean(x)
+            z = centred / torch.sqrt(running_mean(centred * centred) + eps)
+            return z * w[name + ".weight"] + w[name + ".bias"]
         if unbiased_variance:  # divides by H - 1: the variance torch.var gives by default
             z = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + eps)
             return z * w[name + ".weight"] + w[name + ".bias"]
@@ -125,7 +135,11 @@ def functional_layer(hf_layer, config, *, pre_ln=False, residual1=True, residual
         scores = q @ k.transpose(-2, -1) / (math.sqrt(hs) if scale else 1.0)
         if use_mask:
             scores = scores.masked_fill(attention_mask[:, None, None, :] == 0, torch.finfo(x.dtype).min)
-        z = scores.softmax(dim=softmax_dim) @ v
+        if softmax_without_max:  # exp of the raw scores: past ~11 it overflows float16
+            e = scores.exp()
+            z = (e / e.sum(dim=-1, keepdim=True)) @ v
+        else:
+            z = scores.softmax(dim=softmax_dim) @ v
         attn_out = linear(z.transpose(1, 2).reshape(B, T, H), "attention.output.dense")
         ln1_in = attn_out + x if residual1 else attn_out
         resid_mid = ln1_in if pre_ln else ln(ln1_in, "attention.output.LayerNorm")
