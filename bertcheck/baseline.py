@@ -90,21 +90,22 @@ def _tokens(name: str, mask: torch.Tensor) -> torch.Tensor | None:
     return torch.cat([torch.arange(0, min(LONG_TOKENS, T), device=d), torch.arange(max(T - LONG_TOKENS, LONG_TOKENS), T, device=d)])
 
 
-def observe(bert: Bert, dtype: torch.dtype, attention: str | None, progress=None) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+def observe(bert: Bert, dtype: torch.dtype, attention: str | None, progress=None,
+            device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, int]]:  # fmt: skip
     """Every stored tensor, by ``{probe}/{name}`` (ids, mask, token types, each activation), and the
     number of hidden states of each probe (the states themselves are ``embed.out`` and each
-    ``resid_post``, already stored)."""
-    with bert.attention(attention, dtype, "cpu") as model:
-        return _observe(bert, model, dtype, progress)
+    ``resid_post``, already stored). The model runs on `device`; what is stored is on the CPU."""
+    with bert.attention(attention, dtype, device) as model:
+        return _observe(bert, model, dtype, progress, device)
 
 
-def _observe(bert: Bert, model, dtype: torch.dtype, progress) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+def _observe(bert: Bert, model, dtype: torch.dtype, progress, device: str) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     tensors: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     for probe, texts in PROBES.items():
         if bert.unsupported(Case(texts)):  # the pair probe of a model with one token type: not an input it takes
             continue
-        inputs = bert.encode(Case(texts, dtype=dtype))
+        inputs = bert.encode(Case(texts, dtype=dtype, device=device))
         acts = capture(model, **inputs)
         keep = _tokens(probe, inputs["attention_mask"])
         counts[probe] = len(acts.hidden_states)
@@ -155,7 +156,8 @@ def _progress(total: int, what: str):
     return tqdm(total=total, desc=what, unit="probe", file=sys.stderr, disable=None)  # disable=None: off when not a tty
 
 
-def record(bert: Bert, out: Path, *, dtype=torch.float32, attention: str | None = None, update: bool = False) -> dict:
+def record(bert: Bert, out: Path, *, dtype=torch.float32, attention: str | None = None, update: bool = False,
+           device: str = "cpu") -> dict:  # fmt: skip
     """Write the baseline of `bert` to `out` (atomically). Refuses to overwrite unless `update`, and
     refuses a place it cannot write before spending any time recording."""
     out = Path(out)
@@ -163,7 +165,7 @@ def record(bert: Bert, out: Path, *, dtype=torch.float32, attention: str | None 
     attention = attention or getattr(bert.model(dtype).config, "_attn_implementation", None) or "eager"
     meta = metadata(bert, dtype, attention)
     with _progress(len(PROBES), f"recording {bert.name}") as bar:
-        tensors, meta["hidden_states"] = observe(bert, dtype, attention, bar)
+        tensors, meta["hidden_states"] = observe(bert, dtype, attention, bar, device)
     _save(out, meta, tensors, update=update)
     return meta
 
@@ -357,7 +359,7 @@ def _split(key: str) -> tuple[str, str]:
     return "embeddings", key
 
 
-def compare(baseline: Baseline, bert: Bert) -> Comparison:
+def compare(baseline: Baseline, bert: Bert, device: str = "cpu") -> Comparison:
     """The live `bert` against `baseline`: structure, then values. `BaselineError` when they are not
     comparable at all (another model, config or attention implementation)."""
     import transformers
@@ -399,7 +401,7 @@ def compare(baseline: Baseline, bert: Bert) -> Comparison:
                             f"does not have ({attention_implementations()})")  # fmt: skip
     live_state = {k: list(v.shape) for k, v in bert.model(dtype, "cpu").state_dict().items()}
     _diff_keys(result.structure, "state_dict", meta["state_dict"], live_state)
-    live, live_counts = observe(bert, dtype, meta["attention"])
+    live, live_counts = observe(bert, dtype, meta["attention"], device=device)
     result.live_tensors, result.live_counts = live, live_counts
     recorded = baseline.tensors
     shapes_recorded = {k: list(v.shape) for k, v in recorded.items()}

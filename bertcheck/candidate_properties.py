@@ -348,13 +348,75 @@ def _state_name(i: int) -> str:
     return "embed.out" if i == 0 else layer_name(i - 1, "resid_post")
 
 
-def _states_close(check: Check, bert: Bert, actual: dict, expected: dict, tol: Tolerance, expectation: str, *, tokens=True) -> float:
-    """Compare every hidden state of two candidate outputs; the worst share of the tolerance."""
+def _states_close(check: Check, bert: Bert, actual: dict, expected: dict, tol: Tolerance | list[Tolerance], expectation: str,
+                  *, tokens=True) -> float:  # fmt: skip
+    """Compare every hidden state of two candidate outputs (`tol`: one tolerance, or one per hidden state);
+    the worst share of the tolerance."""
     __tracebackhide__ = True
     worst = 0.0
     for i in range(bert.config.num_hidden_layers + 1):
-        key = f"hidden_states.{i}"
-        worst = max(worst, check.close(_where(key), _state_name(i), actual[key], expected[key], tol, expectation, tokens=tokens))
+        key, within = f"hidden_states.{i}", tol[i] if isinstance(tol, list) else tol
+        worst = max(worst, check.close(_where(key), _state_name(i), actual[key], expected[key], within, expectation, tokens=tokens))
+    return worst
+
+
+def _model_baselines(bert: Bert, case: Case, hf, inputs) -> tuple[list[torch.Tensor], list[Baseline]]:
+    """Half precision (`bertcheck.low_precision`): every hidden state of the float64 reference over the HF
+    model's own half weights (upcast as read) on the same input, and each one's plain-PyTorch baseline:
+    HF's model and the reference's ops, both run chained in the half dtype."""
+    exact = ReferenceBert.from_hf(hf, dtype=torch.float64, lazy=True)
+    plain = ReferenceBert.from_hf(hf)  # the reference's ops on the half weights themselves
+    ids, mask, types = inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"]
+    with torch.no_grad():
+        hf_states = hf(**inputs, output_hidden_states=True, return_dict=True).hidden_states
+        wanted, ops = [exact.embed(ids, types)["embed.out"]], [plain.embed(ids, types)["embed.out"]]
+        for i in range(bert.config.num_hidden_layers):
+            wanted.append(exact.layer(i, wanted[-1], mask)[layer_name(i, "resid_post")])
+            ops.append(plain.layer(i, ops[-1], mask)[layer_name(i, "resid_post")])
+    real = mask.bool()
+    baselines = [Baseline(case.dtype, worst_error(h, want, real), worst_error(o, want, real), float(want[real].abs().max()) if real.any() else 0.0)
+                 for h, o, want in zip(hf_states, ops, wanted)]  # fmt: skip
+    return wanted, baselines
+
+
+def _between_model_outputs(bert: Bert, case: Case, hf, inputs) -> Tolerance | list[Tolerance]:
+    """As `_between_outputs`, per hidden state: the table's, or in half precision twice each one's allowance."""
+    if not is_half(case.dtype):
+        return tolerances_for(case.dtype).values
+    return [b.tolerance(sides=2) for b in _model_baselines(bert, case, hf, inputs)[1]]
+
+
+def _model_equivalence_half(check: Check, bert: Bert, case: Case, hf, inputs, out) -> float:
+    """`model_equivalence` in half precision: every hidden state as close to the float64 reference as plain
+    PyTorch's chained in that dtype; each named intermediate of layer i as close to the float64 reference
+    layer fed the candidate's own hidden state i as HF's layer and the reference's ops fed the same."""
+    __tracebackhide__ = True
+    wanted, baselines = _model_baselines(bert, case, hf, inputs)
+    mask, real = inputs["attention_mask"], inputs["attention_mask"].bool()
+    worst = 0.0
+    for i, (want, b) in enumerate(zip(wanted, baselines)):
+        worst = max(worst, check.close(_where(f"hidden_states.{i}"), _state_name(i), out[f"hidden_states.{i}"], want,
+                                       b.tolerance(), f"hidden state {i} == the float64 reference, {b.says()}"))  # fmt: skip
+    exact = ReferenceBert.from_hf(hf, dtype=torch.float64, lazy=True)
+    plain = ReferenceBert.from_hf(hf)
+    layers = sorted({int(name.split(".")[1]) for name in out if name.startswith("blocks.")})
+    for i in ([-1] if any(n.startswith("embed.") for n in out) else []) + layers:
+        with torch.no_grad():
+            if i < 0:
+                ids, types = inputs["input_ids"], inputs["token_type_ids"]
+                names, want, ops, theirs = [n for n in out if n.startswith("embed.")], exact.embed(ids, types), plain.embed(ids, types), {}
+            else:
+                state = out[f"hidden_states.{i}"]
+                names = [n for n in out if n.startswith(f"blocks.{i}.")]
+                want, ops = exact.layer(i, state.double(), mask), plain.layer(i, state, mask)
+                theirs = capture_layer(hf.encoder.layer[i], state, mask, i)
+        for name in names:
+            actual, w, o, h = out[name], want[name], ops[name], theirs.get(name)
+            if name.endswith((".attn_scores", ".pattern")):
+                actual, w, o = (_scores_on_kept_keys(t, mask) for t in (actual, w, o))
+            b = Baseline(case.dtype, worst_error(h, w, real), worst_error(o, w, real), float(w[real].abs().max()) if real.any() else 0.0)
+            worst = max(worst, check.close(_where(name), name, actual, w, b.tolerance(),
+                                           f"{name} == the float64 reference fed the candidate's own layer input, {b.says()}"))  # fmt: skip
     return worst
 
 
@@ -365,6 +427,8 @@ def model_equivalence(cand: ModelCandidate, bert: Bert, case: Case) -> float:
     __tracebackhide__ = True
     check, hf, fn, inputs = _start_model(cand, bert, case, "model-equivalence", "model equivalence with HF")
     out = _model_output(check, cand, fn, inputs, bert, case.dtype)
+    if is_half(case.dtype):
+        return _model_equivalence_half(check, bert, case, hf, inputs, out)
     with torch.no_grad():
         hf_states = hf(**inputs, output_hidden_states=True, return_dict=True).hidden_states
     tol = tolerances_for(case.dtype).values
@@ -398,15 +462,16 @@ def model_equivalence(cand: ModelCandidate, bert: Bert, case: Case) -> float:
 def model_batching(cand: ModelCandidate, bert: Bert, case: Case) -> float:
     """Each text run alone, unpadded, gives the hidden states it has in the padded batch."""
     __tracebackhide__ = True
-    check, _, fn, inputs = _start_model(cand, bert, case, "model-batching", "batch and padding-length invariance")
+    check, hf, fn, inputs = _start_model(cand, bert, case, "model-batching", "batch and padding-length invariance")
     out = _model_output(check, cand, fn, inputs, bert, case.dtype, states_only=True)
+    tol = _between_model_outputs(bert, case, hf, inputs)
     worst = 0.0
     for b in range(case.batch):
         n = int(inputs["attention_mask"][b].sum())
         row = {k: v[b : b + 1, :n] for k, v in inputs.items()}
         alone = _model_output(check, cand, fn, row, bert, case.dtype, states_only=True)
         in_batch = {k: v[b : b + 1, :n] for k, v in out.items()}
-        worst = max(worst, _states_close(check, bert, in_batch, alone, tolerances_for(case.dtype).values,
+        worst = max(worst, _states_close(check, bert, in_batch, alone, tol,
                                          f"text {b} in the batch == text {b} alone", tokens=False))  # fmt: skip
     return worst
 
@@ -414,7 +479,7 @@ def model_batching(cand: ModelCandidate, bert: Bert, case: Case) -> float:
 def model_padding(cand: ModelCandidate, bert: Bert, case: Case) -> float:
     """Five more padding tokens on every row leave every real token's hidden states unchanged."""
     __tracebackhide__ = True
-    check, _, fn, inputs = _start_model(cand, bert, case, "model-padding", "extra padding is ignored")
+    check, hf, fn, inputs = _start_model(cand, bert, case, "model-padding", "extra padding is ignored")
     if inputs["input_ids"].shape[1] + 5 > bert.max_length:
         return 0.0  # no room for more padding: the other 9 in 10 examples cover it
     out = _model_output(check, cand, fn, inputs, bert, case.dtype, states_only=True)
@@ -422,7 +487,7 @@ def model_padding(cand: ModelCandidate, bert: Bert, case: Case) -> float:
     padded = {k: torch.nn.functional.pad(v, (0, 5), value=pad if k == "input_ids" else 0) for k, v in inputs.items()}
     more = _model_output(check, cand, fn, padded, bert, case.dtype, states_only=True)
     T = inputs["input_ids"].shape[1]
-    return _states_close(check, bert, {k: v[:, :T] for k, v in more.items()}, out, tolerances_for(case.dtype).values,
+    return _states_close(check, bert, {k: v[:, :T] for k, v in more.items()}, out, _between_model_outputs(bert, case, hf, inputs),
                          "real tokens unchanged by 5 more padding tokens")  # fmt: skip
 
 

@@ -72,14 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--dtype", choices=DTYPES, default="float32")
     rec.add_argument("--attention", help="attention implementation (default: the model's own; eager on 4.33)")
     rec.add_argument("--update", action="store_true", help="overwrite FILE if it exists")
+    rec.add_argument("--device", default="cpu", help="where the model runs (the baseline is stored on the CPU)")
     cmp_ = action.add_parser("compare", help="compare the live model against a baseline: exit 0 within tolerance, 1 drift, 2 unusable")
     cmp_.add_argument("file", metavar="FILE")
     cmp_.add_argument("--model", help="model spec (default: the one the baseline was recorded on)")
     cmp_.add_argument("--update", action="store_true", help="after comparing, rewrite FILE from the live model")
     cmp_.add_argument("--verbose", action="store_true", help="list every layer x activation, not only those that drift")
+    cmp_.add_argument("--device", default="cpu", help="where the live model runs")
     walk = commands.add_parser("walk", help="the seed notebook as a report: each step of each layer, checked")
     walk.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
     walk.add_argument("--sentence", default="this is a test sentence")
+    walk.add_argument("--device", default="cpu")
     walk.add_argument("--plot", metavar="FILE.png", help="draw per-layer errors and LayerNorm statistics (needs matplotlib)")
     bench = commands.add_parser("bench", help="measure the suite against one bare HF forward; print a table, write JSON")
     bench.add_argument("--json", default="bench.json", metavar="FILE", help="where to write the results (default bench.json)")
@@ -134,7 +137,7 @@ def _baseline(args) -> int:
             bert = Bert.load(args.model)
             _say_notes(bert)
             meta = record(bert, Path(args.out), dtype=getattr(torch, args.dtype), attention=args.attention,
-                          update=args.update)  # fmt: skip
+                          update=args.update, device=args.device)  # fmt: skip
             size = Path(args.out).stat().st_size / 2**20
             print(f"recorded {args.out} ({size:.1f} MiB): {meta['model']}, {meta['dtype']}, attention {meta['attention']}, "
                   f"transformers {meta['transformers']}, torch {meta['torch']}, {len(meta['probes'])} probes")  # fmt: skip
@@ -144,7 +147,7 @@ def _baseline(args) -> int:
             ensure_writable(Path(args.file), update=True)
         bert = Bert.load(args.model or baseline.meta["model"])
         _say_notes(bert)
-        result = compare(baseline, bert)
+        result = compare(baseline, bert, device=args.device)
         print(result.report(verbose=args.verbose))
         if args.update:
             update(result, bert)
@@ -164,7 +167,7 @@ def _walk(args) -> int:
     try:
         bert = Bert.load(args.model)
         _say_notes(bert)
-        steps = walk(bert, args.sentence)
+        steps = walk(bert, args.sentence, device=args.device)
     except (ModelSpecError, ValueError) as err:
         print(f"bertcheck walk: {err}", file=sys.stderr)
         return 2
@@ -253,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args) -> int:
+    device = getattr(args, "device", None)  # every command that runs a model takes one
+    if device is not None and device not in _devices():
+        print(f"bertcheck: --device {device!r} is not available here (have {_devices()})", file=sys.stderr)
+        return 2
     if args.command == "baseline":
         return _baseline(args)
     if args.command == "walk":
@@ -260,9 +267,6 @@ def _main(args) -> int:
     if args.command == "bench":
         return _bench(args)
     if args.command == "verify":
-        if args.device not in _devices():
-            print(f"bertcheck: --device {args.device!r} is not available here (have {_devices()})", file=sys.stderr)
-            return 2
         return _verify(args)
     import torch
 
@@ -274,9 +278,6 @@ def _main(args) -> int:
     from bertcheck.models import ModelSpecError
     from bertcheck.subject import Bert
 
-    if args.device not in _devices():
-        print(f"bertcheck: --device {args.device!r} is not available here (have {_devices()})", file=sys.stderr)
-        return 2
     dtype = getattr(torch, args.dtype)
     try:
         if args.command == "check":

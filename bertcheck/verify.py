@@ -22,7 +22,6 @@ from bertcheck.candidate import CandidateError, FactoryError, LayerCandidate, Mo
 from bertcheck.candidate_properties import LAYER_CANDIDATE_PROPERTIES, MODEL_CANDIDATE_PROPERTIES, CandidateCase
 from bertcheck.failures import PropertyFailure, Unavailable
 from bertcheck.layer_properties import ATTENTION_SCALES, LayerCase
-from bertcheck.low_precision import is_half
 from bertcheck.cases import Case
 from bertcheck.devices import guard
 from bertcheck.strategies import cases, layer_cases
@@ -173,9 +172,6 @@ def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:
     if unknown:
         raise ValueError(f"unknown {candidate.kind} properties {unknown}; known: {', '.join(table)}")
     dtypes = list(dtypes)
-    if candidate.kind == "model" and any(is_half(d) for d in dtypes):
-        raise ValueError("model candidates are judged in float32 and float64 for now; in float16 and bfloat16 check "
-                         "its layer with a layer factory (--impl), judged by bertcheck.low_precision")  # fmt: skip
     strategy = layer_strategy(bert, dtypes, device) if candidate.kind == "layer" else model_strategy(bert, dtypes, device)
     report = Report(candidate.name, candidate.kind, bert.name)
     with guard():  # bertcheck's own code names the device of every tensor it makes (bertcheck.devices)

@@ -77,13 +77,13 @@ def _max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).abs().max())
 
 
-def walk(bert: Bert, sentence: str = "this is a test sentence") -> Walk:
-    """One float32 forward of `sentence`, checked step by step."""
+def walk(bert: Bert, sentence: str = "this is a test sentence", device: str = "cpu") -> Walk:
+    """One float32 forward of `sentence` on `device`, checked step by step."""
     tol = tolerances_for(torch.float32)
-    model = bert.model(torch.float32, "cpu")
-    inputs = bert.encode(Case((sentence,)))
+    model = bert.model(torch.float32, device)
+    inputs = bert.encode(Case((sentence,), device=device))
     acts = capture(model, **inputs)
-    reference = bert.reference(torch.float32, "cpu")
+    reference = bert.reference(torch.float32, device)
     modules = dict(model.named_modules())
     eps = bert.config.layer_norm_eps
     mask = inputs["attention_mask"]

@@ -106,14 +106,8 @@ def functional_layer(hf_layer, config, *, pre_ln=False, residual1=True, residual
 
     def ln(x, name):
         if variance_in_dtype:  # mean and variance summed term by term in the input's dtype: no wider accumulator
-            def running_mean(t):
-                total = torch.zeros_like(t[..., :1])
-                for i in range(t.shape[-1]):
-                    total = total + t[..., i : i + 1]
-                return total / t.shape[-1]
-
-            centred = x - running_mean(x)
-            z = centred / torch.sqrt(running_mean(centred * centred) + eps)
+            centred = x - _running_mean(x)
+            z = centred / torch.sqrt(_running_mean(centred * centred) + eps)
             return z * w[name + ".weight"] + w[name + ".bias"]
         if unbiased_variance:  # divides by H - 1: the variance torch.var gives by default
             z = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + eps)
@@ -151,6 +145,33 @@ def functional_layer(hf_layer, config, *, pre_ln=False, residual1=True, residual
         if noise:  # a few ulps of run-to-run jitter, as an unordered parallel reduction gives
             out = out + noise * torch.finfo(out.dtype).eps * out.abs() * torch.randn_like(out)
         return {"resid_post": out, "resid_mid": resid_mid, "mlp_post": mlp_post}
+
+    return fn
+
+
+def _running_mean(t: torch.Tensor) -> torch.Tensor:
+    """The mean over the last dimension, summed term by term in t's own dtype: no wider accumulator."""
+    total = torch.zeros_like(t[..., :1])
+    for i in range(t.shape[-1]):
+        total = total + t[..., i : i + 1]
+    return total / t.shape[-1]
+
+
+def half_sum_layernorm_model(hf_model):
+    """The HF model with every LayerNorm summing its mean and variance in the model's dtype: right in
+    float32, off by more than rounding in float16 and bfloat16."""
+
+    def forward(self, x):
+        centred = x - _running_mean(x)
+        return centred / torch.sqrt(_running_mean(centred * centred) + self.eps) * self.weight + self.bias
+
+    for module in hf_model.modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            module.forward = forward.__get__(module)
+
+    def fn(input_ids, attention_mask, token_type_ids):
+        return hf_model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                        output_hidden_states=True, return_dict=True)  # fmt: skip
 
     return fn
 
@@ -217,6 +238,11 @@ BROKEN_LAYERS.update({
 
 
 # ---- broken model candidates -----------------------------------------------------------------------
+
+
+def hf_itself(hf_model):
+    """The HF model as a candidate of its own spec: it must pass like any other."""
+    return _hf_states(hf_model)
 
 
 def _hf_states(hf_model, **overrides):

@@ -47,6 +47,20 @@ def test_input_that_cannot_run_exits_2_with_one_line(capsys, args, message):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("command", [["check-layer", "permutation"], ["verify", "--impl", "bertcheck.candidate:reference_layer"],
+                                     ["walk"], ["baseline", "record", "--out", "b.safetensors"], ["baseline", "compare", "b.safetensors"]])  # fmt: skip
+def test_every_command_that_runs_a_model_takes_a_device_and_refuses_one_this_machine_lacks(capsys, command):
+    assert cli.main([*command, "--model", "random:tiny", "--device", "cuda:7"]) == 2
+    assert capsys.readouterr().err.startswith("bertcheck: --device 'cuda:7' is not available here")
+
+
+def test_walk_and_a_baseline_run_on_the_device_given(capsys, tmp_path):
+    assert cli.main(["walk", "--model", "random:tiny", "--device", "cpu"]) == 0
+    out = str(tmp_path / "b.safetensors")
+    assert cli.main(["baseline", "record", "--out", out, "--model", "random:tiny", "--device", "cpu"]) == 0
+    assert cli.main(["baseline", "compare", out, "--device", "cpu"]) == 0
+
+
 def test_a_layer_property_reruns_from_its_reproduce_line(capsys):
     args = "check-layer permutation --model random:tiny --layer 1 --batch 2 --tokens 5 --pad 2 --scale low --seed 3"
     assert cli.main(args.split()) == 0

@@ -63,12 +63,24 @@ def test_an_overflowing_baseline_never_loosens_the_rule():
     assert only_floor.error == 0.0 and only_floor.tolerance().atol == torch.finfo(torch.float16).eps * 2.0
 
 
-def test_model_candidates_in_half_precision_are_refused_with_a_reason(tiny):
-    with pytest.raises(ValueError, match="model candidates are judged in float32 and float64"):
-        run(ModelCandidate(reference_model), tiny, dtypes=(torch.float16,))
+@pytest.mark.parametrize("dtype", HALF, ids=["float16", "bfloat16"])
+def test_the_hf_model_and_the_reference_model_pass_every_model_property_in_half_precision(minilm, dtype):
+    for factory in (impls.hf_itself, reference_model):
+        report = run(ModelCandidate(factory), minilm, examples=6, dtypes=(dtype,))
+        assert report.passed, report.text()
 
 
-def test_verify_takes_float16_and_bfloat16_for_a_layer(capsys):
-    code = cli.main(["verify", "--impl", "bertcheck.candidate:reference_layer", "--model", "random:tiny",
-                     "--dtype", "float16", "--dtype", "bfloat16", "--examples", "4"])  # fmt: skip
+def test_a_model_whose_layernorms_sum_in_half_precision_fails_model_equivalence(minilm):
+    report = run(ModelCandidate(impls.half_sum_layernorm_model), minilm, properties=["model-equivalence"], examples=10,
+                 dtypes=(torch.float16,))  # fmt: skip
+    assert not report.passed and "error of plain PyTorch" in report.text(), report.text()
+    # The same model in float32 sums in float32: within the table's tolerance there.
+    assert run(ModelCandidate(impls.half_sum_layernorm_model), minilm, properties=["model-equivalence"], examples=3,
+               dtypes=(torch.float32,)).passed  # fmt: skip
+
+
+@pytest.mark.parametrize("option, impl", [("--impl", "bertcheck.candidate:reference_layer"),
+                                          ("--model-impl", "bertcheck.candidate:reference_model")])  # fmt: skip
+def test_verify_takes_float16_and_bfloat16(capsys, option, impl):
+    code = cli.main(["verify", option, impl, "--model", "random:tiny", "--dtype", "float16", "--dtype", "bfloat16", "--examples", "4"])
     assert code == 0, capsys.readouterr()
