@@ -21,9 +21,10 @@ HALF = [torch.float16, torch.bfloat16]
 LAYER_PROPERTIES = ["layer-equivalence", "residual-probes", "permutation", "batching", "padding", "determinism"]
 FAITHFUL = {"bertcheck's reference": reference_layer, "torch's TransformerEncoderLayer": impls.torch_encoder_layer,
             "a functional layer": impls.functional_layer}  # fmt: skip
-# An input where the half-precision LayerNorm bug shows in both dtypes. It is a rounding bug: on about one
-# input in four (float16; fewer in bfloat16) its error stays within the rule, and Hypothesis finds another.
-EIGHT_TOKENS = dict(layer=0, batch=1, tokens=8, pad=0, scale="unit", seed=0)
+# An input where the half-precision LayerNorm bug shows clearly in both dtypes (4.1x the allowance in
+# float16, 5.8x in bfloat16). It is a rounding bug that grows with the tokens in a row: on a short row
+# it can stay within the rule (2 of 24 float16 inputs tried), and Hypothesis finds another.
+ROW_OF_32 = dict(layer=0, batch=1, tokens=32, pad=0, scale="unit", seed=0)
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=["float16", "bfloat16"])
@@ -37,7 +38,7 @@ def test_a_faithful_layer_passes_every_layer_property_in_half_precision(minilm, 
 def test_a_layernorm_that_sums_in_half_precision_is_past_twice_plain_pytorchs_error(minilm, dtype):
     candidate = LayerCandidate(functools.partial(impls.functional_layer, variance_in_dtype=True), "half-sum LayerNorm")
     with pytest.raises(PropertyFailure) as caught:
-        layer_equivalence(candidate, minilm, LayerCase(**EIGHT_TOKENS, dtype=dtype))
+        layer_equivalence(candidate, minilm, LayerCase(**ROW_OF_32, dtype=dtype))
     report = str(caught.value)
     assert caught.value.where == "layer 0" and caught.value.activation.startswith("blocks.0.")
     assert f"within {K:g}x the {str(dtype).removeprefix('torch.')} error of plain PyTorch (HF's " in report
