@@ -21,7 +21,7 @@ from bertcheck.capture import capture, capture_layer
 from bertcheck.cases import Case
 from bertcheck.failures import Check, Unavailable
 from bertcheck.layer_properties import RELATIVE_PERMUTATION, LayerCase
-from bertcheck.low_precision import Baseline, is_half, worst_error
+from bertcheck.low_precision import Baseline, is_half
 from bertcheck.names import layer_name
 from bertcheck.reference import ReferenceBert
 from bertcheck.subject import Bert, Observation
@@ -145,9 +145,7 @@ def _baselines(bert: Bert, case: LayerCase, hf, x, mask) -> tuple[dict[str, torc
     hf_acts = {name.split(".", 2)[2]: v for name, v in acts.items()}
     for short in ("attn_scores", "pattern"):
         wanted[short], ops[short] = _scores_on_kept_keys(wanted[short], mask), _scores_on_kept_keys(ops[short], mask)
-    baselines = {short: Baseline(case.dtype, worst_error(hf_acts.get(short), want, real), worst_error(ops[short], want, real),
-                                 float(want[real].abs().max()) if real.any() else 0.0)
-                 for short, want in wanted.items()}  # fmt: skip
+    baselines = {short: Baseline.of(case.dtype, hf_acts.get(short), ops[short], want, real) for short, want in wanted.items()}
     return wanted, baselines
 
 
@@ -376,8 +374,7 @@ def _model_baselines(bert: Bert, case: Case, hf, inputs) -> tuple[list[torch.Ten
             wanted.append(exact.layer(i, wanted[-1], mask)[layer_name(i, "resid_post")])
             ops.append(plain.layer(i, ops[-1], mask)[layer_name(i, "resid_post")])
     real = mask.bool()
-    baselines = [Baseline(case.dtype, worst_error(h, want, real), worst_error(o, want, real), float(want[real].abs().max()) if real.any() else 0.0)
-                 for h, o, want in zip(hf_states, ops, wanted)]  # fmt: skip
+    baselines = [Baseline.of(case.dtype, h, o, want, real) for h, o, want in zip(hf_states, ops, wanted)]
     return wanted, baselines
 
 
@@ -416,7 +413,7 @@ def _model_equivalence_half(check: Check, bert: Bert, case: Case, hf, inputs, ou
             actual, w, o, h = out[name], want[name], ops[name], theirs.get(name)
             if name.endswith((".attn_scores", ".pattern")):
                 actual, w, o = (_scores_on_kept_keys(t, mask) for t in (actual, w, o))
-            b = Baseline(case.dtype, worst_error(h, w, real), worst_error(o, w, real), float(w[real].abs().max()) if real.any() else 0.0)
+            b = Baseline.of(case.dtype, h, o, w, real)
             worst = max(worst, check.close(_where(name), name, actual, w, b.tolerance(),
                                            f"{name} == the float64 reference fed the candidate's own layer input, {b.says()}"))  # fmt: skip
     return worst

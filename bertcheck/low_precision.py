@@ -50,6 +50,13 @@ class Baseline:
     ops: float  # the reference's ops run in `dtype`
     largest: float  # max |reference|: the scale of the floor
 
+    @classmethod
+    def of(cls, dtype: torch.dtype, hf: torch.Tensor | None, ops: torch.Tensor, reference: torch.Tensor, real: torch.Tensor) -> "Baseline":
+        """The baseline of one activation: HF's value (None where HF does not expose it) and the
+        reference ops' value in `dtype`, each against the float64 `reference`, at `real` tokens."""
+        largest = float(reference[real].abs().max()) if bool(real.any()) else 0.0
+        return cls(dtype, worst_error(hf, reference, real), worst_error(ops, reference, real), largest)
+
     @property
     def error(self) -> float:
         """The larger finite one: a baseline that overflowed (inf, NaN) never loosens the rule; with none
