@@ -70,12 +70,12 @@ def bare_forward(bert, batch: int, tokens: int, repeat: int) -> float:
 
 
 def property_cost(bert, key: str, batch: int, tokens: int, repeat: int) -> float | None:
-    from bertcheck.checks import verify
     from bertcheck.failures import Unavailable
+    from bertcheck.registry import run_model_property
 
     case = _case(batch, tokens)
     try:
-        return _least(lambda: verify(bert, case, key), repeat)
+        return _least(lambda: run_model_property(bert, case, key), repeat)
     except Unavailable:
         return None
 
@@ -83,9 +83,9 @@ def property_cost(bert, key: str, batch: int, tokens: int, repeat: int) -> float
 def forwards(bert, key: str, batch: int, tokens: int) -> tuple[float, float] | None:
     """(HF forwards, reference forwards) one example of property `key` runs, counted in layers run
     divided by the model's layers: the floor of its cost, which the ratio is read against."""
-    from bertcheck.checks import verify
     from bertcheck.failures import Unavailable
     from bertcheck.reference import ReferenceBert
+    from bertcheck.registry import run_model_property
 
     counts = {"hf": 0, "ref": 0}
 
@@ -102,7 +102,7 @@ def forwards(bert, key: str, batch: int, tokens: int) -> tuple[float, float] | N
     handle = torch.nn.modules.module.register_module_forward_pre_hook(hf_hook)
     ReferenceBert.layer = counted
     try:
-        verify(bert, _case(batch, tokens), key)
+        run_model_property(bert, _case(batch, tokens), key)
     except Unavailable:
         return None
     finally:
@@ -188,12 +188,11 @@ def inputs_drawn(drawn: list) -> dict:
 def run(*, models=MODELS, shapes=SHAPES, property_shapes=PROPERTY_SHAPES, properties=None, repeat: int = 3,
         with_suite: bool = True, workers=(1, 2), root: Path = Path("."), cache_dir: Path | None = None,
         progress=print) -> dict:  # fmt: skip
-    from bertcheck.checks import CHECKS
-    from bertcheck.invariances import INVARIANCES
+    from bertcheck.registry import MODEL
     from bertcheck.subject import Bert
 
     torch.set_num_threads(1)  # what each xdist worker runs with
-    keys = list(properties) if properties is not None else [*CHECKS, *INVARIANCES]
+    keys = list(properties) if properties is not None else list(MODEL)
     cache_dir = cache_dir or Path(tempfile.mkdtemp(prefix="bertcheck-bench-"))
     result = {
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),

@@ -127,14 +127,26 @@ class _Builds(dict):
 
 
 class _Candidate:
-    """What layer and model candidates share: their builds, and dropping those with the model copy they use."""
+    """What layer and model candidates share: their builds, dropping those with the model copy they use,
+    and how a failure names the input."""
 
     _built: _Builds
+    kind: str
+    name: str
+    # The model under test itself (`HF_LAYER`, `HF_MODEL`): built afresh each time (free: it reads the
+    # module it is handed) and its failures reproduce with `bertcheck check`/`check-layer`, not `verify`.
+    own = False
 
     def follow(self, bert) -> None:
         """Forget the builds over a model copy when `bert` drops that copy: a build shares its tensors."""
-        if self._built.forget_copy not in bert.on_drop:
+        if not self.own and self._built.forget_copy not in bert.on_drop:
             bert.on_drop.append(self._built.forget_copy)
+
+    def wrap(self, case):
+        """The example as a failure shows it: with the candidate's name and a `verify` reproduce line."""
+        from bertcheck.cases import CandidateCase
+
+        return case if self.own else CandidateCase(case, self.name, self.kind)
 
 
 class LayerCandidate(_Candidate):
@@ -149,6 +161,7 @@ class LayerCandidate(_Candidate):
 
     def build(self, hf_layer, config, key: tuple | None = None) -> Callable:
         """Hand the factory a private copy of `hf_layer`; `key` caches the result (None: surgery, never cached)."""
+        key = None if self.own else key
         if key is not None and key in self._built:
             return self._built[key]
         try:
@@ -195,6 +208,8 @@ class ModelCandidate(_Candidate):
         self._built = _Builds()
 
     def build(self, hf_model, key: tuple) -> Callable:
+        if self.own:
+            return self.factory(hf_model)
         if key not in self._built:
             try:
                 with unguarded():
@@ -298,3 +313,35 @@ def reference_model(hf_model) -> Callable:
         return {"hidden_states": states, **named}
 
     return fn
+
+
+# ---- the HF model under test, as a candidate of its own spec ----------------------------------------
+
+
+@reads_only
+def hf_layer(layer, config) -> Callable:
+    """A layer factory: HF's `BertLayer` itself, returning its output and every activation its hooks read."""
+    from bertcheck.capture import capture_layer
+
+    def fn(hidden_states, attention_mask):
+        acts = capture_layer(layer, hidden_states, attention_mask)
+        named = {name.split(".", 2)[2]: value for name, value in acts.items()}
+        return {**named, "resid_post": acts.last_hidden_state}  # what the layer returns, not a hook's reading
+
+    return fn
+
+
+@reads_only
+def hf_model(model) -> Callable:
+    """A model factory: HF's `BertModel` itself, read for its hidden states."""
+
+    def fn(input_ids, attention_mask, token_type_ids):
+        return model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                     output_hidden_states=True, return_dict=True)  # fmt: skip
+
+    return fn
+
+
+HF_LAYER = LayerCandidate(hf_layer, "HF's BertLayer")
+HF_MODEL = ModelCandidate(hf_model, "HF's BertModel")
+HF_LAYER.own = HF_MODEL.own = True

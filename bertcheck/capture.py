@@ -123,11 +123,12 @@ def capture(model, input_ids, attention_mask=None, token_type_ids=None, *, store
 
 
 def capture_layer(layer, hidden_states, attention_mask, index: int = 0) -> Activations:
-    """One HF BertLayer on generated states; its activations under ``blocks.{index}.*``."""
+    """One HF BertLayer on generated states; its activations under ``blocks.{index}.*``, and what it
+    returned as `last_hidden_state`."""
     from bertcheck._compat import run_layer
 
     points = {layer_name(index, name): hook for name, hook in LAYER_HOOKS.items()}  # paths relative to the layer
     store = Activations()
     with _hooked(layer, points, store), torch.no_grad():
-        run_layer(layer, hidden_states, attention_mask)
+        store.last_hidden_state = run_layer(layer, hidden_states, attention_mask).detach()
     return store

@@ -1,10 +1,12 @@
-"""One generated example: the texts, the dtype and the device, and how to reproduce it with one command."""
+"""The generated examples, each with how to describe it and reproduce it with one command: `Case` (a batch
+of sentences for a model), `LayerCase` (hidden states for one layer) and `CandidateCase` (either, handed
+to a user's reimplementation)."""
 
 from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -96,3 +98,108 @@ class Case:
         if not isinstance(loaded, list) or not loaded:
             raise ValueError("--texts must be a non-empty JSON list of strings or of [first, second] pairs")
         return cls(tuple(tuple(t) if isinstance(t, list) else t for t in loaded), dtype=dtype, device=device)
+
+
+SCALES = {"unit": 1.0, "low": 1e-3, "large": 100.0}  # standard deviation of the generated states
+# Properties that go through attention draw from these only. A BERT layer's input is a LayerNorm output
+# (|x| ~ |gamma|); at std 100, attention logits reach ~1e4, where float32 rounds a logit by ~1e-3 and
+# softmax moves by ~0.1%: the comparison would measure softmax conditioning, not correctness (float64
+# shows the same at ~2e-11). Large magnitudes go to the LayerNorm and feed-forward properties.
+ATTENTION_SCALES = ("unit", "low")
+
+
+@dataclass(frozen=True)
+class LayerCase:
+    """Generated input for one layer: (batch, tokens, hidden) states drawn from `seed` at `scale`,
+    the last `pad` tokens of every row but the first padded."""
+
+    layer: int
+    batch: int
+    tokens: int
+    pad: int
+    scale: str
+    seed: int
+    dtype: torch.dtype = torch.float32
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if not (self.layer >= 0 and self.batch >= 1 and self.tokens >= 1 and 0 <= self.pad < self.tokens):
+            raise ValueError(f"need batch >= 1, tokens >= 1, 0 <= pad < tokens and layer >= 0; got layer "
+                             f"{self.layer}, batch {self.batch}, tokens {self.tokens}, pad {self.pad}")  # fmt: skip
+        if self.scale not in SCALES:
+            raise ValueError(f"scale {self.scale!r} is not one of {', '.join(SCALES)}")
+
+    def states(self, hidden_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = torch.Generator().manual_seed(self.seed)
+        x = torch.randn(self.batch, self.tokens, hidden_size, generator=gen, dtype=torch.float64, device="cpu") * SCALES[self.scale]
+        mask = torch.ones(self.batch, self.tokens, dtype=torch.long, device="cpu")
+        if self.pad:
+            mask[1:, self.tokens - self.pad :] = 0
+        return x.to(self.dtype).to(self.device), mask.to(self.device)
+
+    @property
+    def texts(self):  # what PropertyFailure shows as the input
+        return ()
+
+    def describe(self, model: str) -> list[str]:
+        return [
+            f"model: {model}   dtype: {str(self.dtype).removeprefix('torch.')}   device: {self.device}   layer: {self.layer}",
+            f"hidden states: batch {self.batch}, tokens {self.tokens}, padded {self.pad} (rows 1+), "
+            f"std {SCALES[self.scale]:g} ({self.scale}), seed {self.seed}",
+        ]
+
+    def reproduce(self, model: str, check: str) -> str:
+        args = ["python", "-m", "bertcheck", "check-layer", check, "--model", model, "--layer", str(self.layer),
+                "--batch", str(self.batch), "--tokens", str(self.tokens), "--pad", str(self.pad), "--scale", self.scale,
+                "--seed", str(self.seed), "--dtype", str(self.dtype).removeprefix("torch."), "--device", self.device]  # fmt: skip
+        return shlex.join(args)
+
+
+@dataclass(frozen=True)
+class CandidateCase:
+    """One generated input for a candidate, with what a failure needs to name it and rerun it."""
+
+    inner: LayerCase | Case
+    impl: str
+    kind: str  # "layer" or "model"
+
+    @property
+    def texts(self):
+        return self.inner.texts
+
+    def describe(self, model: str) -> list[str]:
+        return [f"candidate: {self.impl} ({self.kind} factory)", *self.inner.describe(model)]
+
+    def example_json(self) -> str:
+        return example_json(self.inner)
+
+    def reproduce(self, model: str, check: str) -> str:
+        option = "--impl" if self.kind == "layer" else "--model-impl"
+        args = ["python", "-m", "bertcheck", "verify", option, self.impl, "--model", model,
+                "--property", check, "--example", self.example_json()]  # fmt: skip
+        return shlex.join(args)
+
+
+def example_json(case: LayerCase | Case) -> str:
+    """One example as JSON, for ``bertcheck verify --example``."""
+    if isinstance(case, Case):
+        fields = {"texts": json.loads(case.texts_json())}
+    else:
+        fields = {k: v for k, v in asdict(case).items() if k not in ("dtype", "device")}
+    fields.update(dtype=str(case.dtype).removeprefix("torch."), device=case.device)
+    return json.dumps(fields, ensure_ascii=True)
+
+
+def example_from_json(kind: str, text: str) -> LayerCase | Case:
+    """The inverse of `example_json`; ValueError saying what is wrong."""
+    try:
+        fields = json.loads(text)
+        if not isinstance(fields, dict):
+            raise ValueError("not a JSON object")
+        dtype = getattr(torch, fields.pop("dtype", "float32"))
+        device = fields.pop("device", "cpu")
+        if kind == "model":
+            return Case.from_json(json.dumps(fields.pop("texts")), dtype=dtype, device=device)
+        return LayerCase(**fields, dtype=dtype, device=device)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise ValueError(f"--example {text!r} is not a {kind} example ({err})") from None

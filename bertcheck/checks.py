@@ -17,12 +17,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import torch
-from hypothesis import reject
-from hypothesis.control import currently_in_test_context
 
 from bertcheck.capture import Activations, capture
 from bertcheck.failures import Check, PropertyFailure, Unavailable, full_name, where_of
-from bertcheck.invariances import INVARIANCES
 from bertcheck.names import (
     CAPTURED_LAYER_NAMES,
     EMBED_LN,
@@ -35,7 +32,6 @@ from bertcheck.names import (
 from bertcheck.reference import ACTIVATIONS
 from bertcheck.subject import Bert, ForwardError, Observation
 from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
-from bertcheck.worst import record
 
 
 class Reading(Check):
@@ -350,21 +346,3 @@ def run_check(bert: Bert, case, check: str) -> float:
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
-
-
-def verify(bert: Bert, case, check: str) -> float:
-    """Run property `check` on one example. Returns its worst error as a fraction of the tolerance;
-    raises PropertyFailure."""
-    __tracebackhide__ = True
-    why = bert.unsupported(case)
-    if why:
-        if currently_in_test_context():
-            # The strategies are built before the model is known: an input this model does not take
-            # (a sentence pair for a single token type) is rejected, and Hypothesis draws another.
-            reject()
-        raise Unavailable(why)
-    if check in CHECKS:  # one streaming hooked forward, shared by every read-only property
-        return record(check, bert.name, run_check(bert, case, check))
-    if check in INVARIANCES:  # the forwards each needs
-        return record(check, bert.name, INVARIANCES[check](bert, case))
-    raise ValueError(f"unknown property {check!r}; known: {', '.join([*CHECKS, *INVARIANCES])}")

@@ -18,10 +18,9 @@ import os
 import sys
 from pathlib import Path
 
-from bertcheck.checks import CHECKS
 from bertcheck.devices import available_devices, guard
-from bertcheck.invariances import INVARIANCES
-from bertcheck.layer_properties import LAYER_PROPERTIES, SCALES
+from bertcheck.cases import SCALES
+from bertcheck.registry import LAYER, MODEL
 from bertcheck.tolerances import TOLERANCES
 
 DTYPES = ("float32", "float64")  # what `verify` draws by default
@@ -34,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bertcheck", description="Verify a BERT against the architecture.")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="run one property on one input")
-    check.add_argument("property", choices=[*CHECKS, *INVARIANCES], help="the property to check")
+    check.add_argument("property", choices=list(MODEL), help="the property to check")
     check.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
     check.add_argument("--dtype", choices=CHECK_DTYPES, default="float32")
     check.add_argument("--device", default="cpu")
@@ -42,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     texts.add_argument("--texts", help='JSON list of sentences or [first, second] pairs: \'["a b"]\'')
     texts.add_argument("--texts-file", metavar="FILE", help="the same JSON in a file (- reads stdin): for texts too long for a command line")
     layer = commands.add_parser("check-layer", help="run one layer property on generated hidden states")
-    layer.add_argument("property", choices=list(LAYER_PROPERTIES), help="the layer property to check")
+    layer.add_argument("property", choices=list(LAYER), help="the layer property to check")
     layer.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
     for name, default in (("--layer", 0), ("--batch", 1), ("--tokens", 8), ("--pad", 0), ("--seed", 0)):
         layer.add_argument(name, type=int, default=default)
@@ -187,8 +186,7 @@ def _verify(args) -> int:
     import torch
 
     from bertcheck.candidate import CandidateError, LayerCandidate, ModelCandidate, load_factory
-    from bertcheck.candidate_properties import example_from_json
-    from bertcheck.cases import Case
+    from bertcheck.cases import Case, example_from_json
     from bertcheck.models import ModelSpecError
     from bertcheck.subject import Bert
     from bertcheck.verify import run
@@ -270,11 +268,10 @@ def _main(args) -> int:
         return _verify(args)
     import torch
 
-    from bertcheck.cases import Case
-    from bertcheck.checks import verify
+    from bertcheck.cases import Case, LayerCase
+    from bertcheck.registry import run_layer_property, run_model_property
     from bertcheck.failures import PropertyFailure
     from bertcheck.failures import Unavailable
-    from bertcheck.layer_properties import LayerCase
     from bertcheck.models import ModelSpecError
     from bertcheck.subject import Bert
 
@@ -298,9 +295,9 @@ def _main(args) -> int:
         return 2
     try:
         if args.command == "check":
-            worst = verify(bert, case, args.property)
+            worst = run_model_property(bert, case, args.property)
         else:
-            worst = LAYER_PROPERTIES[args.property](bert, case)
+            worst = run_layer_property(bert, case, args.property)
     except PropertyFailure as failure:
         print(failure.report())
         return 1

@@ -19,6 +19,7 @@ from bertcheck.compare import largest_abs
 from bertcheck.cases import Case
 from bertcheck.failures import Check, Unavailable, full_name, where_of
 from bertcheck.names import RESIDUAL_ADDS, layer_name
+from bertcheck.outputs import outputs_close, state_index, state_name
 from bertcheck.subject import Bert, Observation
 from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
 
@@ -32,12 +33,8 @@ def _same_states(check: Check, actual, expected, tolerance, expectation: str, to
     """Every hidden state alike at real tokens (`tokens` as for `Check.close`); a failure names the
     first layer that differs."""
     __tracebackhide__ = True
-    worst = 0.0
-    for i, (a, e) in enumerate(zip(actual, expected)):
-        layer = None if i == 0 else i - 1
-        name = full_name(layer, "embed.out" if layer is None else "resid_post")
-        worst = max(worst, check.close(where_of(layer), name, a, e, tolerance, f"{expectation} (hidden_states[{i}])", tokens=tokens))
-    return worst
+    named = [{state_name(i): s for i, s in enumerate(states)} for states in (actual, expected)]
+    return outputs_close(check, *named, tolerance, expectation, tokens=tokens, suffix=state_index)
 
 
 def _start(bert: Bert, case: Case, key: str, title: str):
@@ -94,51 +91,7 @@ def eager_matches_sdpa(bert: Bert, case: Case) -> float:
     return worst
 
 
-# ---- padding and batching -----------------------------------------------------------------------
-
-
-def padding_invariance(bert: Bert, case: Case) -> float:
-    """Padding is invisible to real tokens: other ids and token types at padded positions, or more
-    padding appended, leave every real-token output unchanged."""
-    __tracebackhide__ = True
-    check, inputs, model = _start(bert, case, "padding", "padding invariance")
-    tol = tolerances_for(case.dtype).values
-    expected = _states(model, **inputs)
-    pad = inputs["attention_mask"] == 0
-    gen = torch.Generator().manual_seed(0)
-    scribbled = dict(inputs)
-    noise_ids = torch.randint(1000, bert.config.vocab_size, pad.shape, generator=gen, device="cpu").to(pad.device)
-    noise_types = torch.randint(0, bert.config.type_vocab_size, pad.shape, generator=gen, device="cpu").to(pad.device)
-    scribbled["input_ids"] = torch.where(pad, noise_ids, inputs["input_ids"])
-    scribbled["token_type_ids"] = torch.where(pad, noise_types, inputs["token_type_ids"])
-    worst = _same_states(check, _states(model, **scribbled), expected, tol, "unchanged by the ids at padded positions")
-    T = inputs["input_ids"].shape[1]
-    extra = min(3, bert.max_length - T)
-    if extra > 0:
-        longer = {key: torch.nn.functional.pad(value, (0, extra), value=0) for key, value in inputs.items()}
-        actual = [s[:, :T] for s in _states(model, **longer)]
-        worst = max(worst, _same_states(check, actual, expected, tol, f"unchanged by {extra} more padded positions"))
-    return worst
-
-
-def batch_invariance(bert: Bert, case: Case) -> float:
-    """A text's outputs are the same alone and inside any batch, and permuting the batch permutes them."""
-    __tracebackhide__ = True
-    check, inputs, model = _start(bert, case, "batching", "batch invariance")
-    tol = tolerances_for(case.dtype).values
-    together = _states(model, **inputs)
-    worst = 0.0
-    for b, text in enumerate(case.texts):
-        alone = bert.encode(Case((text,), dtype=case.dtype, device=case.device))
-        T = alone["input_ids"].shape[1]
-        worst = max(worst, _same_states(check, [s[b : b + 1, :T] for s in together], _states(model, **alone), tol,
-                                        f"text {b} of the batch == the same text alone", alone["attention_mask"].bool()))  # fmt: skip
-    if case.batch > 1:
-        order = torch.arange(case.batch - 1, -1, -1, device=inputs["input_ids"].device)
-        reversed_inputs = {key: value[order] for key, value in inputs.items()}
-        actual = [s[order.argsort()] for s in _states(model, **reversed_inputs)]
-        worst = max(worst, _same_states(check, actual, together, tol, "reversing the batch reverses the outputs"))
-    return worst
+# ---- forward arguments and options -------------------------------------------------------------
 
 
 def default_arguments(bert: Bert, case: Case) -> float:
@@ -159,14 +112,7 @@ def default_arguments(bert: Bert, case: Case) -> float:
     return worst
 
 
-# ---- determinism and dropout --------------------------------------------------------------------
-
-
-def determinism(bert: Bert, case: Case) -> float:
-    """In eval mode two forwards of the same input are bit for bit the same."""
-    __tracebackhide__ = True
-    check, inputs, model = _start(bert, case, "determinism", "eval-mode determinism")
-    return _same_states(check, _states(model, **inputs), _states(model, **inputs), EXACT, "a second forward == the first")
+# ---- dropout --------------------------------------------------------------------
 
 
 def dropout_placement(bert: Bert, case: Case) -> float:
@@ -464,18 +410,3 @@ def _gradients_apart(bert: Bert, check: Check, case: Case, inputs, hf) -> float:
         worst = max(worst, check.close(where, name, actual, expected, within, tokens=False,
                                        expectation=f"d loss / d {name} == reference (tolerance scaled by HF's largest gradient, {scale:.3g})"))  # fmt: skip
     return worst
-
-
-INVARIANCES = {
-    "attention-pattern": attention_pattern,
-    "eager-sdpa": eager_matches_sdpa,
-    "padding": padding_invariance,
-    "batching": batch_invariance,
-    "defaults": default_arguments,
-    "determinism": determinism,
-    "dropout": dropout_placement,
-    "precision": reference_agreement,
-    "output-options": output_options,
-    "padded-row": fully_padded_row,
-    "gradients": gradients,
-}

@@ -195,7 +195,7 @@ def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max
     - max_long_tokens (512): the longest input the model takes (`Bert.max_length`: min(512,
       max_position_embeddings)); long examples draw up to it, from at most 128 below it.
     """
-    from bertcheck.layer_properties import SCALES, LayerCase
+    from bertcheck.cases import SCALES, LayerCase
 
     _validate_sizes("min_tokens", min_tokens, "max_tokens", max_tokens, lower=1, upper=512)
     _validate_int("n_layers", n_layers, lower=1, upper=1024)

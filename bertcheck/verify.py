@@ -19,11 +19,10 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 
 from bertcheck.candidate import CandidateError, FactoryError, LayerCandidate, ModelCandidate
-from bertcheck.candidate_properties import LAYER_CANDIDATE_PROPERTIES, MODEL_CANDIDATE_PROPERTIES, CandidateCase
-from bertcheck.failures import PropertyFailure, Unavailable
-from bertcheck.layer_properties import ATTENTION_SCALES, LayerCase
-from bertcheck.cases import Case
+from bertcheck.cases import ATTENTION_SCALES, Case, LayerCase
 from bertcheck.devices import guard
+from bertcheck.failures import PropertyFailure, Unavailable
+from bertcheck.registry import ALIASES, for_candidates
 from bertcheck.strategies import cases, layer_cases
 from bertcheck.strategies import dtypes as dtype_strategy
 from bertcheck.subject import Bert
@@ -126,7 +125,7 @@ def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: st
         except FactoryError:
             raise  # nothing can run: stop the whole run
         except CandidateError as err:  # name the input, as a property failure does
-            wrapped = CandidateCase(case, cand.name, cand.kind)
+            wrapped = cand.wrap(case)
             lines = [str(err), "Input:", *(f"  {line}" for line in wrapped.describe(bert.name)),
                      "Reproduce:", f"  {wrapped.reproduce(bert.name, name)}"]  # fmt: skip
             raise CandidateError("\n".join(lines)) from err
@@ -166,8 +165,8 @@ def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:
     """Every (or each named) property on `candidate`; never raises for a failed property, only
     `FactoryError` for a candidate that cannot be run at all."""
     bert = model if isinstance(model, Bert) else Bert.once(model)
-    table = LAYER_CANDIDATE_PROPERTIES if candidate.kind == "layer" else MODEL_CANDIDATE_PROPERTIES
-    names = list(properties) if properties is not None else list(table)
+    table = for_candidates(candidate.kind)
+    names = [ALIASES.get(n, n) if candidate.kind == "model" else n for n in properties] if properties is not None else list(table)
     unknown = [n for n in names if n not in table]
     if unknown:
         raise ValueError(f"unknown {candidate.kind} properties {unknown}; known: {', '.join(table)}")
@@ -176,7 +175,7 @@ def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:
     report = Report(candidate.name, candidate.kind, bert.name)
     with guard():  # bertcheck's own code names the device of every tensor it makes (bertcheck.devices)
         for name in names:
-            report.results.append(_run_one(table[name], candidate, bert, strategy, examples, name, example))
+            report.results.append(_run_one(table[name].run, candidate, bert, strategy, examples, name, example))
     return report
 
 

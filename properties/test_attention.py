@@ -3,11 +3,11 @@
 from hypothesis import example, given, target
 
 from bertcheck.cases import Case
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 
 @given(case=cases(max_batch=4, long=False))
 @example(case=Case(("this is a test sentence", "short")))
 def test_attention_sums_to_one_over_keys_ignores_padding_and_matches_the_reference(bert, case):
-    target(verify(bert, case, "attention-pattern"), label="attention-pattern")
+    target(run_model_property(bert, case, "attention-pattern"), label="attention-pattern")

@@ -5,7 +5,7 @@ import torch
 from hypothesis import example, given, target
 
 from bertcheck.cases import Case
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 
@@ -14,4 +14,4 @@ from bertcheck.strategies import cases
 @example(case=Case(("this is a test sentence",)))
 @example(case=Case(("this is a test sentence",), dtype=torch.float64))
 def test_the_reference_reproduces_every_hidden_state(bert, case):
-    target(verify(bert, case, "hidden-states"), label="hidden-states")
+    target(run_model_property(bert, case, "hidden-states"), label="hidden-states")

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import example, given, target
 
 from bertcheck.cases import Case
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 
@@ -12,4 +12,4 @@ from bertcheck.strategies import cases
 @given(case=cases())
 @example(case=Case(("this is a test sentence",)))
 def test_the_feed_forward_widens_to_intermediate_size_through_exact_gelu(bert, case):
-    target(verify(bert, case, "intermediate-width"), label="intermediate-width")
+    target(run_model_property(bert, case, "intermediate-width"), label="intermediate-width")

@@ -1,17 +1,21 @@
-"""One layer fed generated hidden states: low variance, large magnitudes, padding. Cheap: no full forward."""
+"""HF's own layer against the layer properties, fed generated hidden states: low variance, large
+magnitudes, padding. Cheap: no full forward. (The same properties a reimplementation is held to,
+properties/test_reimplementation.py, plus two that read HF's own modules.)"""
 
 import pytest
 from hypothesis import given, target
 from hypothesis import strategies as st
 
-from bertcheck.layer_properties import ATTENTION_SCALES, RELATIVE_PERMUTATION, verify_layer
+from bertcheck.cases import ATTENTION_SCALES
+from bertcheck.layer_properties import RELATIVE_PERMUTATION
+from bertcheck.registry import run_layer_property
 from bertcheck.strategies import layer_cases
 
 
 def _run(bert, data, check, scales=("unit", "low", "large")):
     layers, longest = bert.config.num_hidden_layers, bert.max_length
     case = data.draw(layer_cases(n_layers=layers, scales=scales, max_long_tokens=longest), label="case")
-    target(verify_layer(bert, case, check), label=check)
+    target(run_layer_property(bert, case, check), label=check)
 
 
 @given(data=st.data())
@@ -20,10 +24,30 @@ def test_each_layer_equals_the_reference_on_generated_states(bert, data):
 
 
 @given(data=st.data())
+def test_each_layer_output_is_normalized_per_token(bert, data):
+    _run(bert, data, "output-statistics", ATTENTION_SCALES)
+
+
+@given(data=st.data())
 def test_permuting_tokens_permutes_a_layers_output(bert, data):
     if bert.relative_positions:
         pytest.skip(RELATIVE_PERMUTATION)
     _run(bert, data, "permutation", ATTENTION_SCALES)
+
+
+@given(data=st.data())
+def test_a_layer_gives_each_row_what_it_gives_it_alone(bert, data):
+    _run(bert, data, "batching", ATTENTION_SCALES)
+
+
+@given(data=st.data())
+def test_a_layer_ignores_its_padded_positions(bert, data):
+    _run(bert, data, "padding", ATTENTION_SCALES)
+
+
+@given(data=st.data())
+def test_a_layer_gives_the_same_output_twice(bert, data):
+    _run(bert, data, "determinism")
 
 
 @given(data=st.data())
@@ -38,4 +62,4 @@ def test_layernorm_ignores_scale_and_shift_up_to_the_eps_term(bert, data):
 
 @given(data=st.data())
 def test_zeroing_a_sublayer_leaves_the_layernorm_of_its_residual(bert, data):
-    _run(bert, data, "residual-probes")
+    _run(bert, data, "residual-probes", ATTENTION_SCALES)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import example, given, target
 
 from bertcheck.cases import Case
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 
@@ -12,4 +12,4 @@ from bertcheck.strategies import cases
 @given(case=cases())
 @example(case=Case(("this is a test sentence",)))
 def test_every_layernorm_normalizes_each_token_to_zero_mean_and_unit_variance(bert, case):
-    target(verify(bert, case, "layernorm"), label="layernorm")
+    target(run_model_property(bert, case, "layernorm"), label="layernorm")

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, target
 
 from bertcheck._compat import attention_implementations
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 
@@ -12,14 +12,14 @@ from bertcheck.strategies import cases
 def test_every_attention_implementation_gives_the_same_hidden_states(bert, case):
     if len(attention_implementations()) < 2:
         pytest.skip("this transformers has only eager attention for BERT: nothing to compare it with")
-    target(verify(bert, case, "eager-sdpa"), label="eager-sdpa")
+    target(run_model_property(bert, case, "eager-sdpa"), label="eager-sdpa")
 
 
 @given(case=cases(max_batch=4, long=False))
 def test_eval_mode_forwards_are_bit_for_bit_repeatable(bert, case):
-    target(verify(bert, case, "determinism"), label="determinism")
+    target(run_model_property(bert, case, "determinism"), label="determinism")
 
 
 @given(case=cases(max_batch=4, long=False))
 def test_train_mode_dropout_hits_sublayer_outputs_never_the_residual_stream(bert, case):
-    target(verify(bert, case, "dropout"), label="dropout")
+    target(run_model_property(bert, case, "dropout"), label="dropout")

@@ -3,23 +3,23 @@
 from hypothesis import example, given, target
 
 from bertcheck.cases import Case
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 
 @given(case=cases(max_batch=4, long=False))
 @example(case=Case(("this is a test sentence", "short")))
 def test_padded_positions_change_no_real_token_output(bert, case):
-    target(verify(bert, case, "padding"), label="padding")
+    target(run_model_property(bert, case, "padding"), label="padding")
 
 
 # At least two texts: a batch of one is the text alone, and the property would compare a forward with itself.
 @given(case=cases(min_batch=2, max_batch=4, long=False))
 @example(case=Case(("this is a test sentence", "short", "a third one")))
 def test_a_text_gives_the_same_outputs_alone_and_in_any_batch_order(bert, case):
-    target(verify(bert, case, "batching"), label="batching")
+    target(run_model_property(bert, case, "batching"), label="batching")
 
 
 @given(case=cases(max_batch=4, long=False))
 def test_omitted_arguments_default_to_all_ones_zeros_and_arange(bert, case):
-    target(verify(bert, case, "defaults"), label="defaults")
+    target(run_model_property(bert, case, "defaults"), label="defaults")

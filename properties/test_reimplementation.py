@@ -5,25 +5,24 @@ import torch
 from hypothesis import given, target
 from hypothesis import strategies as st
 
-from bertcheck.candidate_properties import LAYER_CANDIDATE_PROPERTIES, MODEL_CANDIDATE_PROPERTIES
+from bertcheck.registry import run_layer_property, run_model_property
 from bertcheck.verify import layer_strategy, model_strategy
-from bertcheck.worst import record
 
 DTYPES = (torch.float32, torch.float64)
 
 
 def _layer(bert, candidate, data, key):
     case = data.draw(layer_strategy(bert, DTYPES), label="case")
-    target(record(f"candidate {key}", bert.name, LAYER_CANDIDATE_PROPERTIES[key](candidate, bert, case)), label=key)
+    target(run_layer_property(bert, case, key, candidate), label=key)
 
 
 def _model(bert, candidate, data, key):
     case = data.draw(model_strategy(bert, DTYPES), label="case")
-    target(record(f"candidate {key}", bert.name, MODEL_CANDIDATE_PROPERTIES[key](candidate, bert, case)), label=key)
+    target(run_model_property(bert, case, key, candidate), label=key)
 
 
 @given(data=st.data())
-def test_the_candidate_layer_equals_the_hf_layer_and_its_intermediates(bert, bert_layer_impl, data):
+def test_the_candidate_layer_equals_the_spec_and_so_do_its_intermediates(bert, bert_layer_impl, data):
     _layer(bert, bert_layer_impl, data, "layer-equivalence")
 
 
@@ -58,20 +57,20 @@ def test_the_candidate_layer_is_deterministic(bert, bert_layer_impl, data):
 
 
 @given(data=st.data())
-def test_the_candidate_model_gives_the_hf_embeddings_and_every_hidden_state(bert, bert_model_impl, data):
+def test_the_candidate_model_gives_the_specs_embeddings_and_every_layers_output(bert, bert_model_impl, data):
     _model(bert, bert_model_impl, data, "model-equivalence")
 
 
 @given(data=st.data())
 def test_the_candidate_model_gives_each_text_what_it_gives_it_alone(bert, bert_model_impl, data):
-    _model(bert, bert_model_impl, data, "model-batching")
+    _model(bert, bert_model_impl, data, "batching")
 
 
 @given(data=st.data())
 def test_the_candidate_model_ignores_extra_padding(bert, bert_model_impl, data):
-    _model(bert, bert_model_impl, data, "model-padding")
+    _model(bert, bert_model_impl, data, "padding")
 
 
 @given(data=st.data())
 def test_the_candidate_model_is_deterministic(bert, bert_model_impl, data):
-    _model(bert, bert_model_impl, data, "model-determinism")
+    _model(bert, bert_model_impl, data, "determinism")

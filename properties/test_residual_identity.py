@@ -4,7 +4,7 @@ import pytest
 from hypothesis import example, given, target
 
 from bertcheck.cases import Case
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 
@@ -12,4 +12,4 @@ from bertcheck.strategies import cases
 @given(case=cases())
 @example(case=Case(("this is a test sentence",)))
 def test_both_layernorms_take_the_sublayer_output_plus_the_right_residual(bert, case):
-    target(verify(bert, case, "residual-identity"), label="residual-identity")
+    target(run_model_property(bert, case, "residual-identity"), label="residual-identity")

@@ -13,9 +13,10 @@ import bertcheck.checks  # noqa: F401
 import checkpoints
 from bertcheck import audit, cli, subject
 from bertcheck.cases import Case
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.failures import PropertyFailure
-from bertcheck.layer_properties import LayerCase, verify_layer
+from bertcheck.cases import LayerCase
+from bertcheck.registry import run_layer_property
 from bertcheck.models import ModelSpecError, resolve
 from bertcheck.reference import ACTIVATIONS
 from bertcheck.subject import Bert
@@ -44,7 +45,7 @@ def _holds(bert: Bert, *properties, cases=(PADDED, PAIR)) -> None:
     for case in cases:
         for dtype in (torch.float32, torch.float64):
             for name in properties:
-                assert verify(bert, Case(case.texts, dtype=dtype), name) <= 1.0
+                assert run_model_property(bert, Case(case.texts, dtype=dtype), name) <= 1.0
 
 
 # ---- weights: transformers' own loading report ----------------------------------------------------
@@ -96,7 +97,7 @@ def test_each_activation_formula_equals_transformers_own_in_float64(name):
 def test_a_checkpoint_is_checked_against_the_activation_its_config_names(tmp_path, tiny, act):
     bert = Bert.load(str(checkpoints.save(tmp_path / act, tiny, config={"hidden_act": act})))
     _holds(bert, "intermediate-width", "hidden-states")
-    assert verify_layer(bert, LayerCase(layer=1, batch=2, tokens=6, pad=2, scale="unit", seed=1), "layer-equivalence") <= 1
+    assert run_layer_property(bert, LayerCase(layer=1, batch=2, tokens=6, pad=2, scale="unit", seed=1), "layer-equivalence") <= 1
 
 
 def test_a_model_that_computes_another_activation_than_its_config_names_fails_at_mlp_post(tmp_path, tiny, fresh):
@@ -104,7 +105,7 @@ def test_a_model_that_computes_another_activation_than_its_config_names_fails_at
     layer = bert.model().encoder.layer[1]
     layer.intermediate.intermediate_act_fn = torch.nn.GELU()  # the config says silu
     with pytest.raises(PropertyFailure) as caught:
-        verify(bert, PADDED, "intermediate-width")
+        run_model_property(bert, PADDED, "intermediate-width")
     report = str(caught.value)
     assert "failed at layer 1, activation 'blocks.1.mlp_post'" in report
     assert "mlp_post == silu(mlp_pre), config.hidden_act" in report
@@ -152,12 +153,12 @@ def test_relative_position_scores_are_checked_where_transformers_implements_them
     bert = Bert.load(str(path))
     _holds(bert, "hidden-states", "attention-pattern", "residual-identity")
     case = LayerCase(layer=0, batch=2, tokens=9, pad=3, scale="unit", seed=2)
-    assert verify_layer(bert, case, "layer-equivalence") <= 1.0
-    assert verify(bert, PADDED, "gradients") <= 1.0
+    assert run_layer_property(bert, case, "layer-equivalence") <= 1.0
+    assert run_model_property(bert, PADDED, "gradients") <= 1.0
     # A layer that forgets its relative scores is caught where it forgets them.
     bert.model().encoder.layer[1].attention.self.position_embedding_type = "absolute"
     with pytest.raises(PropertyFailure, match=r"failed at layer 1, activation 'blocks\.1\.z'"):
-        verify(bert, PADDED, "hidden-states")
+        run_model_property(bert, PADDED, "hidden-states")
 
 
 def test_one_token_type_draws_no_pairs_and_says_so(tmp_path, tiny):
@@ -173,7 +174,7 @@ def test_one_token_type_draws_no_pairs_and_says_so(tmp_path, tiny):
     @settings(max_examples=15, database=None, deadline=None)
     @given(case=cases(long=False, max_batch=2))
     def padding_on_every_drawn_input(case):
-        verify(bert, case, "padding")  # pairs are rejected before any forward, never an IndexError
+        run_model_property(bert, case, "padding")  # pairs are rejected before any forward, never an IndexError
 
     padding_on_every_drawn_input()
     with pytest.raises(ValueError, match="has type_vocab_size=1: it takes no sentence pairs"):
@@ -227,13 +228,13 @@ def test_every_command_checks_a_configured_activation_alike(tmp_path, tiny, caps
 
 PROPERTY = """
 from hypothesis import given, settings
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 @settings(max_examples=2, database=None)
 @given(case=cases(long=False, max_batch=2))
 def test_hidden_states(bert, case):
-    verify(bert, case, "hidden-states")
+    run_model_property(bert, case, "hidden-states")
 """
 
 

@@ -9,9 +9,8 @@ import torch
 from bertcheck import cli
 from bertcheck._compat import attention_implementations
 from bertcheck.cases import INLINE_TEXTS, Case
-from bertcheck.checks import CHECKS
-from bertcheck.invariances import INVARIANCES
-from bertcheck.layer_properties import LAYER_PROPERTIES, LayerCase
+from bertcheck.cases import LayerCase
+from bertcheck.registry import LAYER, MODEL
 
 
 def test_a_property_that_holds_exits_0_and_says_so(capsys):
@@ -75,7 +74,7 @@ def test_a_layer_the_model_does_not_have_exits_2(capsys):
 # ---- every reproduce line runs as printed --------------------------------------------------------
 
 # What the property tests draw: float32 and float64 everywhere, bfloat16 for precision too.
-DRAWN = [(name, dtype) for name in [*CHECKS, *INVARIANCES] for dtype in (torch.float32, torch.float64)]
+DRAWN = [(name, dtype) for name in MODEL for dtype in (torch.float32, torch.float64)]
 DRAWN += [("precision", torch.bfloat16)]
 
 
@@ -93,7 +92,7 @@ def test_every_reproduce_line_a_property_prints_runs_as_printed(capsys, name, dt
     assert _run_printed(line) == 0, capsys.readouterr()
 
 
-@pytest.mark.parametrize("name", LAYER_PROPERTIES)
+@pytest.mark.parametrize("name", LAYER)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_every_reproduce_line_a_layer_property_prints_runs_as_printed(capsys, name, dtype):
     line = LayerCase(layer=1, batch=2, tokens=5, pad=1, scale="low", seed=4, dtype=dtype).reproduce("random:tiny", name)
@@ -136,11 +135,11 @@ def test_input_a_property_cannot_take_exits_2_with_one_line(capsys, args, messag
 
 
 def test_a_crash_inside_bertcheck_exits_2_never_1(capsys, monkeypatch):
-    from bertcheck import checks
+    from bertcheck import registry
 
     def broken(bert, case, check):
         raise RuntimeError("a bug of bertcheck's own")
 
-    monkeypatch.setattr(checks, "verify", broken)
+    monkeypatch.setattr(registry, "run_model_property", broken)
     assert cli.main(["check", "layernorm", "--model", "random:tiny", "--texts", '["a"]']) == 2
     assert "bertcheck: internal error (RuntimeError: a bug of bertcheck's own); this is a bertcheck bug" in capsys.readouterr().err

@@ -5,7 +5,8 @@ import torch
 
 import mutants
 from bertcheck.failures import PropertyFailure
-from bertcheck.layer_properties import LAYER_PROPERTIES, LayerCase
+from bertcheck.cases import LayerCase
+from bertcheck.registry import LAYER, run_layer_property
 
 
 def _case(scale="unit", dtype=torch.float32, layer=1):
@@ -33,16 +34,16 @@ def test_each_broken_layer_fails_the_property_that_guards_it(fresh, broken):
     bert = fresh("random:tiny", case.dtype)
     breaks(bert.model(case.dtype))
     with pytest.raises(PropertyFailure) as caught:
-        LAYER_PROPERTIES[key](bert, case)
+        run_layer_property(bert, case, key)
     failure = caught.value
     assert (failure.check, failure.where, failure.activation) == (key, "layer 1", activation), str(failure)
     assert words in str(failure)
     assert f"python -m bertcheck check-layer {key} --model random:tiny --layer 1 " in str(failure)
 
 
-@pytest.mark.parametrize("key", LAYER_PROPERTIES)
+@pytest.mark.parametrize("key", LAYER)
 @pytest.mark.parametrize("scale", ["unit", "low"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_every_layer_property_holds_on_the_unbroken_layer(fresh, key, scale, dtype):
     bert = fresh("random:tiny", dtype)
-    assert LAYER_PROPERTIES[key](bert, _case(scale, dtype)) <= 1.0
+    assert run_layer_property(bert, _case(scale, dtype), key) <= 1.0

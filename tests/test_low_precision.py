@@ -10,9 +10,9 @@ import torch
 
 from bertcheck import cli
 from bertcheck.candidate import LayerCandidate, ModelCandidate, reference_layer, reference_model
-from bertcheck.candidate_properties import layer_equivalence
 from bertcheck.failures import PropertyFailure
-from bertcheck.layer_properties import LayerCase
+from bertcheck.cases import LayerCase
+from bertcheck.layer_properties import layer_equivalence
 from bertcheck.low_precision import K, Baseline
 from bertcheck.verify import run
 from tests import reimplementations as impls

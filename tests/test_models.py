@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bertcheck.cases import Case
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.models import EMBEDDED, ModelSpecError, parse_specs, randomize_, resolve
 from bertcheck.subject import Bert
 
@@ -25,7 +25,7 @@ def _checkpoint(tmp_path, tiny, **overrides):
 def test_a_saved_checkpoint_directory_is_checked_like_the_embedded_models(tmp_path, tiny):
     bert = Bert.load(str(_checkpoint(tmp_path, tiny)))
     assert bert.config.hidden_size == 64
-    assert verify(bert, Case(("this is a test sentence",)), "hidden-states") <= 1.0
+    assert run_model_property(bert, Case(("this is a test sentence",)), "hidden-states") <= 1.0
 
 
 @pytest.mark.parametrize(

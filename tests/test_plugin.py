@@ -11,13 +11,13 @@ from transformers import BertModel, BertTokenizerFast  # noqa: F401
 
 PASSING_PROPERTY = """
 from hypothesis import given, settings
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 @settings(max_examples=3, database=None)
 @given(case=cases(long=False, max_batch=2))
 def test_hidden_states(bert, case):
-    verify(bert, case, "hidden-states")
+    run_model_property(bert, case, "hidden-states")
 """
 
 
@@ -76,13 +76,13 @@ def drop_the_first_residual(bert):
     pytester.makepyfile(
         test_p="""
 from hypothesis import given, settings
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 @settings(max_examples=5, database=None)
 @given(case=cases(long=False))
 def test_residual(bert, case):
-    verify(bert, case, "residual-identity")
+    run_model_property(bert, case, "residual-identity")
 """
     )
     result = pytester.runpytest("--bert-model", "random:tiny")

@@ -7,8 +7,7 @@ import torch
 import mutants
 from bertcheck.cases import Case
 from bertcheck._compat import attention_implementations
-from bertcheck.checks import CHECKS, verify
-from bertcheck.invariances import INVARIANCES
+from bertcheck.registry import MODEL, run_model_property
 from bertcheck.failures import PropertyFailure
 
 SEED = Case(("this is a test sentence",))
@@ -78,7 +77,7 @@ def test_each_broken_model_fails_the_property_that_guards_it(fresh, broken):
     breaks(bert.model(dtype))
     case = Case(case.texts, dtype=dtype)
     with pytest.raises(PropertyFailure) as caught:
-        verify(bert, case, check)
+        run_model_property(bert, case, check)
     failure = caught.value
     assert (failure.check, failure.where, failure.activation) == (check, where, activation), str(failure)
     report = str(failure)
@@ -87,30 +86,30 @@ def test_each_broken_model_fails_the_property_that_guards_it(fresh, broken):
     assert "Reproduce:\n  python -m bertcheck check " + check in report
 
 
-@pytest.mark.parametrize("check", [*CHECKS, *(k for k in INVARIANCES if k != "eager-sdpa")])
+@pytest.mark.parametrize("check", [k for k in MODEL if k != "eager-sdpa"])
 @pytest.mark.parametrize("spec", ["random:tiny", "minilm"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_every_property_holds_on_the_unbroken_models(fresh, spec, dtype, check):
     # The other half of the mutant tests: the same inputs pass when nothing is broken.
     bert = fresh(spec, dtype)
     for case in (SEED, PADDED, PAIR):
-        assert verify(bert, Case(case.texts, dtype=dtype), check) <= 1.0
+        assert run_model_property(bert, Case(case.texts, dtype=dtype), check) <= 1.0
 
 
 def test_every_property_that_runs_in_bfloat16_holds_there(fresh):
     bert = fresh("minilm", torch.bfloat16)
     for case in (SEED, PADDED, PAIR):
-        assert verify(bert, Case(case.texts, dtype=torch.bfloat16), "precision") <= 1.0
+        assert run_model_property(bert, Case(case.texts, dtype=torch.bfloat16), "precision") <= 1.0
 
 
 def test_an_sdpa_kernel_that_drifts_from_eager_is_caught(fresh, monkeypatch):
     if len(attention_implementations()) < 2:
         pytest.skip("this transformers has only eager attention for BERT: no second implementation to compare")
     bert = fresh("minilm")
-    assert verify(bert, PADDED, "eager-sdpa") <= 1.0
+    assert run_model_property(bert, PADDED, "eager-sdpa") <= 1.0
     mutants.broken_sdpa(monkeypatch)
     with pytest.raises(PropertyFailure) as caught:
-        verify(bert, PADDED, "eager-sdpa")
+        run_model_property(bert, PADDED, "eager-sdpa")
     assert (caught.value.where, caught.value.activation) == ("layer 0", "blocks.0.resid_post")
     assert "sdpa == eager (hidden_states[1])" in str(caught.value)
 
@@ -126,7 +125,7 @@ def test_a_layer_that_never_runs_is_reported_by_name(fresh):
 
     model.encoder.layer[0].intermediate = Skip()
     with pytest.raises(PropertyFailure) as caught:
-        verify(bert, SEED, "intermediate-width")
+        run_model_property(bert, SEED, "intermediate-width")
     assert caught.value.activation == "blocks.0.mlp_pre"
     assert "it never ran" in str(caught.value)
 
@@ -137,7 +136,7 @@ def test_a_forward_that_crashes_is_reported_with_the_model_and_input(fresh):
     bert = fresh()
     bert.model().encoder.layer[0].intermediate = torch.nn.Identity()  # 64 wide where output.dense wants 256
     with pytest.raises(ForwardError) as caught:
-        verify(bert, SEED, "hidden-states")
+        run_model_property(bert, SEED, "hidden-states")
     message = str(caught.value)
     assert message.startswith("the forward of random:tiny raised RuntimeError")
     assert "this is a test sentence" in message
@@ -162,7 +161,7 @@ def test_the_dropout_property_holds_wherever_a_release_keeps_its_dropout_probabi
         layer.attention.output.dropout = _FloatDropout(bert.config.hidden_dropout_prob)
         layer.output.dropout = _FloatDropout(bert.config.hidden_dropout_prob)
     for case in (SEED, PADDED, Case(("",))):  # the empty sentence is where 4.41-4.57 shrank the false alarm to
-        assert verify(bert, case, "dropout") == 0.0
+        assert run_model_property(bert, case, "dropout") == 0.0
     with torch.no_grad():  # and that dropout is live in train mode: the twin is what switched it off
         model.train()
         inputs = bert.encode(SEED)

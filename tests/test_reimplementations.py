@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bertcheck.candidate import LayerCandidate, ModelCandidate, reference_layer, reference_model
-from bertcheck.candidate_properties import LAYER_CANDIDATE_PROPERTIES, MODEL_CANDIDATE_PROPERTIES
+from bertcheck.registry import for_candidates
 from bertcheck.verify import run
 from tests import reimplementations as impls
 
@@ -50,8 +50,8 @@ def test_an_onnx_export_run_by_onnxruntime_passes_every_model_property(tiny):
 
 
 def test_every_candidate_property_has_a_broken_candidate_it_must_catch():
-    assert {prop for _, prop in impls.BROKEN_LAYERS.values()} == set(LAYER_CANDIDATE_PROPERTIES)
-    assert {prop for _, prop in impls.BROKEN_MODELS.values()} == set(MODEL_CANDIDATE_PROPERTIES)
+    assert {prop for _, prop in impls.BROKEN_LAYERS.values()} == set(for_candidates("layer"))
+    assert {prop for _, prop in impls.BROKEN_MODELS.values()} == set(for_candidates("model"))
 
 
 @pytest.mark.parametrize("bug", list(impls.BROKEN_LAYERS))

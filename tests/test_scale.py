@@ -10,7 +10,8 @@ import bertcheck.checks  # noqa: F401
 from bertcheck import memory, subject
 from bertcheck.candidate import LayerCandidate, reads_only
 from bertcheck.cases import Case
-from bertcheck.checks import CHECKS, verify
+from bertcheck.checks import CHECKS
+from bertcheck.registry import run_model_property
 from bertcheck.failures import PropertyFailure
 from bertcheck.reference import ReferenceBert
 from bertcheck.scheduling import OneForwardScheduling
@@ -41,14 +42,14 @@ import json, os
 import pytest
 from hypothesis import example, given, settings
 from bertcheck.cases import Case
-from bertcheck.checks import verify
+from bertcheck.registry import run_model_property
 from bertcheck.strategies import cases
 
 @settings(max_examples=20, database=None, derandomize=True)
 @given(case=cases(long=False, max_batch=2))
 @example(case=Case(("an explicit example",)))
 def test_hidden_states(bert, case, request):
-    verify(bert, case, "hidden-states")
+    run_model_property(bert, case, "hidden-states")
     with open(os.environ["SEEN"], "a") as f:
         f.write(json.dumps([request.node.callspec.id, str(case.dtype), case.texts == ("an explicit example",)]) + "\\n")
 """
@@ -95,7 +96,7 @@ def test_the_read_only_properties_share_one_forward_per_input_where_the_model_sh
     bert.shares_observations = True
     calls = _forwards(bert.model())
     for key in CHECKS:
-        verify(bert, SEED, key)
+        run_model_property(bert, SEED, key)
     assert len(calls) == 1
 
 
@@ -108,7 +109,7 @@ def test_sharing_a_forward_each_read_only_property_still_fails_under_its_own_nam
     failures = {}
     for key in CHECKS:
         try:
-            verify(bert, SEED, key)
+            run_model_property(bert, SEED, key)
         except PropertyFailure as err:
             failures[key] = err
     assert set(failures) == {"residual-identity", "hidden-states"}
@@ -130,7 +131,7 @@ def test_a_module_that_runs_again_after_its_layer_was_read_fails_the_properties_
 
     layer.output.forward = forward.__get__(layer.output)
     with pytest.raises(PropertyFailure, match="ran 2 times"):
-        verify(bert, SEED, "layernorm")
+        run_model_property(bert, SEED, "layernorm")
 
 
 def test_read_only_items_of_one_model_and_shard_are_one_scheduling_unit():
@@ -210,7 +211,7 @@ def test_gradients_hold_the_weight_gradients_of_two_layers_at_most_never_a_model
         judge(self, key)
 
     monkeypatch.setattr(invariances._GradientPairs, "_judge", counting)
-    assert verify(bert, Case(SEED.texts, dtype=torch.float64), "gradients") <= 1.0
+    assert run_model_property(bert, Case(SEED.texts, dtype=torch.float64), "gradients") <= 1.0
     assert layers_alive and max(layers_alive) <= 2, layers_alive
     assert all(p.grad is None for p in model.parameters())  # nothing left behind on the shared model
 
@@ -221,7 +222,7 @@ def test_a_layer_hf_skips_still_runs_in_the_reference_and_the_gradients_say_so(f
     bert = fresh("random:tiny", torch.float64)
     mutants.layer_output_dropped(bert.model(torch.float64), 1)
     with pytest.raises(PropertyFailure) as caught:
-        verify(bert, Case(SEED.texts, dtype=torch.float64), "gradients")
+        run_model_property(bert, Case(SEED.texts, dtype=torch.float64), "gradients")
     assert caught.value.check == "gradients" and "d loss / d" in str(caught.value)
 
 

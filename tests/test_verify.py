@@ -13,8 +13,7 @@ from bertcheck.profiles import PROFILES
 from bertcheck.shards import shards_for
 from bertcheck import cli
 from bertcheck.candidate import FactoryError, ModelCandidate, load_factory, reference_model
-from bertcheck.candidate_properties import example_from_json, example_json
-from bertcheck.layer_properties import LayerCase
+from bertcheck.cases import LayerCase, example_from_json, example_json
 from bertcheck.verify import run
 from tests import reimplementations as impls
 
@@ -44,7 +43,7 @@ def test_verify_exits_1_with_the_shrunk_counterexample_and_a_command_that_reprod
     code, out, _ = _verify(capsys, "--impl", "tests.reimplementations:functional_layer_pre_ln", "--property", "layer-equivalence")
     assert code == 1
     assert "layer-equivalence  FAIL" in out
-    assert "Property 'layer equivalence with HF' failed at layer" in out
+    assert "Property 'layer equivalence with the spec' failed at layer" in out
     assert "Greatest absolute difference" in out
     command = out.split("Reproduce:\n  ")[1].splitlines()[0]
     args = shlex.split(command)
@@ -170,9 +169,9 @@ def test_bert_impl_with_a_broken_layer_fails_naming_the_candidate_and_activation
 
     _suite(pytester)
     result = pytester.runpytest("--bert-model", "random:tiny", "--bert-impl", "tests.reimplementations:functional_layer_pre_ln",
-                                "-k", "equals_the_hf_layer", "--hypothesis-profile", "dev")  # fmt: skip
+                                "-k", "equals_the_spec", "--hypothesis-profile", "dev")  # fmt: skip
     result.assert_outcomes(failed=DEV_SHARDS)  # every shard finds it
-    result.stdout.fnmatch_lines(["*Property 'layer equivalence with HF' failed at layer *, activation 'blocks.*",
+    result.stdout.fnmatch_lines(["*Property 'layer equivalence with the spec' failed at layer *, activation 'blocks.*",
                                  "*candidate: tests.reimplementations:functional_layer_pre_ln (layer factory)*"])  # fmt: skip
 
 

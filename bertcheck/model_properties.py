@@ -1,0 +1,175 @@
+"""The properties of a whole model, each written once and run against a model candidate: HF's own model
+(`HF_MODEL`), bertcheck's reference model, or a user's factory, fed generated sentences (`Case`).
+
+A model's outputs are its hidden states by vocabulary name (``embed.out``, then each layer's
+``blocks.{i}.resid_post``) and any named intermediates it gives. Each property returns its worst error
+as a share of the tolerance (1.0 the limit) and raises `PropertyFailure` naming the layer and
+activation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bertcheck import metamorphic
+from bertcheck.candidate import ModelCandidate
+from bertcheck.capture import capture_layer
+from bertcheck.cases import Case
+from bertcheck.failures import Check
+from bertcheck.low_precision import Baseline, is_half
+from bertcheck.names import EMBED_NAMES, LAYER_NAMES, layer_name
+from bertcheck.outputs import comparable, require_finite, state_index, state_name
+from bertcheck.reference import ReferenceBert
+from bertcheck.subject import Bert, Observation
+from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
+
+
+class ModelRun:
+    """One model property on one example: the candidate built over the model under test, the encoded
+    input, and the `Check` that names failures (with the candidate, unless it is HF's own)."""
+
+    def __init__(self, cand: ModelCandidate, bert: Bert, case: Case, key: str, title: str):
+        self.cand, self.bert, self.case, self.config = cand, bert, case, bert.config
+        self.inputs = bert.encode(case)
+        self.mask = self.inputs["attention_mask"]
+        self.hf = bert.model(case.dtype, case.device)
+        self.check = Check(key, title, Observation(case=cand.wrap(case), model=bert.name, inputs=self.inputs, acts=None))
+        cand.follow(bert)
+        self.fn = cand.build(self.hf, key=(bert.name, case.dtype, str(case.device)))
+        self.n_layers = bert.config.num_hidden_layers
+
+    def __call__(self, inputs: dict | None = None, *, states_only: bool = False) -> dict[str, torch.Tensor]:
+        """The candidate's outputs, each validated and finite: its hidden states by vocabulary name, then
+        (unless `states_only`: what the metamorphic properties compare, at 512 tokens in float64 a layer's
+        intermediates are ~10 MB each) the named intermediates it gave. A named output that is also a
+        hidden state (``embed.out``) must be that hidden state, bit for bit."""
+        __tracebackhide__ = True
+        inputs = self.inputs if inputs is None else inputs
+        given = self.cand.call(self.fn, inputs, self.config, self.case.dtype)
+        out = {state_name(i): given[f"hidden_states.{i}"] for i in range(self.n_layers + 1)}
+        for name, value in given.items():
+            if name.startswith("hidden_states."):
+                continue
+            if name in out:
+                self.check.close("the model output", name, value, out[name], EXACT,
+                                 f"{name} given by name == the same hidden state in hidden_states", tokens=False)  # fmt: skip
+            elif not states_only:
+                out[name] = value
+        for name, value in out.items():
+            require_finite(self.check, name, value, inputs["attention_mask"])
+        return out
+
+    def _references(self):
+        """The reference over the model's weights in its dtype; in half precision also the float64 one
+        over the same (half) weights, upcast as read."""
+        if not is_half(self.case.dtype):
+            return self.bert.reference(self.case.dtype, self.case.device), None
+        return ReferenceBert.from_hf(self.hf), ReferenceBert.from_hf(self.hf, dtype=torch.float64, lazy=True)
+
+    def expected(self, stage: int, given: torch.Tensor | None, refs) -> tuple[dict, dict, dict]:
+        """What the spec says stage `stage` gives (-1 the embeddings of the ids, i a layer fed `given`, the
+        candidate's own hidden state i): every activation by full name, each one's tolerance, and what
+        that tolerance is (as `LayerRun.expected`: the table's, or in half precision twice plain
+        PyTorch's error in that dtype)."""
+        plain, exact = refs
+        ids, types, mask = self.inputs["input_ids"], self.inputs["token_type_ids"], self.mask
+        with torch.no_grad():
+            if stage < 0:
+                ops = plain.embed(ids, types)
+            else:
+                ops = plain.layer(stage, given, mask)
+            if exact is None:
+                ops = {name: comparable(name, value, mask) for name, value in ops.items()}
+                tol = tolerances_for(self.case.dtype).values
+                return ops, dict.fromkeys(ops, tol), dict.fromkeys(ops, "the reference")
+            if stage < 0:
+                wanted = exact.embed(ids, types)
+                theirs = {"embed.out": self.hf.embeddings(input_ids=ids, token_type_ids=types)}
+            else:
+                wanted = exact.layer(stage, given.double(), mask)
+                theirs = {name.replace("blocks.0.", f"blocks.{stage}.", 1): value
+                          for name, value in capture_layer(self.hf.encoder.layer[stage], given, mask).items()}  # fmt: skip
+        real = mask.bool()
+        wanted = {name: comparable(name, value, mask) for name, value in wanted.items()}
+        baselines = {name: Baseline.of(self.case.dtype, theirs.get(name), comparable(name, ops[name], mask), want, real)
+                     for name, want in wanted.items()}  # fmt: skip
+        return (wanted, {name: b.tolerance() for name, b in baselines.items()},
+                {name: f"the float64 reference, {b.says()}" for name, b in baselines.items()})  # fmt: skip
+
+    def between(self) -> Tolerance | dict[str, Tolerance]:
+        """How far two of the candidate's outputs may be apart: the table's tolerance in float32 and
+        float64; in half precision, per hidden state, twice what each may be off the float64 reference
+        when the whole model runs chained in that dtype (HF's model and the reference's ops)."""
+        if not is_half(self.case.dtype):
+            return tolerances_for(self.case.dtype).values
+        plain, exact = self._references()
+        ids, types, mask = self.inputs["input_ids"], self.inputs["token_type_ids"], self.mask
+        with torch.no_grad():
+            theirs = self.hf(**self.inputs, output_hidden_states=True, return_dict=True).hidden_states
+            wanted, ops = [exact.embed(ids, types)["embed.out"]], [plain.embed(ids, types)["embed.out"]]
+            for i in range(self.n_layers):
+                wanted.append(exact.layer(i, wanted[-1], mask)[layer_name(i, "resid_post")])
+                ops.append(plain.layer(i, ops[-1], mask)[layer_name(i, "resid_post")])
+        real = mask.bool()
+        return {state_name(i): Baseline.of(self.case.dtype, h, o, w, real).tolerance(sides=2)
+                for i, (h, o, w) in enumerate(zip(theirs, ops, wanted))}  # fmt: skip
+
+    def subject(self) -> metamorphic.Subject:
+        """This candidate as the metamorphic properties run it: on {input_ids, attention_mask,
+        token_type_ids}, its hidden states compared."""
+        config = self.config
+
+        def scribble(inputs, where):
+            # Other ids and token types there, seeded on the CPU (the same on every device).
+            gen = torch.Generator().manual_seed(0)
+            low = 1000 if config.vocab_size > 2000 else 0  # clear of the special tokens in a real vocabulary
+            ids = torch.randint(low, config.vocab_size, where.shape, generator=gen, device="cpu").to(where.device)
+            types = torch.randint(0, config.type_vocab_size, where.shape, generator=gen, device="cpu").to(where.device)
+            return {**inputs, "input_ids": torch.where(where, ids, inputs["input_ids"]),
+                    "token_type_ids": torch.where(where, types, inputs["token_type_ids"])}  # fmt: skip
+
+        return metamorphic.Subject(check=self.check, inputs=self.inputs, call=lambda inputs: self(inputs, states_only=True),
+                                   tolerance=self.between(), scribble=scribble,
+                                   room=self.bert.max_length - self.mask.shape[1], row="text", values="ids", suffix=state_index)  # fmt: skip
+
+
+def model_equivalence(cand: ModelCandidate, bert: Bert, case: Case) -> float:
+    """The embeddings equal the reference's, and each layer i, fed the candidate's own hidden state i,
+    gives what the reference layer i gives on it: the next hidden state and every named intermediate, in
+    forward order. Each layer's error is its own, not the sum of the layers before it (chained, the
+    pre-LayerNorm sums of ~50 carry more than the tolerance)."""
+    __tracebackhide__ = True
+    run = ModelRun(cand, bert, case, "model-equivalence", "model equivalence with the spec")
+    out = run()
+    refs = run._references()
+    worst = 0.0
+    own = "fed the candidate's own layer input"
+    stages = [(-1, None, [name for name in EMBED_NAMES if name in out])]
+    stages += [(i, out[state_name(i)], [layer_name(i, s) for s in LAYER_NAMES if layer_name(i, s) in out]) for i in range(run.n_layers)]
+    for stage, given, names in stages:
+        wanted, tols, says = run.expected(stage, given, refs)
+        for name in names:
+            worst = max(worst, run.check.close("embeddings" if stage < 0 else f"layer {stage}", name,
+                                               comparable(name, out[name], run.mask), wanted[name], tols[name],
+                                               f"{name} == {says[name]}" + ("" if stage < 0 else f", {own}")))  # fmt: skip
+    return worst
+
+
+def batching(cand: ModelCandidate, bert: Bert, case: Case) -> float:
+    """Each text run alone, unpadded, gives the hidden states it has in the padded batch; reversing the
+    batch reverses them."""
+    __tracebackhide__ = True
+    return metamorphic.batching(ModelRun(cand, bert, case, "batching", "batch invariance").subject())
+
+
+def padding(cand: ModelCandidate, bert: Bert, case: Case) -> float:
+    """Other ids and token types at padded positions, or more padding appended, leave every real token's
+    hidden states unchanged."""
+    __tracebackhide__ = True
+    return metamorphic.padding(ModelRun(cand, bert, case, "padding", "padding invariance").subject())
+
+
+def determinism(cand: ModelCandidate, bert: Bert, case: Case) -> float:
+    """The same input twice gives bit for bit the same hidden states (in eval mode)."""
+    __tracebackhide__ = True
+    return metamorphic.determinism(ModelRun(cand, bert, case, "determinism", "eval-mode determinism").subject())

@@ -1,0 +1,71 @@
+"""What the layer and model properties do with a candidate's outputs: name them, ask them finite, compare them.
+
+Outputs are keyed by full vocabulary name (`bertcheck.names`): a layer's ``blocks.{i}.resid_post`` and
+any intermediates it gives; a model's hidden states as ``embed.out`` then each layer's
+``blocks.{i}.resid_post``, and any named intermediates. The place a failure names ("embeddings",
+"layer 3") comes from the name.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bertcheck.failures import Check
+from bertcheck.tolerances import Tolerance
+from bertcheck.names import layer_name
+
+
+def where_of_name(name: str) -> str:
+    """"embeddings" for ``embed.*``, "layer i" for ``blocks.{i}.*``."""
+    return "embeddings" if name.startswith("embed.") else f"layer {name.split('.')[1]}"
+
+
+def state_name(i: int) -> str:
+    """The vocabulary name of hidden state i: the embeddings' output, then each layer's resid_post."""
+    return "embed.out" if i == 0 else layer_name(i - 1, "resid_post")
+
+
+def state_index(name: str) -> str:
+    """Where a hidden state's vocabulary name sits in HF's output: ``hidden_states[i]``."""
+    return "hidden_states[0]" if name == "embed.out" else f"hidden_states[{int(name.split('.')[1]) + 1}]"
+
+
+def scores_on_kept_keys(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, nh, T, T) -> (B, T, nh, T) with masked keys zeroed: what a padding constant (-inf, -1e4,
+    finfo.min) is does not matter, only that the key is masked, which `pattern` checks. Query rows
+    first, so that real query rows are what is compared."""
+    keep = mask[:, None, None, :].bool()
+    return torch.where(keep, scores, torch.zeros_like(scores)).transpose(1, 2)
+
+
+def comparable(name: str, value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`value` as compared: attention scores and patterns by query row, masked keys zeroed; the rest as is."""
+    return scores_on_kept_keys(value, mask) if name.endswith((".attn_scores", ".pattern")) else value
+
+
+def require_finite(check: Check, name: str, value: torch.Tensor, mask: torch.Tensor) -> None:
+    """Fail naming `name` where an output holds a NaN or an infinity. A masked key's attention score may
+    be any large negative number, -inf included (it only has to vanish in the softmax, which `pattern`
+    checks): its finiteness is not asked."""
+    __tracebackhide__ = True
+    shown = scores_on_kept_keys(value, mask) if name.endswith(".attn_scores") else value
+    bad = ~torch.isfinite(shown)
+    if bool(bad.any()):
+        at = tuple(int(i) for i in bad.nonzero()[0])
+        raise check.fail(where_of_name(name), name, "finite values everywhere, padded positions included",
+                         [f"{int(bad.sum())} of {bad.numel()} elements are NaN or infinite; the first at index {at}: "
+                          f"{float(shown[at])}"])  # fmt: skip
+
+
+def outputs_close(check: Check, actual: dict, expected: dict, tol: Tolerance | dict[str, Tolerance], expectation: str,
+                  *, tokens=True, suffix=None) -> float:  # fmt: skip
+    """Compare every output of `expected` (in its order) with `actual`'s; `tol` one tolerance or one per
+    name; `suffix(name)` adds to the expectation (a model's ``(hidden_states[3])``). The worst share of
+    the tolerance; the first output that differs fails, naming its layer."""
+    __tracebackhide__ = True
+    worst = 0.0
+    for name, wanted in expected.items():
+        within = tol[name] if isinstance(tol, dict) else tol
+        text = f"{expectation} ({suffix(name)})" if suffix else expectation
+        worst = max(worst, check.close(where_of_name(name), name, actual[name], wanted, within, text, tokens=tokens))
+    return worst

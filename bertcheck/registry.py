@@ -1,0 +1,144 @@
+"""Every property bertcheck has, once: what it runs on, what one example costs, and which dtypes it judges.
+
+The CLI (`check`, `check-layer`, `verify --property`), `verify.run`, the benchmark, the worst-error table
+and the tests of the README's tables read this table; nothing else lists properties.
+
+What a property runs on:
+
+- ``forward``: the one hooked forward of HF's model, shared by every such property (`bertcheck.checks`);
+- ``hf``: HF's whole model, through forwards of its own: options, modes and attention implementations
+  a reimplementation's function does not have (`bertcheck.invariances`);
+- ``model``: any model candidate, HF's own model among them (`bertcheck.model_properties`);
+- ``layer``: any layer candidate fed generated hidden states, HF's own layer among them
+  (`bertcheck.layer_properties`); ``hf-layer``: HF's layer's own modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hypothesis import reject
+from hypothesis.control import currently_in_test_context
+
+from bertcheck import checks, invariances, layer_properties, model_properties
+from bertcheck.candidate import HF_LAYER, HF_MODEL
+from bertcheck.failures import Unavailable
+from bertcheck.worst import record
+
+
+@dataclass(frozen=True)
+class Property:
+    key: str
+    kind: str  # "model" (fed sentences) or "layer" (fed generated hidden states)
+    on: str  # "forward", "hf" or "any" (above)
+    run: Callable
+    forwards: str  # what one example runs: the floor of its cost
+    half: bool = False  # judges float16 and bfloat16 candidates (`bertcheck.low_precision`)
+
+    def __call__(self, bert, case, cand=None) -> float:
+        """Run on one example: on `cand` (default HF's own model or layer); its worst share of the tolerance."""
+        __tracebackhide__ = True
+        if self.on == "any":
+            return self.run(cand or (HF_MODEL if self.kind == "model" else HF_LAYER), bert, case)
+        if cand is not None and not cand.own:
+            raise ValueError(f"{self.key} checks HF's own {self.kind}, not a candidate's function")
+        if self.on == "forward":
+            return checks.run_check(bert, case, self.key)  # the one hooked forward, shared
+        return self.run(bert, case)
+
+    @property
+    def shares_forward(self) -> bool:
+        return self.on == "forward"
+
+    @property
+    def candidates(self) -> bool:
+        """Whether a reimplementation can be asked it (`bertcheck verify`); every property runs on HF's own."""
+        return self.on == "any"
+
+
+def _table(kind: str, *rows) -> dict[str, Property]:
+    return {key: Property(key, kind, on, run, forwards, half) for key, on, run, forwards, half in rows}
+
+
+# HF's model, and model candidates: `bertcheck check KEY`, `bertcheck verify --model-impl`.
+MODEL = _table(
+    "model",
+    ("residual-identity", "forward", checks.CHECKS["residual-identity"], "the shared hooked forward", False),
+    ("layernorm", "forward", checks.CHECKS["layernorm"], "the shared hooked forward; each LayerNorm re-run on its input", False),
+    ("intermediate-width", "forward", checks.CHECKS["intermediate-width"], "the shared hooked forward", False),
+    ("hidden-states", "forward", checks.CHECKS["hidden-states"], "the shared hooked forward; a reference layer per layer", False),
+    ("model-equivalence", "any", model_properties.model_equivalence, "1 call; a reference layer per layer", True),
+    ("attention-pattern", "hf", invariances.attention_pattern, "1 eager forward; a reference layer per layer", False),
+    ("eager-sdpa", "hf", invariances.eager_matches_sdpa, "1 forward per attention implementation", False),
+    ("padding", "any", model_properties.padding, "3 forwards: as drawn, other ids at padding, 5 more padded", True),
+    ("batching", "any", model_properties.batching, "1 forward, 1 per text alone, 1 reversed", True),
+    ("defaults", "hf", invariances.default_arguments, "4 forwards", False),
+    ("determinism", "any", model_properties.determinism, "2 forwards", True),
+    ("dropout", "hf", invariances.dropout_placement, "3 forwards: hooked in train mode, eval, train without dropout", False),
+    ("precision", "hf", invariances.reference_agreement, "1 forward; a float64 reference layer per layer", False),
+    ("output-options", "hf", invariances.output_options, "3-4 eager forwards", False),
+    ("padded-row", "hf", invariances.fully_padded_row, "2 forwards", False),
+    ("gradients", "hf", invariances.gradients, "1 forward and 1 backward of HF and of the reference", False),
+)
+# HF's layer, and layer candidates: `bertcheck check-layer KEY`, `bertcheck verify --impl`.
+LAYER = _table(
+    "layer",
+    ("layer-equivalence", "any", layer_properties.layer_equivalence, "1 call; 1 reference layer", True),
+    ("output-statistics", "any", layer_properties.output_statistics, "1 call after surgery", False),
+    ("residual-probes", "any", layer_properties.residual_probes, "2 calls after surgery; 2 reference layers", True),
+    ("permutation", "any", layer_properties.permutation, "2 calls", True),
+    ("batching", "any", layer_properties.batching, "1 call, 1 per row alone, 1 reversed", True),
+    ("padding", "any", layer_properties.padding, "3 calls", True),
+    ("determinism", "any", layer_properties.determinism, "2 calls", True),
+    ("ffn-locality", "hf", layer_properties.ffn_locality, "2 feed-forward calls", False),
+    ("layernorm-invariance", "hf", layer_properties.layernorm_affine_invariance, "2 LayerNorm calls each", False),
+)
+# Names model properties had before HF's model was a candidate like any other (`verify --property`).
+ALIASES = {"model-batching": "batching", "model-padding": "padding", "model-determinism": "determinism"}
+
+
+def table(kind: str) -> dict[str, Property]:
+    return MODEL if kind == "model" else LAYER
+
+
+def for_candidates(kind: str) -> dict[str, Property]:
+    """What `bertcheck verify` runs on a candidate of `kind` ("layer" or "model")."""
+    return {key: p for key, p in table(kind).items() if p.candidates}
+
+
+def named(kind: str, key: str) -> Property:
+    """The property `key` of `kind` (an old model-candidate name accepted); ValueError naming the known ones."""
+    key = ALIASES.get(key, key) if kind == "model" else key
+    if key not in table(kind):
+        raise ValueError(f"unknown {kind} property {key!r}; known: {', '.join(table(kind))}")
+    return table(kind)[key]
+
+
+def run_model_property(bert, case, key: str, cand=None) -> float:
+    """Model property `key` on one example of sentences, on HF's model (or `cand`); its worst error as a
+    share of the tolerance, recorded for the run's worst-error table. Raises `PropertyFailure`."""
+    __tracebackhide__ = True
+    prop = named("model", key)
+    why = bert.unsupported(case)
+    if why:
+        if currently_in_test_context():
+            # The strategies are built before the model is known: an input this model does not take
+            # (a sentence pair for a single token type) is rejected, and Hypothesis draws another.
+            reject()
+        raise Unavailable(why)
+    return record(_recorded(prop, cand), bert.name, prop(bert, case, cand))
+
+
+def run_layer_property(bert, case, key: str, cand=None) -> float:
+    """Layer property `key` on one generated example, on HF's layer (or `cand`); as `run_model_property`."""
+    __tracebackhide__ = True
+    prop = named("layer", key)
+    return record(_recorded(prop, cand), bert.name, prop(bert, case, cand))
+
+
+def _recorded(prop: Property, cand) -> str:
+    """The property's row in the worst-error table: a layer's rows apart from a model's of the same name,
+    a candidate's apart from HF's."""
+    label = f"layer {prop.key}" if prop.kind == "layer" and prop.key in MODEL else prop.key
+    return label if cand is None or cand.own else f"candidate {label}"
