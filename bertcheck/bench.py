@@ -139,7 +139,8 @@ def suite(root: Path, workers: int | str = "auto") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats_file = Path(tmp) / "stats.json"
         env = {**os.environ, "BERTCHECK_PROFILE": "ci", "BERTCHECK_STATS": str(stats_file), "HF_HUB_OFFLINE": "1"}
-        command = [sys.executable, "-m", "pytest", "-n", str(workers), "-q", "-p", "no:cacheprovider", "properties"]
+        command = [sys.executable, "-m", "pytest", "-n", str(workers), "-q", "-p", "no:cacheprovider", "-p", "bertcheck.benchstats",
+                   "properties"]  # fmt: skip
         start = time.perf_counter()
         proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start

@@ -1,5 +1,7 @@
 """The pytest plugin: ``--bert-model``, ``--bert-impl``, ``--bert-model-impl``, the ``bert``,
-``bert_layer_impl`` and ``bert_model_impl`` fixtures, one torch thread per xdist worker.
+``bert_layer_impl`` and ``bert_model_impl`` fixtures, the Hypothesis profiles (`bertcheck.profiles`:
+``ci`` unless BERTCHECK_PROFILE or ``--hypothesis-profile`` says otherwise), one torch thread per
+xdist worker, and the worst-error table at the end of a run.
 
 Registered through the ``pytest11`` entry point, so installing bertcheck brings it to any project.
 Everything heavy (torch, transformers) is imported only once a test asks for a model.
@@ -13,16 +15,19 @@ import sys
 import pytest
 
 from bertcheck.models import ModelSpecError, parse_specs, resolve
+from bertcheck.profiles import load_default_profile, register_profiles
+
+# Registered when pytest loads the plugin, before any option is read: `--hypothesis-profile thorough`
+# finds its profile in any project that installs bertcheck, not only in this checkout.
+register_profiles()
 
 _SOURCES = pytest.StashKey[list]()
 _NOTES = pytest.StashKey[dict]()  # spec -> what the audit of the loaded checkpoint said, for the run header
-_WORST = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
-_STATS = pytest.StashKey[dict]()  # examples per (property, model) and peak RSS per worker, for the benchmark
+WORST_KEY = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
 _BUDGET = pytest.StashKey[object]()  # bertcheck.memory.OverBudget of this process
 _SCHEDULE = pytest.StashKey[bool]()  # -n without --dist: bertcheck schedules (bertcheck.scheduling)
 _AUTO = pytest.StashKey[str]()  # why -n auto started the workers it did
 _IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKey[str]()}
-_DURATIONS: dict[str, dict] = {}  # "items" -> nodeid -> seconds (setup + call + teardown), in the process that reports
 _CANDIDATES: dict[tuple[str, str], object] = {}  # (kind, path) -> candidate: its builds are cached per process
 
 
@@ -58,6 +63,11 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not config.getoption("hypothesis_profile", None):  # Hypothesis' plugin loads the one named there
+        try:
+            load_default_profile()  # BERTCHECK_PROFILE, else ci: a bert-base forward is no 200 ms deadline
+        except ValueError as err:
+            raise pytest.UsageError(str(err)) from None
     config.addinivalue_line("markers", "shares_forward: a property that only reads the one hooked forward "
                             "(bertcheck.checks): its shards draw the same inputs as the other such properties' and share forwards")
     given = config.getoption("bert_model") or [os.environ.get("BERTCHECK_MODEL", "")]
@@ -302,70 +312,14 @@ def bert_model_impl(request):
 # ---- the worst error per property, gathered from every xdist worker ------------------------------
 
 
-def _peak_rss_mib() -> float:
-    from bertcheck.memory import peak_rss_gib
-
-    return peak_rss_gib() * 1024
-
-
 def pytest_sessionfinish(session):
-    from bertcheck.strategies import DRAWN
-    from bertcheck.worst import EXAMPLES, WORST, merge
+    from bertcheck.worst import WORST, merge
 
     config = session.config
     if hasattr(config, "workeroutput"):  # an xdist worker: hand its numbers to the controller
         config.workeroutput["bertcheck_worst"] = [[c, m, v] for (c, m), v in WORST.items()]
-        config.workeroutput["bertcheck_examples"] = [[c, m, n] for (c, m), n in EXAMPLES.items()]
-        config.workeroutput["bertcheck_peak_rss_mib"] = _peak_rss_mib()
-        config.workeroutput["bertcheck_drawn"] = [[k, b, n] for (k, b), n in DRAWN.items()]
     else:
-        merge(config.stash.setdefault(_WORST, {}), WORST)
-        stats = _stats(config)
-        if not stats["peak_rss_mib"]:  # no xdist workers reported: this process ran the tests itself
-            _add(stats, EXAMPLES, _peak_rss_mib(), DRAWN)
-    _write_stats(config)
-
-
-def _stats(config) -> dict:
-    return config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": [], "drawn": {}})
-
-
-def _add(stats: dict, examples: dict, rss: float, drawn: dict) -> None:
-    for key, n in examples.items():
-        stats["examples"][key] = stats["examples"].get(key, 0) + n
-    for key, n in drawn.items():
-        stats["drawn"][key] = stats["drawn"].get(key, 0) + n
-    stats["peak_rss_mib"].append(rss)
-
-
-def pytest_runtest_logreport(report):
-    """The controller sees every item's report, from every worker: keep each item's total time."""
-    if report.when in ("setup", "call", "teardown") and not report.nodeid.startswith("tests/"):
-        durations = _DURATIONS.setdefault("items", {})
-        durations[report.nodeid] = durations.get(report.nodeid, 0.0) + report.duration
-        test = report.nodeid.split("[")[0].split("::")[-1]
-        model = report.nodeid.split("[")[1].split("-shard")[0].rstrip("]") if "[" in report.nodeid else ""
-        by_test = _DURATIONS.setdefault("tests", {})
-        by_test[f"{test} [{model}]"] = by_test.get(f"{test} [{model}]", 0.0) + report.duration
-
-
-def _write_stats(config) -> None:
-    """With BERTCHECK_STATS=FILE, the controller writes examples per property and peak memory per worker
-    there as JSON: what `bertcheck bench` reads from the suite run it times."""
-    path = os.environ.get("BERTCHECK_STATS")
-    if not path or hasattr(config, "workeroutput"):
-        return
-    import json
-
-    stats = _stats(config)
-    items = sorted(_DURATIONS.get("items", {}).items(), key=lambda kv: -kv[1])
-    with open(path, "w") as f:
-        json.dump({"examples": [[c, m, n] for (c, m), n in sorted(stats["examples"].items())],
-                   "peak_rss_mib": stats["peak_rss_mib"], "worst": [[c, m, v] for (c, m), v in sorted(config.stash.get(_WORST, {}).items())],
-                   "drawn": [[k, b, n] for (k, b), n in sorted(stats["drawn"].items())],
-                   "items": len(items), "slowest": items[:10],
-                   "seconds_per_test": sorted(_DURATIONS.get("tests", {}).items(), key=lambda kv: -kv[1])},
-                  f, indent=1)  # fmt: skip
+        merge(config.stash.setdefault(WORST_KEY, {}), WORST)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -373,16 +327,13 @@ def pytest_testnodedown(node, error):
     from bertcheck.worst import merge
 
     output = getattr(node, "workeroutput", {})
-    merge(node.config.stash.setdefault(_WORST, {}), {(c, m): v for c, m, v in output.get("bertcheck_worst", [])})
-    if "bertcheck_peak_rss_mib" in output:
-        _add(_stats(node.config), {(c, m): n for c, m, n in output.get("bertcheck_examples", [])}, output["bertcheck_peak_rss_mib"],
-             {(k, b): n for k, b, n in output.get("bertcheck_drawn", [])})  # fmt: skip
+    merge(node.config.stash.setdefault(WORST_KEY, {}), {(c, m): v for c, m, v in output.get("bertcheck_worst", [])})
 
 
 def pytest_terminal_summary(terminalreporter, config):
     from bertcheck.worst import table
 
-    lines = table(config.stash.get(_WORST, {}), [source.spec for source in config.stash.get(_SOURCES, [])])
+    lines = table(config.stash.get(WORST_KEY, {}), [source.spec for source in config.stash.get(_SOURCES, [])])
     if lines:
         terminalreporter.section("bertcheck: worst error per property, as a share of its tolerance (1 = the limit)")
         for line in lines:

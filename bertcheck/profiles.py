@@ -27,10 +27,19 @@ def register_profiles() -> None:
         settings.register_profile(name, **_COMMON, **values)
 
 
+def current_profile() -> str:
+    """The name of the loaded Hypothesis profile ("default" until one is loaded)."""
+    name = getattr(settings, "get_current_profile_name", None)  # Hypothesis >= 6.86
+    return name() if name is not None else settings._current_profile
+
+
 def load_default_profile() -> str:
-    """Load BERTCHECK_PROFILE (default `ci`); `--hypothesis-profile` still overrides it later."""
+    """Load BERTCHECK_PROFILE (default `ci`) where no profile is loaded yet; `--hypothesis-profile` still
+    overrides it later. A profile someone already loaded (an outer pytest run in the same process, a
+    conftest) is kept."""
     name = os.environ.get("BERTCHECK_PROFILE", DEFAULT)
     if name not in PROFILES:
         raise ValueError(f"BERTCHECK_PROFILE={name!r} is not one of {', '.join(PROFILES)}")
-    settings.load_profile(name)
-    return name
+    if current_profile() == "default":
+        settings.load_profile(name)
+    return current_profile()

@@ -8,13 +8,8 @@ from bertcheck.subject import Bert
 
 pytest_plugins = ["pytester"]
 
-_CACHE = {}
-
-
 def _load(spec: str, cache_dir: Path) -> Bert:
-    if spec not in _CACHE:
-        _CACHE[spec] = Bert.load(spec, cache_dir)
-    return _CACHE[spec]
+    return Bert.once(spec, cache_dir)  # the process's one copy, shared with the plugin's `bert` fixture
 
 
 @pytest.fixture(scope="session")

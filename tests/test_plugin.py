@@ -5,6 +5,7 @@ import pytest
 # Inner runs are in-process, and pytester drops every module they import once they end: torch cannot
 # be imported twice in one process, so everything heavy is imported here, before any inner run.
 import bertcheck.checks  # noqa: F401
+import bertcheck.registry  # noqa: F401
 import bertcheck.subject  # noqa: F401
 from bertcheck import subject
 from transformers import BertModel, BertTokenizerFast  # noqa: F401
@@ -110,3 +111,37 @@ def test_the_run_ends_with_the_worst_error_per_property_and_model(pytester):
             "*hidden-states*0.*",
         ]
     )
+
+
+# ---- the Hypothesis profiles come with the plugin ----------------------------------------------------
+
+PROFILE_PROBE = """
+from hypothesis import settings
+
+def test_profile():
+    s = settings.default
+    print("PROFILE", settings._current_profile, s.max_examples, s.deadline, s.derandomize)
+"""
+
+
+def test_a_project_that_installs_bertcheck_gets_its_hypothesis_profiles(pytester, monkeypatch):
+    """Outside this checkout (no root conftest): the ci profile by default, BERTCHECK_PROFILE, and
+    --hypothesis-profile, which wins. In a subprocess: a profile loaded here would stay loaded."""
+    monkeypatch.delenv("BERTCHECK_PROFILE", raising=False)
+    pytester.makepyfile(test_probe=PROFILE_PROBE)
+    for args, env, expected in (((), None, "PROFILE ci 25 None True"),
+                                ((), "dev", "PROFILE dev 10 None False"),
+                                (("--hypothesis-profile", "thorough"), "dev", "PROFILE thorough 250 None True")):  # fmt: skip
+        if env:
+            monkeypatch.setenv("BERTCHECK_PROFILE", env)
+        result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", *args)
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"*{expected}*"])
+
+
+def test_an_unknown_bertcheck_profile_stops_the_run_before_collection(pytester, monkeypatch):
+    monkeypatch.setenv("BERTCHECK_PROFILE", "fastest")
+    pytester.makepyfile(test_probe=PROFILE_PROBE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*BERTCHECK_PROFILE='fastest' is not one of dev, ci, thorough*"])

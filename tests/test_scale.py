@@ -67,7 +67,7 @@ def test_a_property_runs_as_shards_with_one_dtype_each_and_its_explicit_examples
     monkeypatch.setenv("SEEN", str(seen))
     monkeypatch.setenv("BERTCHECK_STATS", str(stats))
     pytester.makepyfile(test_p=SHARDED)
-    result = pytester.runpytest("--bert-model", "random:tiny", "-v", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--bert-model", "random:tiny", "-v", "-p", "no:cacheprovider", "-p", "bertcheck.benchstats")
     result.assert_outcomes(passed=3)  # 20 examples: 3 shards of 7
     result.stdout.fnmatch_lines(["*test_hidden_states?random:tiny-shard1of3? PASSED*", "*shard3of3? PASSED*"])
     rows = [json.loads(line) for line in seen.read_text().splitlines()]
