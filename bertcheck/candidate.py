@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 
 from bertcheck.devices import unguarded
-from bertcheck.names import EMBED_NAMES, LAYER_NAMES, layer_name
+from bertcheck.names import EMBED_NAMES, LAYER_NAMES, LAYER_SHAPES, layer_name
 
 
 class CandidateError(RuntimeError):
@@ -262,11 +262,9 @@ class ModelCandidate(_Candidate):
 
 
 def layer_shapes(B: int, T: int, config) -> dict[str, tuple]:
-    """The shape of each per-layer vocabulary activation for a (B, T) input."""
-    H, I, nh = config.hidden_size, config.intermediate_size, config.num_attention_heads
-    shapes = {name: (B, T, H) for name in LAYER_NAMES}
-    shapes.update(mlp_pre=(B, T, I), mlp_post=(B, T, I), attn_scores=(B, nh, T, T), pattern=(B, nh, T, T))
-    return shapes
+    """The shape of each per-layer vocabulary activation for a (B, T) input (`names.LAYER_SHAPES`)."""
+    sizes = {"B": B, "T": T, "H": config.hidden_size, "I": config.intermediate_size, "N": config.num_attention_heads}
+    return {name: tuple(sizes[letter] for letter in LAYER_SHAPES[name]) for name in LAYER_NAMES}
 
 
 # ---- bertcheck's own reference, as a candidate: what every property must accept ------------------

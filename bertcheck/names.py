@@ -1,21 +1,47 @@
 """The one vocabulary of activation names, shared by the reference, the capture, the checks and the messages.
 
-Names follow TransformerLens. Per layer, in the order the forward computes them::
+Per layer, in the order the forward computes them, with each one's shape (B batch, T tokens,
+H hidden_size, N num_attention_heads, I intermediate_size)::
 
-    resid_pre -> q, k, v -> attn_scores -> pattern -> z -> attn_out
-      -> ln1_in = attn_out + resid_pre -> resid_mid = LN1(ln1_in)            (BertSelfOutput)
-      -> mlp_pre -> mlp_post = gelu(mlp_pre) -> mlp_out
-      -> ln2_in = mlp_out + resid_mid -> resid_post = LN2(ln2_in)             (BertOutput)
+    resid_pre (B,T,H) -> q, k, v (B,T,H: heads merged) -> attn_scores (B,N,T,T) -> pattern (B,N,T,T)
+      -> z (B,T,H: heads merged) -> attn_out (B,T,H)
+      -> ln1_in = attn_out + resid_pre (B,T,H) -> resid_mid = LN1(ln1_in) (B,T,H)        (BertSelfOutput)
+      -> mlp_pre (B,T,I) -> mlp_post = gelu(mlp_pre) (B,T,I) -> mlp_out (B,T,H)
+      -> ln2_in = mlp_out + resid_mid (B,T,H) -> resid_post = LN2(ln2_in) (B,T,H)        (BertOutput)
 
 BERT normalizes *after* each residual add, and the second residual is the first LayerNorm's output
 (`resid_mid`), not the layer input. Full names are dotted: ``blocks.3.ln1_in``, ``embed.ln_in``.
+
+The names come from TransformerLens, but two mean something else here, and four have another shape.
+Here `resid_mid` and `resid_post` are what BERT passes on, each LayerNorm's *output*; TransformerLens'
+BERT (`HookedEncoder`, its `BertBlock`) gives those names to the sums *before* each LayerNorm (here
+`ln1_in`, `ln2_in`), and keeps the heads of q, k, v and z apart. The mapping:
+
+    bertcheck     TransformerLens (HookedEncoder, blocks.i.)
+    resid_pre     hook_resid_pre
+    q, k, v, z    attn.hook_q, hook_k, hook_v, hook_z, there (B,T,N,H/N): here heads merged, (B,T,H)
+    attn_scores   attn.hook_attn_scores
+    pattern       attn.hook_pattern
+    attn_out      hook_attn_out
+    ln1_in        hook_resid_mid              (the sum before LN1)
+    resid_mid     no hook: LN1's output, `normalized_resid_mid` in its code
+    mlp_pre       mlp.hook_pre
+    mlp_post      mlp.hook_post
+    mlp_out       hook_mlp_out
+    ln2_in        hook_resid_post             (the sum before LN2)
+    resid_post    hook_normalized_resid_post  (LN2's output: the layer's output, hidden_states[i+1])
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Embeddings: word + position + token type, summed, then LayerNorm.
+# Each layer activation's shape, in the letters above: what a candidate's outputs are held to.
+LAYER_SHAPES = {"resid_pre": "BTH", "q": "BTH", "k": "BTH", "v": "BTH", "attn_scores": "BNTT", "pattern": "BNTT",
+                "z": "BTH", "attn_out": "BTH", "ln1_in": "BTH", "resid_mid": "BTH", "mlp_pre": "BTI", "mlp_post": "BTI",
+                "mlp_out": "BTH", "ln2_in": "BTH", "resid_post": "BTH"}  # fmt: skip
+
+# Embeddings: word + position + token type, summed, then LayerNorm; every one (B,T,H).
 EMBED_NAMES = ("embed.tokens", "embed.positions", "embed.token_types", "embed.ln_in", "embed.out")
 
 # One layer, in forward order. `attn_scores` and `pattern` are computed by the reference only: HF does

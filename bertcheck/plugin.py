@@ -69,7 +69,7 @@ def pytest_configure(config):
         except ValueError as err:
             raise pytest.UsageError(str(err)) from None
     config.addinivalue_line("markers", "shares_forward: a property that only reads the one hooked forward "
-                            "(bertcheck.checks): its shards draw the same inputs as the other such properties' and share forwards")
+                            "(bertcheck.one_forward): its shards draw the same inputs as the other such properties' and share forwards")
     given = config.getoption("bert_model") or [os.environ.get("BERTCHECK_MODEL", "")]
     specs = [spec for value in given for spec in parse_specs(value)]
     try:

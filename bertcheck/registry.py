@@ -5,9 +5,9 @@ and the tests of the README's tables read this table; nothing else lists propert
 
 What a property runs on:
 
-- ``forward``: the one hooked forward of HF's model, shared by every such property (`bertcheck.checks`);
+- ``forward``: the one hooked forward of HF's model, shared by every such property (`bertcheck.one_forward`);
 - ``hf``: HF's whole model, through forwards of its own: options, modes and attention implementations
-  a reimplementation's function does not have (`bertcheck.invariances`);
+  a reimplementation's function does not have (`bertcheck.hf_properties`);
 - ``model``: any model candidate, HF's own model among them (`bertcheck.model_properties`);
 - ``layer``: any layer candidate fed generated hidden states, HF's own layer among them
   (`bertcheck.layer_properties`); ``hf-layer``: HF's layer's own modules.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from hypothesis import reject
 from hypothesis.control import currently_in_test_context
 
-from bertcheck import checks, invariances, layer_properties, model_properties
+from bertcheck import hf_properties, layer_properties, model_properties, one_forward
 from bertcheck.candidate import HF_LAYER, HF_MODEL
 from bertcheck.failures import Unavailable
 from bertcheck.worst import record
@@ -44,7 +44,7 @@ class Property:
         if cand is not None and not cand.own:
             raise ValueError(f"{self.key} checks HF's own {self.kind}, not a candidate's function")
         if self.on == "forward":
-            return checks.run_check(bert, case, self.key)  # the one hooked forward, shared
+            return one_forward.run_check(bert, case, self.key)  # the one hooked forward, shared
         return self.run(bert, case)
 
     @property
@@ -64,22 +64,22 @@ def _table(kind: str, *rows) -> dict[str, Property]:
 # HF's model, and model candidates: `bertcheck check KEY`, `bertcheck verify --model-impl`.
 MODEL = _table(
     "model",
-    ("residual-identity", "forward", checks.CHECKS["residual-identity"], "the shared hooked forward", False),
-    ("layernorm", "forward", checks.CHECKS["layernorm"], "the shared hooked forward; each LayerNorm re-run on its input", False),
-    ("intermediate-width", "forward", checks.CHECKS["intermediate-width"], "the shared hooked forward", False),
-    ("hidden-states", "forward", checks.CHECKS["hidden-states"], "the shared hooked forward; a reference layer per layer", False),
+    ("residual-identity", "forward", one_forward.CHECKS["residual-identity"], "the shared hooked forward", False),
+    ("layernorm", "forward", one_forward.CHECKS["layernorm"], "the shared hooked forward; each LayerNorm re-run on its input", False),
+    ("intermediate-width", "forward", one_forward.CHECKS["intermediate-width"], "the shared hooked forward", False),
+    ("hidden-states", "forward", one_forward.CHECKS["hidden-states"], "the shared hooked forward; a reference layer per layer", False),
     ("model-equivalence", "any", model_properties.model_equivalence, "1 call; a reference layer per layer", True),
-    ("attention-pattern", "hf", invariances.attention_pattern, "1 eager forward; a reference layer per layer", False),
-    ("eager-sdpa", "hf", invariances.eager_matches_sdpa, "1 forward per attention implementation", False),
+    ("attention-pattern", "hf", hf_properties.attention_pattern, "1 eager forward; a reference layer per layer", False),
+    ("eager-sdpa", "hf", hf_properties.eager_matches_sdpa, "1 forward per attention implementation", False),
     ("padding", "any", model_properties.padding, "3 forwards: as drawn, other ids at padding, 5 more padded", True),
     ("batching", "any", model_properties.batching, "1 forward, 1 per text alone, 1 reversed", True),
-    ("defaults", "hf", invariances.default_arguments, "4 forwards", False),
+    ("defaults", "hf", hf_properties.default_arguments, "4 forwards", False),
     ("determinism", "any", model_properties.determinism, "2 forwards", True),
-    ("dropout", "hf", invariances.dropout_placement, "3 forwards: hooked in train mode, eval, train without dropout", False),
-    ("precision", "hf", invariances.reference_agreement, "1 forward; a float64 reference layer per layer", False),
-    ("output-options", "hf", invariances.output_options, "3-4 eager forwards", False),
-    ("padded-row", "hf", invariances.fully_padded_row, "2 forwards", False),
-    ("gradients", "hf", invariances.gradients, "1 forward and 1 backward of HF and of the reference", False),
+    ("dropout", "hf", hf_properties.dropout_placement, "3 forwards: hooked in train mode, eval, train without dropout", False),
+    ("precision", "hf", hf_properties.reference_agreement, "1 forward; a float64 reference layer per layer", False),
+    ("output-options", "hf", hf_properties.output_options, "3-4 eager forwards", False),
+    ("padded-row", "hf", hf_properties.fully_padded_row, "2 forwards", False),
+    ("gradients", "hf", hf_properties.gradients, "1 forward and 1 backward of HF and of the reference", False),
 )
 # HF's layer, and layer candidates: `bertcheck check-layer KEY`, `bertcheck verify --impl`.
 LAYER = _table(

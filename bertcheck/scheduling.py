@@ -2,7 +2,7 @@
 
 xdist's `load` scheduling, except for one thing: the read-only properties (residual identity,
 LayerNorm statistics, intermediate width, hidden states) of one model and shard draw the same inputs
-and share one forward per input (`bertcheck.checks.observed`), but only inside one worker. Their
+and share one forward per input (`bertcheck.one_forward.observed`), but only inside one worker. Their
 items, whose shard id ends in ``-one-forward``, go to a worker together, as one unit; every other
 item is a unit of its own. Units are handed out largest first, then as workers free up.
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from bertcheck.capture import capture
-from bertcheck.checks import normalized
+from bertcheck.one_forward import normalized
 from bertcheck.cases import Case
 from bertcheck.names import EMBED_LN, LAYER_LNS, RESIDUAL_ADDS, layer_module, layer_name
 from bertcheck.subject import Bert

@@ -9,7 +9,7 @@ import torch
 import transformers
 
 # Inner pytest runs are in-process (see test_plugin): everything heavy is imported before them.
-import bertcheck.checks  # noqa: F401
+import bertcheck.one_forward  # noqa: F401
 import checkpoints
 from bertcheck import audit, cli, subject
 from bertcheck.cases import Case

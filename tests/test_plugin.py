@@ -4,7 +4,7 @@ import pytest
 
 # Inner runs are in-process, and pytester drops every module they import once they end: torch cannot
 # be imported twice in one process, so everything heavy is imported here, before any inner run.
-import bertcheck.checks  # noqa: F401
+import bertcheck.one_forward  # noqa: F401
 import bertcheck.registry  # noqa: F401
 import bertcheck.subject  # noqa: F401
 from bertcheck import subject

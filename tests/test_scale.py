@@ -6,11 +6,11 @@ import pytest
 import torch
 
 # Inner pytest runs are in-process: everything heavy is imported before any (see test_plugin).
-import bertcheck.checks  # noqa: F401
+import bertcheck.one_forward  # noqa: F401
 from bertcheck import memory, subject
 from bertcheck.candidate import LayerCandidate, reads_only
 from bertcheck.cases import Case
-from bertcheck.checks import CHECKS
+from bertcheck.one_forward import CHECKS
 from bertcheck.registry import run_model_property
 from bertcheck.failures import PropertyFailure
 from bertcheck.reference import ReferenceBert
@@ -198,11 +198,11 @@ def test_a_reads_only_factory_is_handed_the_model_itself_and_any_other_a_copy(ti
 
 
 def test_gradients_hold_the_weight_gradients_of_two_layers_at_most_never_a_models_worth(fresh, monkeypatch):
-    from bertcheck import invariances
+    from bertcheck import hf_properties
 
     bert = fresh("minilm", torch.float64)  # 6 layers: enough to tell streaming from holding
     model = bert.model(torch.float64)
-    layers_alive, judge = [], invariances._GradientPairs._judge
+    layers_alive, judge = [], hf_properties._GradientPairs._judge
 
     def counting(self, key):
         # Which layers have a weight gradient alive on either side, the moment one more arrives.
@@ -210,7 +210,7 @@ def test_gradients_hold_the_weight_gradients_of_two_layers_at_most_never_a_model
         layers_alive.append(len(alive))
         judge(self, key)
 
-    monkeypatch.setattr(invariances._GradientPairs, "_judge", counting)
+    monkeypatch.setattr(hf_properties._GradientPairs, "_judge", counting)
     assert run_model_property(bert, Case(SEED.texts, dtype=torch.float64), "gradients") <= 1.0
     assert layers_alive and max(layers_alive) <= 2, layers_alive
     assert all(p.grad is None for p in model.parameters())  # nothing left behind on the shared model

@@ -1,9 +1,11 @@
-"""Properties that compare whole forwards of the HF model: attention pattern, padding, batching,
-defaults, attention implementations, determinism, dropout placement, dtypes and devices against the
+"""Properties only HF's own model can be asked, each through forwards of its own: what a reimplementation's
+function has no counterpart for. The attention pattern (eager attention's probabilities), every attention
+implementation, omitted arguments, dropout in train mode, copies in other dtypes and devices against the
 float64 reference, output options, a fully padded row, and gradients.
 
 Each runs the forwards it needs on one generated case (keep those cases small: batch <= 4) and
 compares every hidden state at real-token positions, so a failure names the first layer that differs.
+(What any candidate can be asked, HF's model included, is in `bertcheck.model_properties`.)
 """
 
 from __future__ import annotations
