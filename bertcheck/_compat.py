@@ -59,9 +59,9 @@ def run_layer(layer, hidden_states, attention_mask):
     Both ends accept the additive (B, 1, 1, T) float mask (eager adds it; sdpa takes it as attn_mask);
     4.33 returns a tuple, 5.x the tensor.
     """
-    keep = attention_mask[:, None, None, :].to(hidden_states.dtype)
-    additive = (1.0 - keep) * torch.finfo(hidden_states.dtype).min
-    out = layer(hidden_states, additive)
+    from bertcheck.reference import additive_mask
+
+    out = layer(hidden_states, additive_mask(attention_mask, hidden_states.dtype))
     return out[0] if isinstance(out, (tuple, list)) else out
 
 

@@ -27,6 +27,7 @@ import torch
 
 from bertcheck.capture import capture
 from bertcheck.cases import Case
+from bertcheck.compare import differences
 from bertcheck.names import CAPTURED_LAYER_NAMES, EMBED_NAMES
 from bertcheck.subject import Bert
 from bertcheck.tolerances import Tolerance, tolerances_for
@@ -455,13 +456,15 @@ def _name_order(name: str) -> int:
 
 
 def _errors(new: torch.Tensor, old: torch.Tensor, real: torch.Tensor, tol: Tolerance) -> dict:
+    """The drift of one activation over real tokens: what is over the tolerance as `compare` judges every
+    property, and the sums the baseline report adds up per layer."""
+    mismatch, ratio = differences(new, old, tol, real)
     a, e = new.double()[real], old.double()[real]
     diff = (a - e).abs()
     rel = torch.where(diff == 0, torch.zeros_like(diff), diff / e.abs())
-    allowed = tol.atol + tol.rtol * e.abs()
     return {"n": diff.numel(), "max_abs": float(diff.max()) if diff.numel() else 0.0, "sum_abs": float(diff.sum()),
             "max_rel": float(rel.max()) if rel.numel() else 0.0, "sum_rel": float(rel[torch.isfinite(rel)].sum()),
-            "over": int((diff > allowed).sum()), "ratio": float((diff / allowed).max()) if diff.numel() else 0.0}  # fmt: skip
+            "over": 0 if mismatch is None else mismatch.mismatched, "ratio": ratio}  # fmt: skip
 
 
 def _diff_keys(out: list[str], what: str, recorded: dict, live: dict) -> None:

@@ -18,6 +18,7 @@ import torch
 from bertcheck._compat import accepts_4d_mask, attention_implementations
 from bertcheck.capture import capture
 from bertcheck.compare import largest_abs
+from bertcheck.reference import additive_mask
 from bertcheck.cases import Case
 from bertcheck.failures import Check, Unavailable, full_name, where_of
 from bertcheck.names import RESIDUAL_ADDS, layer_name
@@ -215,7 +216,7 @@ def output_options(bert: Bert, case: Case) -> float:
             worst = max(worst, check.close(where, name, flagged, plain, tol, f"last_hidden_state with {next(iter(flags))}=True == without"))
         if accepts_4d_mask():
             mask = inputs["attention_mask"]
-            four = (1.0 - mask[:, None, None, :].to(case.dtype)) * torch.finfo(case.dtype).min
+            four = additive_mask(mask, case.dtype)  # (B, 1, 1, T)
             expanded = eager(**{**inputs, "attention_mask": four}, return_dict=True).last_hidden_state
             worst = max(worst, check.close(where, name, expanded, plain, tol, "a 4D additive mask == the 2D mask it expands"))
     return worst

@@ -23,7 +23,7 @@ from bertcheck.failures import Check, Unavailable
 from bertcheck.low_precision import Baseline, is_half
 from bertcheck.names import LAYER_NAMES, layer_name
 from bertcheck.outputs import comparable, require_finite
-from bertcheck.reference import ReferenceBert, layer_norm
+from bertcheck.reference import ReferenceBert, layer_norm, normalized_moments
 from bertcheck.subject import Bert, Observation
 from bertcheck.tolerances import Tolerance, tolerances_for
 
@@ -161,12 +161,12 @@ def output_statistics(cand: LayerCandidate, bert: Bert, case: LayerCase) -> floa
 
     probed, fn = run.edited(identity_affine)
     name = run.name("resid_post")
-    z = run(fn=fn)[name].double()
-    v = capture_layer(probed, run.x, run.mask, case.layer)[run.name("ln2_in")].double().var(dim=-1, unbiased=False)
-    where, eps = f"layer {case.layer}", bert.config.layer_norm_eps
-    worst = run.check.close(where, name, z.mean(dim=-1), torch.zeros_like(v), Tolerance(0.0, tols.ln_mean),
+    ln_in = capture_layer(probed, run.x, run.mask, case.layer)[run.name("ln2_in")]
+    mean, var, wanted = normalized_moments(run(fn=fn)[name], ln_in, bert.config.layer_norm_eps)
+    where = f"layer {case.layer}"
+    worst = run.check.close(where, name, mean, torch.zeros_like(mean), Tolerance(0.0, tols.ln_mean),
                             "per-token mean 0 with the output LayerNorm's weight 1 and bias 0")  # fmt: skip
-    return max(worst, run.check.close(where, name, z.var(dim=-1, unbiased=False), v / (v + eps), Tolerance(0.0, tols.ln_var),
+    return max(worst, run.check.close(where, name, var, wanted, Tolerance(0.0, tols.ln_var),
                                       "per-token variance v / (v + eps) with the output LayerNorm's weight 1 and bias 0"))  # fmt: skip
 
 

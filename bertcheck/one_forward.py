@@ -29,7 +29,7 @@ from bertcheck.names import (
     layer_module,
     layer_name,
 )
-from bertcheck.reference import ACTIVATIONS
+from bertcheck.reference import ACTIVATIONS, normalized_moments
 from bertcheck.subject import Bert, ForwardError, Observation
 from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
 
@@ -114,12 +114,12 @@ def _layernorm_site(ctx: Context, check: Check, layer: int | None, site, path: s
     module = ctx.modules[path]
     gamma, beta = module.weight.detach(), module.bias.detach()
     z = normalized(module, x)
-    z64, v = z.double(), x.double().var(dim=-1, unbiased=False)
+    mean, var, wanted = normalized_moments(z, x, eps)
     worst = 0.0
     # Per-token statistics are (B, T) tensors: compared like activations, with an absolute limit.
     for value, target, limit, text in (
-        (z64.mean(dim=-1), torch.zeros_like(v), tol.ln_mean, "per-token mean of z is 0"),
-        (z64.var(dim=-1, unbiased=False), v / (v + eps), tol.ln_var, f"per-token variance of z is v/(v+eps), eps={eps:g}"),
+        (mean, torch.zeros_like(mean), tol.ln_mean, "per-token mean of z is 0"),
+        (var, wanted, tol.ln_var, f"per-token variance of z is v/(v+eps), eps={eps:g}"),
     ):  # fmt: skip
         worst = max(worst, check.close(where, name, value, target, Tolerance(rtol=0.0, atol=limit), f"{site.name}: {text}"))
     affine = gamma * z + beta

@@ -69,6 +69,13 @@ ACTIVATIONS = {
 }
 
 
+def normalized_moments(z: torch.Tensor, x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per token, in float64: the mean and the variance of a LayerNorm's normalized value `z`, and the
+    variance it must have, v / (v + eps) with v the (biased) variance of its input `x`. (Its mean must be 0.)"""
+    z, v = z.double(), x.double().var(dim=-1, unbiased=False)
+    return z.mean(dim=-1), z.var(dim=-1, unbiased=False), v / (v + eps)
+
+
 def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """(B, T) of 1/0 -> (B, 1, 1, T): 0 for keys to attend, the dtype's most negative value for padding."""
     keep = attention_mask[:, None, None, :].to(dtype)

@@ -13,7 +13,9 @@ from pathlib import Path
 import torch
 
 from bertcheck.capture import capture
+from bertcheck.compare import differences
 from bertcheck.one_forward import normalized
+from bertcheck.reference import normalized_moments
 from bertcheck.cases import Case
 from bertcheck.names import EMBED_LN, LAYER_LNS, RESIDUAL_ADDS, layer_module, layer_name
 from bertcheck.subject import Bert
@@ -68,9 +70,8 @@ class Walk:
 
 
 def _ln_stats(module, x: torch.Tensor, eps: float) -> tuple[float, float]:
-    z = normalized(module, x).double()
-    v = x.double().var(dim=-1, unbiased=False)
-    return float(z.mean(-1).abs().max()), float((z.var(-1, unbiased=False) - v / (v + eps)).abs().max())
+    mean, var, wanted = normalized_moments(normalized(module, x), x, eps)
+    return float(mean.abs().max()), float((var - wanted).abs().max())
 
 
 def _max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -96,7 +97,7 @@ def walk(bert: Bert, sentence: str = "this is a test sentence", device: str = "c
             step.problems.append(f"LN mean {step.ln_mean:.2g} > {tol.ln_mean:g}")
         if step.ln_var is not None and step.ln_var > tol.ln_var:
             step.problems.append(f"LN variance off by {step.ln_var:.2g} > {tol.ln_var:g}")
-        if expected is not None and bool(((actual.double() - expected.double()).abs() > tol.values.atol + tol.values.rtol * expected.double().abs()).any()):
+        if expected is not None and differences(actual, expected, tol.values)[0] is not None:
             step.problems.append("differs from the reference")
         return step
 
