@@ -138,7 +138,7 @@ def metadata(bert: Bert, dtype: torch.dtype, attention: str) -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "model": bert.name,
+        "model": bert.spec,
         # The checkpoint's identity (its files, or a random spec's recipe): compared, not the spec string.
         "fingerprint": bert.source.fingerprint() if bert.source is not None else None,
         "config": json.loads(json.dumps(bert.config.to_dict(), default=str)),
@@ -165,7 +165,7 @@ def record(bert: Bert, out: Path, *, dtype=torch.float32, attention: str | None 
     ensure_writable(out, update=update)
     attention = attention or getattr(bert.model(dtype).config, "_attn_implementation", None) or "eager"
     meta = metadata(bert, dtype, attention)
-    with _progress(len(PROBES), f"recording {bert.name}") as bar:
+    with _progress(len(PROBES), f"recording {bert.spec}") as bar:
         tensors, meta["hidden_states"] = observe(bert, dtype, attention, bar, device)
     _save(out, meta, tensors, update=update)
     return meta
@@ -441,13 +441,13 @@ def _same_checkpoint(baseline: Baseline, bert: Bert) -> str | None:
     meta = baseline.meta
     recorded, live = meta.get("fingerprint"), bert.source.fingerprint() if bert.source is not None else None
     if recorded is None or live is None:
-        if meta["model"] != bert.name:
-            raise BaselineError(f"{baseline.path} was recorded on model {meta['model']!r}, not {bert.name!r}")
-        return f"checkpoint identified by its spec {bert.name!r} only (no fingerprint {'recorded' if recorded is None else 'live'})"
+        if meta["model"] != bert.spec:
+            raise BaselineError(f"{baseline.path} was recorded on model {meta['model']!r}, not {bert.spec!r}")
+        return f"checkpoint identified by its spec {bert.spec!r} only (no fingerprint {'recorded' if recorded is None else 'live'})"
     if recorded != live:
         raise BaselineError(f"{baseline.path} was recorded on another checkpoint: fingerprint {recorded} (spec "
-                            f"{meta['model']!r} then), {live} for {bert.name!r} here; name the recorded one with --model")  # fmt: skip
-    return None if meta["model"] == bert.name else f"recorded as {meta['model']!r}, the same checkpoint as {bert.name!r} here"
+                            f"{meta['model']!r} then), {live} for {bert.spec!r} here; name the recorded one with --model")  # fmt: skip
+    return None if meta["model"] == bert.spec else f"recorded as {meta['model']!r}, the same checkpoint as {bert.spec!r} here"
 
 
 def _name_order(name: str) -> int:

@@ -7,10 +7,23 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import torch
 
 INLINE_TEXTS = 2000  # characters of texts JSON a reproduce line carries as an argument
+
+
+class Example(Protocol):
+    """What every generated example gives a failure report: its input in words, and one command that
+    reruns the property on exactly it. `spec` is the model spec (as for ``--bert-model``)."""
+
+    dtype: torch.dtype
+    device: str
+
+    def describe(self, spec: str) -> list[str]: ...
+
+    def reproduce(self, spec: str, check: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -66,20 +79,20 @@ class Case:
         # command line, where plain shell quoting cannot carry a NUL.
         return json.dumps([list(t) if isinstance(t, tuple) else t for t in self.texts], ensure_ascii=True)
 
-    def describe(self, model: str) -> list[str]:
+    def describe(self, spec: str) -> list[str]:
         shown = [list(t) if isinstance(t, tuple) else t for t in self.texts]
         return [
-            f"model: {model}   dtype: {str(self.dtype).removeprefix('torch.')}   device: {self.device}   batch: {self.batch}",
+            f"model: {spec}   dtype: {str(self.dtype).removeprefix('torch.')}   device: {self.device}   batch: {self.batch}",
             f"{'sentence pairs' if self.pairs else 'sentences'}: {shown!r}"[:2000],
         ]
 
-    def reproduce(self, model: str, check: str) -> str:
+    def reproduce(self, spec: str, check: str) -> str:
         """One shell command that reruns `check` on exactly this input. Texts past `INLINE_TEXTS`
         characters of JSON go through a here-document on stdin (`--texts-file -`): a command line
         argument is limited (128 KiB on Linux), and a screenful of escapes is not readable either."""
         args = [
             "python", "-m", "bertcheck", "check", check,
-            "--model", model,
+            "--model", spec,
             "--dtype", str(self.dtype).removeprefix("torch."),
             "--device", self.device,
         ]  # fmt: skip
@@ -141,15 +154,15 @@ class LayerCase:
     def texts(self):  # what PropertyFailure shows as the input
         return ()
 
-    def describe(self, model: str) -> list[str]:
+    def describe(self, spec: str) -> list[str]:
         return [
-            f"model: {model}   dtype: {str(self.dtype).removeprefix('torch.')}   device: {self.device}   layer: {self.layer}",
+            f"model: {spec}   dtype: {str(self.dtype).removeprefix('torch.')}   device: {self.device}   layer: {self.layer}",
             f"hidden states: batch {self.batch}, tokens {self.tokens}, padded {self.pad} (rows 1+), "
             f"std {SCALES[self.scale]:g} ({self.scale}), seed {self.seed}",
         ]
 
-    def reproduce(self, model: str, check: str) -> str:
-        args = ["python", "-m", "bertcheck", "check-layer", check, "--model", model, "--layer", str(self.layer),
+    def reproduce(self, spec: str, check: str) -> str:
+        args = ["python", "-m", "bertcheck", "check-layer", check, "--model", spec, "--layer", str(self.layer),
                 "--batch", str(self.batch), "--tokens", str(self.tokens), "--pad", str(self.pad), "--scale", self.scale,
                 "--seed", str(self.seed), "--dtype", str(self.dtype).removeprefix("torch."), "--device", self.device]  # fmt: skip
         return shlex.join(args)
@@ -167,15 +180,23 @@ class CandidateCase:
     def texts(self):
         return self.inner.texts
 
-    def describe(self, model: str) -> list[str]:
-        return [f"candidate: {self.impl} ({self.kind} factory)", *self.inner.describe(model)]
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.inner.dtype
+
+    @property
+    def device(self) -> str:
+        return self.inner.device
+
+    def describe(self, spec: str) -> list[str]:
+        return [f"candidate: {self.impl} ({self.kind} factory)", *self.inner.describe(spec)]
 
     def example_json(self) -> str:
         return example_json(self.inner)
 
-    def reproduce(self, model: str, check: str) -> str:
+    def reproduce(self, spec: str, check: str) -> str:
         option = "--impl" if self.kind == "layer" else "--model-impl"
-        args = ["python", "-m", "bertcheck", "verify", option, self.impl, "--model", model,
+        args = ["python", "-m", "bertcheck", "verify", option, self.impl, "--model", spec,
                 "--property", check, "--example", self.example_json()]  # fmt: skip
         return shlex.join(args)
 

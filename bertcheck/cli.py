@@ -227,7 +227,7 @@ def _texts(args) -> str:
 def _say_notes(bert) -> None:
     """What the audit of the checkpoint said (a float16 checkpoint, one token type): on stderr, never hidden."""
     for note in bert.notes:
-        print(f"bertcheck: note: {bert.name}: {note}", file=sys.stderr)
+        print(f"bertcheck: note: {bert.spec}: {note}", file=sys.stderr)
 
 
 def _devices() -> list[str]:

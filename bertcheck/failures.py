@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from bertcheck.cases import Case
+from bertcheck.cases import Example
 from bertcheck.compare import differences
-from bertcheck.names import layer_name
+from bertcheck.names import layer_name, where_of_name
 
 
 class Unavailable(Exception):
@@ -22,7 +22,7 @@ class PropertyFailure(AssertionError):
     """
 
     def __init__(self, *, check: str, title: str, where: str, activation: str, expectation: str,
-                 details: list[str], case: Case | None = None, model: str | None = None):  # fmt: skip
+                 details: list[str], case: Example | None = None, spec: str | None = None):  # fmt: skip
         self.check = check
         self.title = title
         self.where = where
@@ -30,7 +30,7 @@ class PropertyFailure(AssertionError):
         self.expectation = expectation
         self.details = details
         self.case = case
-        self.model = model
+        self.spec = spec
         super().__init__(self.report())
 
     def report(self) -> str:
@@ -39,31 +39,39 @@ class PropertyFailure(AssertionError):
             f"  expected: {self.expectation}",
             *(f"  {line}" for line in self.details),
         ]
-        if self.case is not None and self.model is not None:
-            lines += ["Input:", *(f"  {line}" for line in self.case.describe(self.model))]
-            lines += ["Reproduce:", f"  {self.case.reproduce(self.model, self.check)}"]
+        if self.case is not None and self.spec is not None:
+            lines += ["Input:", *(f"  {line}" for line in self.case.describe(self.spec))]
+            lines += ["Reproduce:", f"  {self.case.reproduce(self.spec, self.check)}"]
         return "\n".join(lines)
 
-    def with_input(self, case: Case, model: str) -> "PropertyFailure":
-        """The same failure, now naming the input that produced it."""
+    def again(self) -> "PropertyFailure":
+        """The same failure as a fresh exception: one object is never raised twice."""
         return PropertyFailure(check=self.check, title=self.title, where=self.where, activation=self.activation,
-                               expectation=self.expectation, details=self.details, case=case, model=model)  # fmt: skip
+                               expectation=self.expectation, details=self.details, case=self.case, spec=self.spec)  # fmt: skip
 
 
 class Check:
-    """Builds the failures of one property on one observation (one example's inputs and activations)."""
+    """Builds the failures of one property on one example: the property (key and title), the example and
+    the model spec a failure names, the real tokens compared, and, for a property that reads a hooked
+    forward, its activations."""
 
-    def __init__(self, key: str, title: str, obs):
-        self.key, self.title, self.obs = key, title, obs
+    def __init__(self, key: str, title: str, case: Example, spec: str, real: torch.Tensor, acts=None):
+        self.key, self.title, self.case, self.spec, self.real, self.acts = key, title, case, spec, real, acts
 
-    def fail(self, where: str, activation: str, expectation: str, details: list[str]) -> PropertyFailure:
-        return PropertyFailure(check=self.key, title=self.title, where=where, activation=activation,
-                               expectation=expectation, details=details, case=self.obs.case, model=self.obs.model)  # fmt: skip
+    @classmethod
+    def on(cls, key: str, title: str, obs) -> "Check":
+        """A check of one hooked forward (`bertcheck.subject.Observation`)."""
+        return cls(key, title, obs.case, obs.spec, obs.real, obs.acts)
+
+    def fail(self, where: str | None, activation: str, expectation: str, details: list[str]) -> PropertyFailure:
+        """The failure at `activation`; `where` None: the layer its name says (`names.where_of_name`)."""
+        return PropertyFailure(check=self.key, title=self.title, where=where or where_of_name(activation), activation=activation,
+                               expectation=expectation, details=details, case=self.case, spec=self.spec)  # fmt: skip
 
     def get(self, where: str, name: str) -> torch.Tensor:
         """A captured activation, or a failure saying its module did not run exactly once."""
         __tracebackhide__ = True
-        acts = self.obs.acts
+        acts = self.acts
         if name in acts.missing:
             raise self.fail(where, name, f"module {acts.missing[name]} runs once per forward",
                              ["it never ran: the forward skipped or replaced it"])  # fmt: skip
@@ -73,13 +81,13 @@ class Check:
         return acts[name]
 
     def close(self, where, name, actual, expected, tolerance, expectation, *, tokens=True) -> float:
-        """Compare; raise naming `name` at `where` if outside `tolerance`. `tokens`: True compares the
-        observation's real tokens, a (B, T) bool tensor those tokens, False every element
-        (parameters have no tokens)."""
+        """Compare; raise naming `name` at `where` (None: where its name says) if outside `tolerance`.
+        `tokens`: True compares the example's real tokens, a (B, T) bool tensor those tokens, False every
+        element (parameters have no tokens)."""
         __tracebackhide__ = True
         if actual.shape != expected.shape:
             raise self.fail(where, name, expectation, [f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"])
-        real = self.obs.real if tokens is True else (None if tokens is False else tokens)
+        real = self.real if tokens is True else (None if tokens is False else tokens)
         mismatch, ratio = differences(actual, expected, tolerance, real)
         if mismatch is not None:
             raise self.fail(where, name, expectation, mismatch.lines())

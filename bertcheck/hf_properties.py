@@ -23,7 +23,7 @@ from bertcheck.cases import Case
 from bertcheck.failures import Check, Unavailable, full_name, where_of
 from bertcheck.names import RESIDUAL_ADDS, layer_name
 from bertcheck.outputs import outputs_close, state_index, state_name
-from bertcheck.subject import Bert, Observation
+from bertcheck.subject import Bert
 from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
 
 
@@ -42,8 +42,8 @@ def _same_states(check: Check, actual, expected, tolerance, expectation: str, to
 
 def _start(bert: Bert, case: Case, key: str, title: str):
     inputs = bert.encode(case)
-    obs = Observation(case=case, model=bert.name, inputs=inputs, acts=None)
-    return Check(key, title, obs), inputs, bert.model(case.dtype, case.device)
+    check = Check(key, title, case, bert.spec, inputs["attention_mask"].bool())
+    return check, inputs, bert.model(case.dtype, case.device)
 
 
 # ---- attention ----------------------------------------------------------------------------------
@@ -130,9 +130,8 @@ def dropout_placement(bert: Bert, case: Case) -> float:
     with _train_mode(model):
         torch.manual_seed(0)
         acts = capture(model, **inputs)
-    obs = Observation(case=case, model=bert.name, inputs=inputs, acts=acts)
-    check = Check(check.key, check.title, obs)
-    real = obs.real
+    check.acts = acts
+    real = check.real
     dropped_total, count = 0, 0
     for i in range(bert.config.num_hidden_layers):
         for add in RESIDUAL_ADDS:
@@ -183,7 +182,7 @@ def reference_agreement(bert: Bert, case: Case) -> float:
     states = _states(model, **inputs)
     ref = bert.reference(torch.float64, "cpu")
     cpu = {key: value.cpu() for key, value in inputs.items()}
-    real = check.obs.real
+    real = check.real
     for i, state in enumerate(states):
         layer = None if i == 0 else i - 1
         bad = ~torch.isfinite(state[real])

@@ -24,7 +24,7 @@ from bertcheck.low_precision import Baseline, is_half
 from bertcheck.names import LAYER_NAMES, layer_name
 from bertcheck.outputs import comparable, require_finite
 from bertcheck.reference import ReferenceBert, layer_norm, normalized_moments
-from bertcheck.subject import Bert, Observation
+from bertcheck.subject import Bert
 from bertcheck.tolerances import Tolerance, tolerances_for
 
 RELATIVE_PERMUTATION = "with relative position scores a layer sees token order: permuting tokens changes its output by design"
@@ -38,10 +38,9 @@ class LayerRun:
         self.cand, self.bert, self.case, self.config = cand, bert, case, bert.config
         self.x, self.mask = case.states(bert.config.hidden_size)
         self.hf = bert.model(case.dtype, case.device).encoder.layer[case.layer]
-        obs = Observation(case=cand.wrap(case), model=bert.name, inputs={"attention_mask": self.mask}, acts=None)
-        self.check = Check(key, title, obs)
+        self.check = Check(key, title, cand.wrap(case), bert.spec, self.mask.bool())
         cand.follow(bert)
-        self.fn = cand.build(self.hf, bert.config, key=(bert.name, case.layer, case.dtype, str(case.device)))
+        self.fn = cand.build(self.hf, bert.config, key=(bert.spec, case.layer, case.dtype, str(case.device)))
 
     def name(self, short: str) -> str:
         return layer_name(self.case.layer, short)

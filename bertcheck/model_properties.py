@@ -20,7 +20,7 @@ from bertcheck.low_precision import Baseline, is_half
 from bertcheck.names import EMBED_NAMES, LAYER_NAMES, layer_name
 from bertcheck.outputs import comparable, require_finite, state_index, state_name
 from bertcheck.reference import ReferenceBert
-from bertcheck.subject import Bert, Observation
+from bertcheck.subject import Bert
 from bertcheck.tolerances import EXACT, Tolerance, tolerances_for
 
 
@@ -33,9 +33,9 @@ class ModelRun:
         self.inputs = bert.encode(case)
         self.mask = self.inputs["attention_mask"]
         self.hf = bert.model(case.dtype, case.device)
-        self.check = Check(key, title, Observation(case=cand.wrap(case), model=bert.name, inputs=self.inputs, acts=None))
+        self.check = Check(key, title, cand.wrap(case), bert.spec, self.mask.bool())
         cand.follow(bert)
-        self.fn = cand.build(self.hf, key=(bert.name, case.dtype, str(case.device)))
+        self.fn = cand.build(self.hf, key=(bert.spec, case.dtype, str(case.device)))
         self.n_layers = bert.config.num_hidden_layers
 
     def __call__(self, inputs: dict | None = None, *, states_only: bool = False) -> dict[str, torch.Tensor]:

@@ -142,6 +142,11 @@ def layer_name(layer: int, name: str) -> str:
     return f"blocks.{layer}.{name}"
 
 
+def where_of_name(name: str) -> str:
+    """Where a full name sits, as failures say it: "embeddings" for ``embed.*``, "layer i" for ``blocks.{i}.*``."""
+    return "embeddings" if name.startswith("embed.") else f"layer {name.split('.')[1]}"
+
+
 def layer_module(layer: int, relative: str) -> str:
     """The HF module path of a module inside layer `layer`."""
     return f"encoder.layer.{layer}" + (f".{relative}" if relative else "")

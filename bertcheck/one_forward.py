@@ -38,8 +38,8 @@ class Reading(Check):
     """A property's `Check` on the streaming observation: it remembers which activations it read, so a
     module that runs again after its layer was checked still fails the properties that read it."""
 
-    def __init__(self, key: str, title: str, obs):
-        super().__init__(key, title, obs)
+    def __init__(self, key: str, title: str, obs: Observation):
+        super().__init__(key, title, obs.case, obs.spec, obs.real, obs.acts)
         self.read: dict[str, str] = {}  # name -> where
 
     def get(self, where: str, name: str) -> torch.Tensor:
@@ -262,7 +262,7 @@ class _Result:
     def rerun_check(self) -> None:
         """A module that ran again after its layer was checked: its activations are not trustworthy."""
         if self.outcome is None:
-            repeated = self.check.obs.acts.repeated
+            repeated = self.check.acts.repeated
             for name, where in self.check.read.items():
                 if name in repeated:
                     try:
@@ -282,7 +282,7 @@ def observe_all(bert: Bert, case) -> dict[str, float | Exception]:
     n_layers = bert.config.num_hidden_layers
     inputs = bert.encode(case)
     store = Activations()
-    obs = Observation(case=case, model=bert.name, inputs=inputs, acts=store)
+    obs = Observation(case=case, spec=bert.spec, inputs=inputs, acts=store)
     ctx = Context(bert, obs)
     results = {key: _Result(key, obs) for key in CHECKS}
     done: set = set()
@@ -304,7 +304,7 @@ def observe_all(bert: Bert, case) -> dict[str, float | Exception]:
     try:
         capture(bert.model(case.dtype, case.device), **inputs, store=store, finished=finished)
     except Exception as err:  # noqa: BLE001 - any crash of the model under test is reported the same way
-        lines = [f"the forward of {bert.name} raised {type(err).__name__}: {err}", *case.describe(bert.name)]
+        lines = [f"the forward of {bert.spec} raised {type(err).__name__}: {err}", *case.describe(bert.spec)]
         raise ForwardError("\n  ".join(lines)) from err
     # Whatever never finished (a layer replaced or skipped) is checked now: its missing names fail.
     if "embeddings" not in done:
@@ -340,7 +340,7 @@ def run_check(bert: Bert, case, check: str) -> float:
     __tracebackhide__ = True
     outcome = observed(bert, case)[check]
     if isinstance(outcome, PropertyFailure):
-        raise outcome.with_input(outcome.case, outcome.model)  # a fresh exception: one object is never raised twice
+        raise outcome.again()
     if isinstance(outcome, Unavailable):
         raise Unavailable(str(outcome))
     if isinstance(outcome, Exception):

@@ -12,12 +12,7 @@ import torch
 
 from bertcheck.failures import Check
 from bertcheck.tolerances import Tolerance
-from bertcheck.names import layer_name
-
-
-def where_of_name(name: str) -> str:
-    """"embeddings" for ``embed.*``, "layer i" for ``blocks.{i}.*``."""
-    return "embeddings" if name.startswith("embed.") else f"layer {name.split('.')[1]}"
+from bertcheck.names import layer_name, where_of_name
 
 
 def state_name(i: int) -> str:

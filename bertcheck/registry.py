@@ -127,14 +127,14 @@ def run_model_property(bert, case, key: str, cand=None) -> float:
             # (a sentence pair for a single token type) is rejected, and Hypothesis draws another.
             reject()
         raise Unavailable(why)
-    return record(_recorded(prop, cand), bert.name, prop(bert, case, cand))
+    return record(_recorded(prop, cand), bert.spec, prop(bert, case, cand))
 
 
 def run_layer_property(bert, case, key: str, cand=None) -> float:
     """Layer property `key` on one generated example, on HF's layer (or `cand`); as `run_model_property`."""
     __tracebackhide__ = True
     prop = named("layer", key)
-    return record(_recorded(prop, cand), bert.name, prop(bert, case, cand))
+    return record(_recorded(prop, cand), bert.spec, prop(bert, case, cand))
 
 
 def _recorded(prop: Property, cand) -> str:

@@ -44,9 +44,9 @@ class Observation:
     """What one example produced: the encoded inputs and every activation of one hooked forward."""
 
     case: Case
-    model: str  # the spec, for messages
+    spec: str  # the model's, for messages
     inputs: dict[str, torch.Tensor]
-    acts: Activations | None  # None for properties that compare whole forwards, not activations
+    acts: Activations
 
     @property
     def real(self) -> torch.Tensor:
@@ -65,8 +65,8 @@ def loaded() -> list["Bert"]:
 class Bert:
     """One model under test. Load once per process; dtype and device copies are made on first use."""
 
-    def __init__(self, name: str, model, tokenizer, notes: Sequence[str] = (), source: ModelSource | None = None):
-        self.name = name
+    def __init__(self, spec: str, model, tokenizer, notes: Sequence[str] = (), source: ModelSource | None = None):
+        self.spec = spec  # as given to --bert-model: what every message and reproduce line names
         self.source = source  # where it was loaded from (None: built in memory, by a test)
         self.config = model.config
         self.tokenizer = tokenizer
@@ -82,6 +82,11 @@ class Bert:
         # Called with (name, (dtype, device)) when a copy is dropped: caches built from it (a candidate's
         # builds) forget it too, so its tensors are freed.
         self.on_drop: list = []
+
+    @property
+    def name(self) -> str:
+        """The spec (this attribute's old name, kept for properties written against it)."""
+        return self.spec
 
     @classmethod
     def load(cls, spec: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
@@ -138,7 +143,7 @@ class Bert:
         self._references.pop(key, None)
         self._undropped.pop(key, None)
         for forget in self.on_drop:
-            forget(self.name, key)
+            forget(self.spec, key)
 
     @contextmanager
     def attention(self, implementation: str | None, dtype: torch.dtype = torch.float32, device: str = "cpu"):
@@ -187,7 +192,7 @@ class Bert:
     def unsupported(self, case: Case) -> str | None:
         """Why this model cannot take `case` as a BERT input (None when it can)."""
         if case.pairs and not self.takes_pairs:
-            return f"{self.name} has type_vocab_size={self.config.type_vocab_size}: it takes no sentence pairs"
+            return f"{self.spec} has type_vocab_size={self.config.type_vocab_size}: it takes no sentence pairs"
         return None
 
     def reference(self, dtype: torch.dtype = torch.float32, device: str = "cpu") -> ReferenceBert:

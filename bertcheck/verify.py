@@ -59,7 +59,7 @@ class Result:
 class Report:
     candidate: str
     kind: str
-    model: str
+    spec: str  # the model's
     results: list[Result] = field(default_factory=list)
 
     @property
@@ -81,7 +81,7 @@ class Report:
                 rows.append((r.property, "ERROR", str(r.examples), "-", str(r.error).splitlines()[0][:160]))
             elif r.failure is not None:
                 where = f"{r.failure.where}, {r.failure.activation}"
-                case = r.failure.case.inner.describe(self.model)[-1] if r.failure.case is not None else ""
+                case = r.failure.case.inner.describe(self.spec)[-1] if r.failure.case is not None else ""
                 rows.append((r.property, "FAIL", str(r.examples), worst, f"{where}: {case}"))
             else:
                 rows.append((r.property, "pass", str(r.examples), worst, ""))
@@ -91,7 +91,7 @@ class Report:
     def text(self) -> str:
         passed = sum(r.passed for r in self.results)
         skipped = sum(r.not_applicable is not None for r in self.results)
-        lines = [f"bertcheck verify: {self.kind} candidate {self.candidate} against {self.model}: "
+        lines = [f"bertcheck verify: {self.kind} candidate {self.candidate} against {self.spec}: "
                  f"{passed} of {len(self.results)} properties hold" + (f", {skipped} do not apply" if skipped else "") +
                  " (worst error as a share of the tolerance; 1 = the limit)", *self.table()]  # fmt: skip
         for r in self.results:
@@ -126,8 +126,8 @@ def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: st
             raise  # nothing can run: stop the whole run
         except CandidateError as err:  # name the input, as a property failure does
             wrapped = cand.wrap(case)
-            lines = [str(err), "Input:", *(f"  {line}" for line in wrapped.describe(bert.name)),
-                     "Reproduce:", f"  {wrapped.reproduce(bert.name, name)}"]  # fmt: skip
+            lines = [str(err), "Input:", *(f"  {line}" for line in wrapped.describe(bert.spec)),
+                     "Reproduce:", f"  {wrapped.reproduce(bert.spec, name)}"]  # fmt: skip
             raise CandidateError("\n".join(lines)) from err
 
     try:
@@ -172,7 +172,7 @@ def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:
         raise ValueError(f"unknown {candidate.kind} properties {unknown}; known: {', '.join(table)}")
     dtypes = list(dtypes)
     strategy = layer_strategy(bert, dtypes, device) if candidate.kind == "layer" else model_strategy(bert, dtypes, device)
-    report = Report(candidate.name, candidate.kind, bert.name)
+    report = Report(candidate.name, candidate.kind, bert.spec)
     with guard():  # bertcheck's own code names the device of every tensor it makes (bertcheck.devices)
         for name in names:
             report.results.append(_run_one(table[name].run, candidate, bert, strategy, examples, name, example))

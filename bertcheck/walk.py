@@ -37,7 +37,7 @@ class Step:
 
 @dataclass
 class Walk:
-    model: str
+    spec: str  # the model's
     sentence: str
     tokens: list[str]
     ids: list[int]
@@ -51,7 +51,7 @@ class Walk:
         def num(v):
             return "-" if v is None else f"{v:.2g}"
 
-        out = [f"bertcheck walk: {self.model}", f"sentence: {self.sentence!r}", f"tokens:   {self.tokens}", f"ids:      {self.ids}", "",
+        out = [f"bertcheck walk: {self.spec}", f"sentence: {self.sentence!r}", f"tokens:   {self.tokens}", f"ids:      {self.ids}", "",
                f"{'step':<36}{'activation':<22}{'shape':<16}{'residual':>9}{'LN mean':>10}{'LN var':>10}{'ref vs HF':>11}"]  # fmt: skip
         for s in self.steps:
             where = "embeddings" if s.layer is None else f"layer {s.layer:<2} {s.what}"
@@ -131,7 +131,7 @@ def walk(bert: Bert, sentence: str = "this is a test sentence", device: str = "c
             steps.append(judge(Step(i, label, out, tuple(acts[out].shape), residual=residual, ln_mean=mean, ln_var=var,
                                     reference=_max_abs(acts[out], ref[out])), ref[out], acts[out]))  # fmt: skip
     tokens = bert.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
-    return Walk(bert.name, sentence, tokens, inputs["input_ids"][0].tolist(), steps)
+    return Walk(bert.spec, sentence, tokens, inputs["input_ids"][0].tolist(), steps)
 
 
 def plot(result: Walk, path: Path) -> None:
@@ -164,7 +164,7 @@ def plot(result: Walk, path: Path) -> None:
     right.set(yscale="log", xlabel="layer (-1: embeddings)", ylabel="max per-token deviation",
               title="LayerNorm: |mean z|, |var z - v/(v+eps)|")  # fmt: skip
     right.legend(fontsize=7)
-    fig.suptitle(f"bertcheck walk: {result.model}: {result.sentence!r}")
+    fig.suptitle(f"bertcheck walk: {result.spec}: {result.sentence!r}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

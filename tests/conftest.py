@@ -37,6 +37,6 @@ def fresh(model_cache):
     def make(spec: str = "random:tiny", dtype: torch.dtype = torch.float32) -> Bert:
         base = _load(spec, model_cache)
         model = copy.deepcopy(base.model()).to(dtype).eval()
-        return Bert(base.name, model, base.tokenizer)
+        return Bert(base.spec, model, base.tokenizer)
 
     return make
