@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 
 def attention_implementations() -> list[str]:
     """The attention implementations BERT can run with on CPU here: eager always, sdpa where supported.

@@ -24,10 +24,29 @@ from dataclasses import dataclass, field
 # a test holds the two equal). The parametric ones of transformers.activations (prelu, xielu) carry
 # weights of their own inside the feed-forward: not BERT's, refused.
 ACTIVATIONS = (
-    "gelu", "gelu_python", "gelu_10", "gelu_new", "gelu_fast", "gelu_accurate", "gelu_pytorch_tanh",
-    "gelu_python_tanh", "quick_gelu", "relu", "relu2", "relu6", "leaky_relu", "silu", "swish", "mish",
-    "sigmoid", "tanh", "hardswish", "laplace", "sqrtsoftplus", "linear",
-)  # fmt: skip
+    "gelu",
+    "gelu_python",
+    "gelu_10",
+    "gelu_new",
+    "gelu_fast",
+    "gelu_accurate",
+    "gelu_pytorch_tanh",
+    "gelu_python_tanh",
+    "quick_gelu",
+    "relu",
+    "relu2",
+    "relu6",
+    "leaky_relu",
+    "silu",
+    "swish",
+    "mish",
+    "sigmoid",
+    "tanh",
+    "hardswish",
+    "laplace",
+    "sqrtsoftplus",
+    "linear",
+)
 RELATIVE = ("relative_key", "relative_key_query")
 # Keys of a BertModel state dict that are the encoder under test: what the reference reads.
 ENCODER_PREFIXES = ("embeddings.", "encoder.")
@@ -45,25 +64,39 @@ class Field:
 
 
 FIELDS = (
-    Field("hidden_act", "every activation of `transformers.activations` without weights of its own: "
-          + ", ".join(ACTIVATIONS), "prelu, xielu (parametric), anything else"),
-    Field("position_embedding_type", "absolute; relative_key and relative_key_query where the installed "
-          "transformers implements them (4.x)", "relative_* on transformers 5.x, which drops their "
-          "distance_embedding weights; any other value"),
+    Field(
+        "hidden_act",
+        "every activation of `transformers.activations` without weights of its own: " + ", ".join(ACTIVATIONS),
+        "prelu, xielu (parametric), anything else",
+    ),
+    Field(
+        "position_embedding_type",
+        "absolute; relative_key and relative_key_query where the installed transformers implements them (4.x)",
+        "relative_* on transformers 5.x, which drops their distance_embedding weights; any other value",
+    ),
     Field("is_decoder", "false", "true: causal attention, a decoder"),
     Field("add_cross_attention", "false", "true: cross-attention weights the encoder never runs"),
-    Field("chunk_size_feed_forward", "0", "anything else: the feed-forward runs in chunks the hooks do not follow "
-          "(the same math: save the checkpoint with 0)"),
+    Field(
+        "chunk_size_feed_forward",
+        "0",
+        "anything else: the feed-forward runs in chunks the hooks do not follow "
+        "(the same math: save the checkpoint with 0)",
+    ),
     Field("type_vocab_size", ">= 1; sentence pairs are drawn only when >= 2", "< 1"),
     Field("max_position_embeddings", ">= 2; texts are truncated to min(512, it) tokens", "< 2"),
     Field("hidden_size, num_attention_heads", "hidden_size a multiple of num_attention_heads", "otherwise"),
     Field("layer_norm_eps", "any number >= 0, read by the reference", "negative or not a number"),
-    Field("hidden_dropout_prob, attention_probs_dropout_prob", "0 <= p < 1 (eval mode ignores them; the "
-          "dropout property reads hidden_dropout_prob)", "p < 0 or p >= 1"),
-    Field("vocab_size, intermediate_size, num_hidden_layers", "any; each weight's shape is checked against them",
-          ""),
-    Field("dtype / torch_dtype", "float32; float16 and bfloat16 checkpoints are checked from an upcast copy, "
-          "and the run header says so", ""),
+    Field(
+        "hidden_dropout_prob, attention_probs_dropout_prob",
+        "0 <= p < 1 (eval mode ignores them; the dropout property reads hidden_dropout_prob)",
+        "p < 0 or p >= 1",
+    ),
+    Field("vocab_size, intermediate_size, num_hidden_layers", "any; each weight's shape is checked against them", ""),
+    Field(
+        "dtype / torch_dtype",
+        "float32; float16 and bfloat16 checkpoints are checked from an upcast copy, and the run header says so",
+        "",
+    ),
     Field("pad_token_id", "any: it only marks an embedding row whose gradient is zero, not the forward", ""),
 )
 
@@ -98,28 +131,39 @@ def audit_config(config: Mapping, transformers_version: str) -> Audit:
     refuse = audit.refusals.append
     act = config.get("hidden_act", "gelu")
     if act not in ACTIVATIONS:
-        why = "a parametric activation (weights inside the feed-forward), not BERT's" if act in ("prelu", "xielu") else \
-            "no reference for it"  # fmt: skip
+        why = (
+            "a parametric activation (weights inside the feed-forward), not BERT's"
+            if act in ("prelu", "xielu")
+            else "no reference for it"
+        )
         refuse(f"hidden_act={act!r}: {why}; bertcheck checks {', '.join(ACTIVATIONS)}")
     positions = config.get("position_embedding_type") or "absolute"
     if positions in RELATIVE and not relative_positions_supported(transformers_version):
-        refuse(f"position_embedding_type={positions!r}: transformers {transformers_version}'s BertModel does not "
-               f"implement it (it drops the distance_embedding weights and uses absolute positions), so the model it "
-               f"loads is not the one the config describes; check it with transformers 4.x")  # fmt: skip
+        refuse(
+            f"position_embedding_type={positions!r}: transformers {transformers_version}'s BertModel does not "
+            f"implement it (it drops the distance_embedding weights and uses absolute positions), so the model it "
+            f"loads is not the one the config describes; check it with transformers 4.x"
+        )
     elif positions not in ("absolute", *RELATIVE):
         refuse(f"position_embedding_type={positions!r}: BERT has absolute, relative_key and relative_key_query")
     elif positions in RELATIVE:
-        audit.notes.append(f"position_embedding_type={positions!r}: relative position scores, checked; the "
-                           f"permutation properties do not apply (a layer sees token order)")  # fmt: skip
+        audit.notes.append(
+            f"position_embedding_type={positions!r}: relative position scores, checked; the "
+            f"permutation properties do not apply (a layer sees token order)"
+        )
     if config.get("is_decoder"):
         refuse("is_decoder=True: a decoder attends causally; bertcheck checks the bidirectional BERT encoder")
     if config.get("add_cross_attention"):
-        refuse("add_cross_attention=True: each layer carries cross-attention weights that the encoder never runs; "
-               "bertcheck checks the BERT encoder alone")  # fmt: skip
+        refuse(
+            "add_cross_attention=True: each layer carries cross-attention weights that the encoder never runs; "
+            "bertcheck checks the BERT encoder alone"
+        )
     chunk = config.get("chunk_size_feed_forward") or 0
     if chunk:
-        refuse(f"chunk_size_feed_forward={chunk!r}: the feed-forward runs in chunks, which bertcheck's hooks do not "
-               f"follow; the math is the same, so save the checkpoint with chunk_size_feed_forward=0")  # fmt: skip
+        refuse(
+            f"chunk_size_feed_forward={chunk!r}: the feed-forward runs in chunks, which bertcheck's hooks do not "
+            f"follow; the math is the same, so save the checkpoint with chunk_size_feed_forward=0"
+        )
     types = config.get("type_vocab_size", 2)
     if not isinstance(types, int) or types < 1:
         refuse(f"type_vocab_size={types!r}: need at least 1 token type")
@@ -142,8 +186,10 @@ def audit_config(config: Mapping, transformers_version: str) -> Audit:
             refuse(f"{name}={p!r}: need 0 <= p < 1")
     stored = config.get("dtype") or config.get("torch_dtype")
     if stored in ("float16", "bfloat16"):
-        audit.notes.append(f"weights stored in {stored}: checked from an upcast float32 copy (float64 where drawn); "
-                           f"their {stored} rounding is part of the model, not an error")  # fmt: skip
+        audit.notes.append(
+            f"weights stored in {stored}: checked from an upcast float32 copy (float64 where drawn); "
+            f"their {stored} rounding is part of the model, not an error"
+        )
     return audit
 
 
@@ -171,21 +217,34 @@ def audit_loading(info: Mapping[str, Iterable[str]]) -> Audit:
     mismatched = list(info.get("mismatched_keys") or ())
     not_loaded = [k for k in missing if k.startswith(ENCODER_PREFIXES)]
     # Buffers (position_ids, token_type_ids) are rebuilt from the config, and heads are not the encoder.
-    stray = [k for k in unexpected if not k.startswith(HEAD_PREFIXES) and not k.endswith(("position_ids", "token_type_ids"))]
+    stray = [
+        k for k in unexpected if not k.startswith(HEAD_PREFIXES) and not k.endswith(("position_ids", "token_type_ids"))
+    ]
     if not_loaded:
-        audit.refusals.append(f"{len(not_loaded)} encoder weights are missing from the checkpoint (transformers left "
-                              f"them at their random init): {_listed(not_loaded)}")  # fmt: skip
+        audit.refusals.append(
+            f"{len(not_loaded)} encoder weights are missing from the checkpoint (transformers left "
+            f"them at their random init): {_listed(not_loaded)}"
+        )
     if stray:
         prefix = _common_prefix(stray)
-        hint = f"; they are stored under the prefix {prefix!r}: save the BertModel itself (model.save_pretrained)" \
-            if prefix else ""  # fmt: skip
-        audit.refusals.append(f"{len(stray)} weights in the checkpoint were not loaded by BertModel: {_listed(stray)}{hint}")
+        hint = (
+            f"; they are stored under the prefix {prefix!r}: save the BertModel itself (model.save_pretrained)"
+            if prefix
+            else ""
+        )
+        audit.refusals.append(
+            f"{len(stray)} weights in the checkpoint were not loaded by BertModel: {_listed(stray)}{hint}"
+        )
     if mismatched:
-        audit.refusals.append(f"{len(mismatched)} weights have another shape than the config implies: "
-                              f"{_listed(str(m[0] if isinstance(m, (tuple, list)) else m) for m in mismatched)}")  # fmt: skip
+        audit.refusals.append(
+            f"{len(mismatched)} weights have another shape than the config implies: "
+            f"{_listed(str(m[0] if isinstance(m, (tuple, list)) else m) for m in mismatched)}"
+        )
     heads = sorted({k.split(".", 1)[0] for k in unexpected if k.startswith(HEAD_PREFIXES)})
     if any(k.startswith("pooler.") for k in missing):
-        audit.notes.append("no pooler in the checkpoint (randomly initialized): not checked, it is not part of the encoder")
+        audit.notes.append(
+            "no pooler in the checkpoint (randomly initialized): not checked, it is not part of the encoder"
+        )
     if heads:
         audit.notes.append(f"task head weights ({', '.join(heads)}) in the checkpoint: not loaded, not checked")
     return audit

@@ -50,14 +50,32 @@ PROBES: dict[str, tuple] = {
 LONG_TOKENS = 16
 
 # Config fields that define the function a BERT computes: a baseline with other values is another model.
-ARCHITECTURE = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                "hidden_act", "max_position_embeddings", "type_vocab_size", "layer_norm_eps",
-                "position_embedding_type", "pad_token_id")  # fmt: skip
+ARCHITECTURE = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "layer_norm_eps",
+    "position_embedding_type",
+    "pad_token_id",
+)
 
 
 # Metadata fields compare reads, with their JSON types: anything else is an edited or damaged file.
-_SCHEMA = {"model": str, "config": dict, "config_hash": str, "dtype": str, "attention": str, "probe_hash": str,
-           "state_dict": dict, "hidden_states": dict}  # fmt: skip
+_SCHEMA = {
+    "model": str,
+    "config": dict,
+    "config_hash": str,
+    "dtype": str,
+    "attention": str,
+    "probe_hash": str,
+    "state_dict": dict,
+    "hidden_states": dict,
+}
 
 
 class BaselineError(ValueError):
@@ -88,11 +106,14 @@ def _tokens(name: str, mask: torch.Tensor) -> torch.Tensor | None:
         return None
     T = mask.shape[1]
     d = mask.device
-    return torch.cat([torch.arange(0, min(LONG_TOKENS, T), device=d), torch.arange(max(T - LONG_TOKENS, LONG_TOKENS), T, device=d)])
+    return torch.cat(
+        [torch.arange(0, min(LONG_TOKENS, T), device=d), torch.arange(max(T - LONG_TOKENS, LONG_TOKENS), T, device=d)]
+    )
 
 
-def observe(bert: Bert, dtype: torch.dtype, attention: str | None, progress=None,
-            device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, int]]:  # fmt: skip
+def observe(
+    bert: Bert, dtype: torch.dtype, attention: str | None, progress=None, device: str = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     """Every stored tensor, by ``{probe}/{name}`` (ids, mask, token types, each activation), and the
     number of hidden states of each probe (the states themselves are ``embed.out`` and each
     ``resid_post``, already stored). The model runs on `device`; what is stored is on the CPU."""
@@ -100,7 +121,9 @@ def observe(bert: Bert, dtype: torch.dtype, attention: str | None, progress=None
         return _observe(bert, model, dtype, progress, device)
 
 
-def _observe(bert: Bert, model, dtype: torch.dtype, progress, device: str) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+def _observe(
+    bert: Bert, model, dtype: torch.dtype, progress, device: str
+) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     tensors: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     for probe, texts in PROBES.items():
@@ -157,8 +180,15 @@ def _progress(total: int, what: str):
     return tqdm(total=total, desc=what, unit="probe", file=sys.stderr, disable=None)  # disable=None: off when not a tty
 
 
-def record(bert: Bert, out: Path, *, dtype=torch.float32, attention: str | None = None, update: bool = False,
-           device: str = "cpu") -> dict:  # fmt: skip
+def record(
+    bert: Bert,
+    out: Path,
+    *,
+    dtype=torch.float32,
+    attention: str | None = None,
+    update: bool = False,
+    device: str = "cpu",
+) -> dict:
     """Write the baseline of `bert` to `out` (atomically). Refuses to overwrite unless `update`, and
     refuses a place it cannot write before spending any time recording."""
     out = Path(out)
@@ -176,7 +206,9 @@ def ensure_writable(out: Path, *, update: bool) -> None:
     under a file, a place without write access, or (without `update`) a file that exists."""
     out = Path(out)
     if out.is_dir():
-        raise BaselineError(f"{out} is a directory; give the baseline file's path, such as {out / 'baseline.safetensors'}")
+        raise BaselineError(
+            f"{out} is a directory; give the baseline file's path, such as {out / 'baseline.safetensors'}"
+        )
     if out.exists() and not update:
         raise BaselineError(f"{out} exists; pass --update to overwrite it")
     _reserve(out).unlink()
@@ -210,7 +242,9 @@ def _save(out: Path, meta: dict, tensors: dict[str, torch.Tensor], *, update: bo
         else:
             os.link(tmp, out)
     except FileExistsError:
-        raise BaselineError(f"{out} was created by someone else while this was recording; pass --update to overwrite it") from None
+        raise BaselineError(
+            f"{out} was created by someone else while this was recording; pass --update to overwrite it"
+        ) from None
     except OSError as err:
         raise BaselineError(f"cannot write {out}: {err.strerror or err}") from None
     finally:
@@ -254,26 +288,37 @@ def load(path: Path) -> Baseline:
     except json.JSONDecodeError as err:
         raise BaselineError(f"{path}: its bertcheck metadata is not JSON ({err})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise BaselineError(f"{path}: format {meta.get('format') if isinstance(meta, dict) else meta!r}, expected {FORMAT}")
+        raise BaselineError(
+            f"{path}: format {meta.get('format') if isinstance(meta, dict) else meta!r}, expected {FORMAT}"
+        )
     missing = [k for k in _SCHEMA if k not in meta]
     if missing:
         raise BaselineError(f"{path}: metadata lacks {missing}")
     for key, kind in _SCHEMA.items():
         if not isinstance(meta[key], kind):
-            raise BaselineError(f"{path}: metadata field {key!r} is {type(meta[key]).__name__} {meta[key]!r:.60}, not "
-                                f"{kind.__name__}: the file was edited or damaged (re-record it)")  # fmt: skip
+            raise BaselineError(
+                f"{path}: metadata field {key!r} is {type(meta[key]).__name__} {meta[key]!r:.60}, not "
+                f"{kind.__name__}: the file was edited or damaged (re-record it)"
+            )
     shapes, counts = meta["state_dict"].values(), meta["hidden_states"].values()
-    if not all(isinstance(s, list) and all(isinstance(n, int) for n in s) for s in shapes) or \
-            not all(isinstance(n, int) for n in counts):  # fmt: skip
-        raise BaselineError(f"{path}: metadata 'state_dict' or 'hidden_states' holds other than shapes and counts (re-record it)")
+    if not all(isinstance(s, list) and all(isinstance(n, int) for n in s) for s in shapes) or not all(
+        isinstance(n, int) for n in counts
+    ):
+        raise BaselineError(
+            f"{path}: metadata 'state_dict' or 'hidden_states' holds other than shapes and counts (re-record it)"
+        )
     if not isinstance(meta.get("fingerprint"), (str, type(None))):
-        raise BaselineError(f"{path}: metadata field 'fingerprint' is {meta['fingerprint']!r:.60}, not a hash (re-record it)")
+        raise BaselineError(
+            f"{path}: metadata field 'fingerprint' is {meta['fingerprint']!r:.60}, not a hash (re-record it)"
+        )
     for key, value in tensors.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise BaselineError(f"{path}: {key} holds NaN or infinity; a baseline must be finite (re-record it)")
     if meta["probe_hash"] != probe_hash():
-        raise BaselineError(f"{path} was recorded on another probe set (hash {meta['probe_hash']}, this bertcheck's is "
-                            f"{probe_hash()}); re-record it with this bertcheck on the old transformers")  # fmt: skip
+        raise BaselineError(
+            f"{path} was recorded on another probe set (hash {meta['probe_hash']}, this bertcheck's is "
+            f"{probe_hash()}); re-record it with this bertcheck on the old transformers"
+        )
     return Baseline(path, meta, tensors)
 
 
@@ -309,25 +354,41 @@ class Comparison:
 
     def report(self, verbose: bool = False) -> str:
         meta, live = self.baseline.meta, self.live
-        lines = [f"bertcheck baseline compare: {self.baseline.path}",
-                 f"  recorded: transformers {meta.get('transformers')}, torch {meta.get('torch')}, python {meta.get('python')}, {meta.get('platform')}",
-                 f"  live:     transformers {live['transformers']}, torch {live['torch']}, python {live['python']}, {live['platform']}",
-                 f"  model {meta['model']}, {meta['dtype']}, attention {meta['attention']}; tolerance rtol={self.tolerance.rtol:g} "
-                 f"atol={self.tolerance.atol:g}", "", "Structure:"]  # fmt: skip
-        lines += [f"  {line}" for line in self.structure] or ["  same: hidden states, activation names and shapes, state_dict keys and shapes, config"]
+        lines = [
+            f"bertcheck baseline compare: {self.baseline.path}",
+            f"  recorded: transformers {meta.get('transformers')}, torch {meta.get('torch')}, "
+            f"python {meta.get('python')}, {meta.get('platform')}",
+            f"  live:     transformers {live['transformers']}, torch {live['torch']}, "
+            f"python {live['python']}, {live['platform']}",
+            f"  model {meta['model']}, {meta['dtype']}, attention {meta['attention']}; "
+            f"tolerance rtol={self.tolerance.rtol:g} atol={self.tolerance.atol:g}",
+            "",
+            "Structure:",
+        ]
+        lines += [f"  {line}" for line in self.structure] or [
+            "  same: hidden states, activation names and shapes, state_dict keys and shapes, config"
+        ]
         lines += [f"  note: {line}" for line in self.notes]
         lines += ["", "Values (worst error as a share of the tolerance, per layer and activation; 1 = the limit):"]
         lines += self._grid()
         shown = self.rows if verbose else [r for r in self.rows if r.ratio > 1]
         if shown:
-            lines += ["", "  where          activation              max abs    mean abs   max rel    mean rel   outside tol"]
+            lines += [
+                "",
+                "  where          activation              max abs    mean abs   max rel    mean rel   outside tol",
+            ]
             for r in shown:
-                lines.append(f"  {r.layer:<14} {r.name:<22} {r.max_abs:<10.3g} {r.mean_abs:<10.3g} {r.max_rel:<10.3g} "
-                             f"{r.mean_rel:<10.3g} {100 * r.mismatched:.2f}%")  # fmt: skip
+                lines.append(
+                    f"  {r.layer:<14} {r.name:<22} {r.max_abs:<10.3g} {r.mean_abs:<10.3g} {r.max_rel:<10.3g} "
+                    f"{r.mean_rel:<10.3g} {100 * r.mismatched:.2f}%"
+                )
         worst = max((r.ratio for r in self.rows), default=0.0)
         verdict = "DRIFT" if self.drifted else "within tolerance"
-        lines += ["", f"{verdict}: worst value error {worst:.3g} of the tolerance over {len(self.rows)} layer x activation cells"
-                  + (f"; {len(self.structure)} structural difference(s)" if self.structure else "")]
+        lines += [
+            "",
+            f"{verdict}: worst value error {worst:.3g} of the tolerance over {len(self.rows)} layer x activation cells"
+            + (f"; {len(self.structure)} structural difference(s)" if self.structure else ""),
+        ]
         return "\n".join(lines)
 
     def _grid(self) -> list[str]:
@@ -335,8 +396,10 @@ class Comparison:
         layers (rows) by activation (columns)."""
         cells = {(r.layer, r.name): r.ratio for r in self.rows}
         out = []
-        for rows in ([p for p in dict.fromkeys(r.layer for r in self.rows) if p == "embeddings"],
-                     [p for p in dict.fromkeys(r.layer for r in self.rows) if p != "embeddings"]):  # fmt: skip
+        for rows in (
+            [p for p in dict.fromkeys(r.layer for r in self.rows) if p == "embeddings"],
+            [p for p in dict.fromkeys(r.layer for r in self.rows) if p != "embeddings"],
+        ):
             names = list(dict.fromkeys(r.name for r in self.rows if r.layer in rows))
             if not names:
                 continue
@@ -369,14 +432,20 @@ def compare(baseline: Baseline, bert: Bert, device: str = "cpu") -> Comparison:
     if architecture(bert.config) != architecture(_Config(meta["config"])):
         old, new = architecture(_Config(meta["config"])), architecture(bert.config)
         diff = {k: (old[k], new[k]) for k in ARCHITECTURE if old[k] != new[k]}
-        raise BaselineError(f"{baseline.path} is from another config: " +
-                            ", ".join(f"{k} {old!r} recorded, {new!r} live" for k, (old, new) in diff.items()))  # fmt: skip
+        raise BaselineError(
+            f"{baseline.path} is from another config: "
+            + ", ".join(f"{k} {old!r} recorded, {new!r} live" for k, (old, new) in diff.items())
+        )
     identity = _same_checkpoint(baseline, bert)
     dtype = getattr(torch, meta["dtype"], None)
     if not isinstance(dtype, torch.dtype):
         raise BaselineError(f"{baseline.path}: unknown dtype {meta['dtype']!r}")
-    live_meta = {"transformers": transformers.__version__, "torch": torch.__version__,
-                 "python": platform.python_version(), "platform": platform.platform()}  # fmt: skip
+    live_meta = {
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     result = Comparison(baseline, live_meta, tolerance=tolerances_for(dtype).values)
     if identity:
         result.notes.append(identity)
@@ -386,20 +455,28 @@ def compare(baseline: Baseline, bert: Bert, device: str = "cpu") -> Comparison:
     live_config = json.loads(json.dumps(bert.config.to_dict(), default=str))  # as recorded: JSON keys are strings
     other = {k for k in set(meta["config"]) | set(live_config) if k not in ARCHITECTURE and not k.startswith("_")}
     other.discard("transformers_version")
-    changed = sorted(k for k in other if k in meta["config"] and k in live_config and meta["config"][k] != live_config[k])
+    changed = sorted(
+        k for k in other if k in meta["config"] and k in live_config and meta["config"][k] != live_config[k]
+    )
     only_recorded = sorted(k for k in other if k not in live_config)
     only_live = sorted(k for k in other if k not in meta["config"])
-    for label, keys in (("config fields changed (outside the architecture)", changed),
-                        ("config fields only in the recorded config", only_recorded),
-                        ("config fields only in the live config", only_live)):  # fmt: skip
+    for label, keys in (
+        ("config fields changed (outside the architecture)", changed),
+        ("config fields only in the recorded config", only_recorded),
+        ("config fields only in the live config", only_live),
+    ):
         if keys:
-            result.notes.append(f"{label}: " + ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else ""))
+            result.notes.append(
+                f"{label}: " + ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+            )
 
     from bertcheck._compat import attention_implementations
 
     if meta["attention"] not in attention_implementations():
-        raise BaselineError(f"{baseline.path} was recorded with attention {meta['attention']!r}, which this transformers "
-                            f"does not have ({attention_implementations()})")  # fmt: skip
+        raise BaselineError(
+            f"{baseline.path} was recorded with attention {meta['attention']!r}, which this transformers "
+            f"does not have ({attention_implementations()})"
+        )
     live_state = {k: list(v.shape) for k, v in bert.model(dtype, "cpu").state_dict().items()}
     _diff_keys(result.structure, "state_dict", meta["state_dict"], live_state)
     live, live_counts = observe(bert, dtype, meta["attention"], device=device)
@@ -412,13 +489,21 @@ def compare(baseline: Baseline, bert: Bert, device: str = "cpu") -> Comparison:
         n_rec, n_live = meta["hidden_states"].get(probe), live_counts.get(probe)
         if n_rec != n_live:
             result.structure.append(f"probe {probe}: {n_rec} hidden states recorded, {n_live} live")
-        if f"{probe}/input_ids" in recorded and f"{probe}/input_ids" in live and not torch.equal(recorded[f"{probe}/input_ids"], live[f"{probe}/input_ids"]):
+        if (
+            f"{probe}/input_ids" in recorded
+            and f"{probe}/input_ids" in live
+            and not torch.equal(recorded[f"{probe}/input_ids"], live[f"{probe}/input_ids"])
+        ):
             result.structure.append(f"probe {probe}: the tokenizer gives other ids now")  # every value would differ
     stats: dict[tuple[str, str], list] = {}
     for key, old in recorded.items():
         probe, name = key.split("/", 1)
         new = live.get(key)
-        if name in ("input_ids", "attention_mask", "token_type_ids") or new is None or list(new.shape) != list(old.shape):
+        if (
+            name in ("input_ids", "attention_mask", "token_type_ids")
+            or new is None
+            or list(new.shape) != list(old.shape)
+        ):
             continue
         mask = recorded[f"{probe}/attention_mask"]
         keep = _tokens(probe, mask)
@@ -426,9 +511,18 @@ def compare(baseline: Baseline, bert: Bert, device: str = "cpu") -> Comparison:
         stats.setdefault(_split(name), []).append(_errors(new, old, real, result.tolerance))
     for (place, name), parts in stats.items():
         n = sum(p["n"] for p in parts)
-        result.rows.append(Row(place, name, max(p["max_abs"] for p in parts), sum(p["sum_abs"] for p in parts) / max(n, 1),
-                               max(p["max_rel"] for p in parts), sum(p["sum_rel"] for p in parts) / max(n, 1),
-                               sum(p["over"] for p in parts) / max(n, 1), max(p["ratio"] for p in parts)))  # fmt: skip
+        result.rows.append(
+            Row(
+                place,
+                name,
+                max(p["max_abs"] for p in parts),
+                sum(p["sum_abs"] for p in parts) / max(n, 1),
+                max(p["max_rel"] for p in parts),
+                sum(p["sum_rel"] for p in parts) / max(n, 1),
+                sum(p["over"] for p in parts) / max(n, 1),
+                max(p["ratio"] for p in parts),
+            )
+        )
     order = {f"layer {i}": i + 1 for i in range(bert.config.num_hidden_layers)} | {"embeddings": 0}
     result.rows.sort(key=lambda r: (order.get(r.layer, 10**7), _name_order(r.name)))
     return result
@@ -443,11 +537,18 @@ def _same_checkpoint(baseline: Baseline, bert: Bert) -> str | None:
     if recorded is None or live is None:
         if meta["model"] != bert.spec:
             raise BaselineError(f"{baseline.path} was recorded on model {meta['model']!r}, not {bert.spec!r}")
-        return f"checkpoint identified by its spec {bert.spec!r} only (no fingerprint {'recorded' if recorded is None else 'live'})"
+        missing = "recorded" if recorded is None else "live"
+        return f"checkpoint identified by its spec {bert.spec!r} only (no fingerprint {missing})"
     if recorded != live:
-        raise BaselineError(f"{baseline.path} was recorded on another checkpoint: fingerprint {recorded} (spec "
-                            f"{meta['model']!r} then), {live} for {bert.spec!r} here; name the recorded one with --model")  # fmt: skip
-    return None if meta["model"] == bert.spec else f"recorded as {meta['model']!r}, the same checkpoint as {bert.spec!r} here"
+        raise BaselineError(
+            f"{baseline.path} was recorded on another checkpoint: fingerprint {recorded} (spec "
+            f"{meta['model']!r} then), {live} for {bert.spec!r} here; name the recorded one with --model"
+        )
+    return (
+        None
+        if meta["model"] == bert.spec
+        else f"recorded as {meta['model']!r}, the same checkpoint as {bert.spec!r} here"
+    )
 
 
 def _name_order(name: str) -> int:
@@ -462,21 +563,28 @@ def _errors(new: torch.Tensor, old: torch.Tensor, real: torch.Tensor, tol: Toler
     a, e = new.double()[real], old.double()[real]
     diff = (a - e).abs()
     rel = torch.where(diff == 0, torch.zeros_like(diff), diff / e.abs())
-    return {"n": diff.numel(), "max_abs": float(diff.max()) if diff.numel() else 0.0, "sum_abs": float(diff.sum()),
-            "max_rel": float(rel.max()) if rel.numel() else 0.0, "sum_rel": float(rel[torch.isfinite(rel)].sum()),
-            "over": 0 if mismatch is None else mismatch.mismatched, "ratio": ratio}  # fmt: skip
+    return {
+        "n": diff.numel(),
+        "max_abs": float(diff.max()) if diff.numel() else 0.0,
+        "sum_abs": float(diff.sum()),
+        "max_rel": float(rel.max()) if rel.numel() else 0.0,
+        "sum_rel": float(rel[torch.isfinite(rel)].sum()),
+        "over": 0 if mismatch is None else mismatch.mismatched,
+        "ratio": ratio,
+    }
 
 
 def _diff_keys(out: list[str], what: str, recorded: dict, live: dict) -> None:
     gone = [k for k in recorded if k not in live]
     new = [k for k in live if k not in recorded]
     reshaped = [f"{k} {recorded[k]} -> {live[k]}" for k in recorded if k in live and recorded[k] != live[k]]
-    if gone:
-        out.append(f"{len(gone)} {what} name(s) recorded but absent now: {', '.join(gone[:6])}{' ...' if len(gone) > 6 else ''}")
-    if new:
-        out.append(f"{len(new)} {what} name(s) new now: {', '.join(new[:6])}{' ...' if len(new) > 6 else ''}")
-    if reshaped:
-        out.append(f"{len(reshaped)} {what} shape(s) changed: {', '.join(reshaped[:6])}{' ...' if len(reshaped) > 6 else ''}")
+    for items, said in (
+        (gone, "name(s) recorded but absent now"),
+        (new, "name(s) new now"),
+        (reshaped, "shape(s) changed"),
+    ):
+        if items:
+            out.append(f"{len(items)} {what} {said}: {', '.join(items[:6])}{' ...' if len(items) > 6 else ''}")
 
 
 class _Config:

@@ -35,8 +35,21 @@ MODELS = ("random:bert-base-uncased", "minilm")
 # Properties that run float32 forwards only; the goal of <= 2.5x a bare forward is theirs.
 # precision (a float64 reference, bfloat16 copies) and gradients (two backwards) are measured too,
 # but are not float32-forward properties.
-FLOAT32 = ("residual-identity", "layernorm", "intermediate-width", "hidden-states", "attention-pattern", "eager-sdpa",
-           "padding", "batching", "defaults", "determinism", "dropout", "output-options", "padded-row")  # fmt: skip
+FLOAT32 = (
+    "residual-identity",
+    "layernorm",
+    "intermediate-width",
+    "hidden-states",
+    "attention-pattern",
+    "eager-sdpa",
+    "padding",
+    "batching",
+    "defaults",
+    "determinism",
+    "dropout",
+    "output-options",
+    "padded-row",
+)
 GOAL_RATIO = 2.5
 
 
@@ -139,13 +152,26 @@ def suite(root: Path, workers: int | str = "auto") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats_file = Path(tmp) / "stats.json"
         env = {**os.environ, "BERTCHECK_PROFILE": "ci", "BERTCHECK_STATS": str(stats_file), "HF_HUB_OFFLINE": "1"}
-        command = [sys.executable, "-m", "pytest", "-n", str(workers), "-q", "-p", "no:cacheprovider", "-p", "bertcheck.benchstats",
-                   "properties"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            str(workers),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "bertcheck.benchstats",
+            "properties",
+        ]
         start = time.perf_counter()
         proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if not stats_file.exists():
-            raise RuntimeError(f"the suite wrote no statistics (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+            raise RuntimeError(
+                f"the suite wrote no statistics (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}"
+            )
         stats = json.loads(stats_file.read_text())
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     examples = {f"{c} [{m}]": n for c, m, n in stats["examples"]}
@@ -186,9 +212,19 @@ def inputs_drawn(drawn: list) -> dict:
     return {"cases": sum(n for _, _, n in drawn), "batch_sizes": dict(sorted(batches.items())), "share": share}
 
 
-def run(*, models=MODELS, shapes=SHAPES, property_shapes=PROPERTY_SHAPES, properties=None, repeat: int = 3,
-        with_suite: bool = True, workers=(1, 2), root: Path = Path("."), cache_dir: Path | None = None,
-        progress=print) -> dict:  # fmt: skip
+def run(
+    *,
+    models=MODELS,
+    shapes=SHAPES,
+    property_shapes=PROPERTY_SHAPES,
+    properties=None,
+    repeat: int = 3,
+    with_suite: bool = True,
+    workers=(1, 2),
+    root: Path = Path("."),
+    cache_dir: Path | None = None,
+    progress=print,
+) -> dict:
     from bertcheck.registry import MODEL
     from bertcheck.subject import Bert
 
@@ -196,9 +232,15 @@ def run(*, models=MODELS, shapes=SHAPES, property_shapes=PROPERTY_SHAPES, proper
     keys = list(properties) if properties is not None else list(MODEL)
     cache_dir = cache_dir or Path(tempfile.mkdtemp(prefix="bertcheck-bench-"))
     result = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-                    "transformers": __import__("transformers").__version__, "threads": 1},  # fmt: skip
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": __import__("transformers").__version__,
+            "threads": 1,
+        },
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "models": {},
     }
@@ -218,7 +260,9 @@ def run(*, models=MODELS, shapes=SHAPES, property_shapes=PROPERTY_SHAPES, proper
                 if (b, t) == property_shapes[0]:
                     entry["forwards"][key] = forwards(bert, key, b, t)
             entry["ratio"][f"B{b} L{t}"] = row
-            progress(f"{spec} properties B{b} L{t}: " + ", ".join(f"{k} {v:.2f}x" for k, v in row.items() if v is not None))
+            progress(
+                f"{spec} properties B{b} L{t}: " + ", ".join(f"{k} {v:.2f}x" for k, v in row.items() if v is not None)
+            )
         result["models"][spec] = entry
     if with_suite:
         result["suites"] = []
@@ -233,59 +277,95 @@ def run(*, models=MODELS, shapes=SHAPES, property_shapes=PROPERTY_SHAPES, proper
 
 def goals(result: dict) -> dict:
     """Each goal of the benchmark issue: met or not, with the number that decides it."""
-    worst_f32 = max((v for m in result["models"].values() for row in m["ratio"].values()
-                     for k, v in row.items() if k in FLOAT32 and v is not None), default=None)  # fmt: skip
+    worst_f32 = max(
+        (
+            v
+            for m in result["models"].values()
+            for row in m["ratio"].values()
+            for k, v in row.items()
+            if k in FLOAT32 and v is not None
+        ),
+        default=None,
+    )
     load = max((m["load_s"] for m in result["models"].values()), default=None)
     out = {
-        "float32 property <= 2.5x bare forward": {"worst": worst_f32, "met": worst_f32 is not None and worst_f32 <= GOAL_RATIO},
+        "float32 property <= 2.5x bare forward": {
+            "worst": worst_f32,
+            "met": worst_f32 is not None and worst_f32 <= GOAL_RATIO,
+        },
         "model load <= 1 s after the first": {"worst": load, "met": load is not None and load <= 1.0},
     }
     s = result.get("suite")
     if s:
         peak = max(s["peak_rss_mib_per_worker"], default=0) / 1024
         out["peak RSS per worker <= 2 GiB"] = {"worst": peak, "met": peak <= 2.0}
-        out["no test item over 20 s"] = {"worst": s["slowest_item"]["seconds"], "met": s["slowest_item"]["seconds"] <= 20}
+        out["no test item over 20 s"] = {
+            "worst": s["slowest_item"]["seconds"],
+            "met": s["slowest_item"]["seconds"] <= 20,
+        }
         rate = s["examples_per_core_s"]
-        out[f"examples per core-second >= 2x {BEFORE['examples_per_core_s']}"] = {"worst": rate, "met": rate >= 2 * BEFORE["examples_per_core_s"]}
+        out[f"examples per core-second >= 2x {BEFORE['examples_per_core_s']}"] = {
+            "worst": rate,
+            "met": rate >= 2 * BEFORE["examples_per_core_s"],
+        }
         out[f"-n {s['workers']} suite <= 120 s"] = {"worst": s["wall_s"], "met": s["wall_s"] <= 120}
-        out[">= 25 examples per property and model"] = {"worst": s["examples_per_property_min"], "met": s["examples_per_property_min"] >= 25}
+        out[">= 25 examples per property and model"] = {
+            "worst": s["examples_per_property_min"],
+            "met": s["examples_per_property_min"] >= 25,
+        }
     return out
 
 
 def table(result: dict) -> list[str]:
     m = result["machine"]
-    lines = [f"bertcheck bench, {result['date']}: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
-             f"transformers {m['transformers']}, 1 torch thread"]  # fmt: skip
+    lines = [
+        f"bertcheck bench, {result['date']}: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
+        f"transformers {m['transformers']}, 1 torch thread"
+    ]
     for spec, entry in result["models"].items():
-        lines += ["", f"{spec}: load {entry['load_s']:.2f} s (first {entry['load_first_s']:.2f} s)",
-                  "  bare forward, seconds:  " + "  ".join(f"{k} {v:.3f}" for k, v in entry["bare_s"].items())]  # fmt: skip
+        lines += [
+            "",
+            f"{spec}: load {entry['load_s']:.2f} s (first {entry['load_first_s']:.2f} s)",
+            "  bare forward, seconds:  " + "  ".join(f"{k} {v:.3f}" for k, v in entry["bare_s"].items()),
+        ]
         shapes = list(entry["ratio"])
         if shapes:
             keys = list(next(iter(entry["ratio"].values())))
-            lines.append("  property, x bare forward".ljust(30) + "".join(f"{s:>10}" for s in shapes) + "   forwards (HF + ref)")
+            lines.append(
+                "  property, x bare forward".ljust(30) + "".join(f"{s:>10}" for s in shapes) + "   forwards (HF + ref)"
+            )
             for key in keys:
-                cells = "".join(f"{'n/a' if entry['ratio'][s][key] is None else format(entry['ratio'][s][key], '.2f'):>10}" for s in shapes)
+                cells = "".join(
+                    f"{'n/a' if entry['ratio'][s][key] is None else format(entry['ratio'][s][key], '.2f'):>10}"
+                    for s in shapes
+                )
                 count, first = entry["forwards"].get(key), entry["ratio"][shapes[0]][key]
                 floor = "" if count is None else f"   {count[0]:g} + {count[1]:g}"
                 if count is not None and first is not None and sum(count):
                     floor += f" ({first / sum(count):.2f}x per forward at {shapes[0]})"
                 lines.append(f"  {key}{'' if key in FLOAT32 else ' *'}".ljust(30) + cells + floor)
     for s in result.get("suites", []):
-        lines += ["", f"suite: {s['command']}: {s['wall_s']:.0f} s wall, {s['workers']} workers, {s['items']} items, "
-                  f"{s['examples_total']} examples ({s['examples_per_core_s']:.2f} per core-second), "
-                  f"{s['examples_per_property_min']}-{s['examples_per_property_max']} per property and model",
-                  "  peak RSS per worker " + ", ".join(f"{r / 1024:.2f} GiB" for r in s["peak_rss_mib_per_worker"])
-                  + f"; slowest item {s['slowest_item']['seconds']:.1f} s: {s['slowest_item']['nodeid']}",
-                  f"  inputs: {s['inputs']['cases']} cases, batch sizes {s['inputs']['batch_sizes']}, "
-                  + ", ".join(f"{k} {v:.0%}" for k, v in s["inputs"]["share"].items()),
-                  f"  pytest: {s['summary']}"]  # fmt: skip
+        lines += [
+            "",
+            f"suite: {s['command']}: {s['wall_s']:.0f} s wall, {s['workers']} workers, {s['items']} items, "
+            f"{s['examples_total']} examples ({s['examples_per_core_s']:.2f} per core-second), "
+            f"{s['examples_per_property_min']}-{s['examples_per_property_max']} per property and model",
+            "  peak RSS per worker "
+            + ", ".join(f"{r / 1024:.2f} GiB" for r in s["peak_rss_mib_per_worker"])
+            + f"; slowest item {s['slowest_item']['seconds']:.1f} s: {s['slowest_item']['nodeid']}",
+            f"  inputs: {s['inputs']['cases']} cases, batch sizes {s['inputs']['batch_sizes']}, "
+            + ", ".join(f"{k} {v:.0%}" for k, v in s["inputs"]["share"].items()),
+            f"  pytest: {s['summary']}",
+        ]
     if result.get("before"):
         b = result["before"]
-        lines.append(f"before (issue #11, this machine kind): -n 2 {b['wall_s_n2']:.0f} s, peak RSS per worker "
-                     f"{', '.join(f'{g} GiB' for g in b['peak_rss_gib'])}, slowest item {b['slowest_item_s']:.0f} s, "
-                     f"{b['examples_per_core_s']} examples per core-second")  # fmt: skip
+        lines.append(
+            f"before (issue #11, this machine kind): -n 2 {b['wall_s_n2']:.0f} s, peak RSS per worker "
+            f"{', '.join(f'{g} GiB' for g in b['peak_rss_gib'])}, slowest item {b['slowest_item_s']:.0f} s, "
+            f"{b['examples_per_core_s']} examples per core-second"
+        )
     lines += ["", "goals (* marks properties outside the float32 goal):"]
     for name, g in result["goals"].items():
-        worst = g["worst"]
-        lines.append(f"  {'met    ' if g['met'] else 'MISSED '} {name}: {worst if isinstance(worst, int) else format(worst or 0, '.3g')}")
+        worst = g["worst"] if isinstance(g["worst"], int) else format(g["worst"] or 0, ".3g")
+        lines.append(f"  {'met    ' if g['met'] else 'MISSED '} {name}: {worst}")
     return lines

@@ -50,8 +50,12 @@ def pytest_runtest_logreport(report):
 def pytest_testnodedown(node, error):
     output = getattr(node, "workeroutput", {})
     if "bertcheck_peak_rss_mib" in output:
-        _add(_stats(node.config), {(c, m): n for c, m, n in output.get("bertcheck_examples", [])}, output["bertcheck_peak_rss_mib"],
-             {(k, b): n for k, b, n in output.get("bertcheck_drawn", [])})  # fmt: skip
+        _add(
+            _stats(node.config),
+            {(c, m): n for c, m, n in output.get("bertcheck_examples", [])},
+            output["bertcheck_peak_rss_mib"],
+            {(k, b): n for k, b, n in output.get("bertcheck_drawn", [])},
+        )
 
 
 @pytest.hookimpl(trylast=True)  # after the main plugin has gathered the worst errors
@@ -79,9 +83,16 @@ def _write(config, stats: dict, path: str) -> None:
     items = sorted(_DURATIONS.get("items", {}).items(), key=lambda kv: -kv[1])
     worst = sorted(config.stash.get(WORST_KEY, {}).items())
     with open(path, "w") as f:
-        json.dump({"examples": [[c, m, n] for (c, m), n in sorted(stats["examples"].items())],
-                   "peak_rss_mib": stats["peak_rss_mib"], "worst": [[c, m, v] for (c, m), v in worst],
-                   "drawn": [[k, b, n] for (k, b), n in sorted(stats["drawn"].items())],
-                   "items": len(items), "slowest": items[:10],
-                   "seconds_per_test": sorted(_DURATIONS.get("tests", {}).items(), key=lambda kv: -kv[1])},
-                  f, indent=1)  # fmt: skip
+        json.dump(
+            {
+                "examples": [[c, m, n] for (c, m), n in sorted(stats["examples"].items())],
+                "peak_rss_mib": stats["peak_rss_mib"],
+                "worst": [[c, m, v] for (c, m), v in worst],
+                "drawn": [[k, b, n] for (k, b), n in sorted(stats["drawn"].items())],
+                "items": len(items),
+                "slowest": items[:10],
+                "seconds_per_test": sorted(_DURATIONS.get("tests", {}).items(), key=lambda kv: -kv[1]),
+            },
+            f,
+            indent=1,
+        )

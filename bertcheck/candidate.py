@@ -53,15 +53,19 @@ def load_factory(path: str) -> Callable:
         obj = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name and module_name.startswith(err.name):
-            raise FactoryError(f"{path}: cannot import {module_name!r}: no module named {err.name!r} "
-                                 f"(is the package installed, or the current directory its parent?)") from None  # fmt: skip
+            raise FactoryError(
+                f"{path}: cannot import {module_name!r}: no module named {err.name!r} "
+                f"(is the package installed, or the current directory its parent?)"
+            ) from None
         raise FactoryError(f"{path}: importing {module_name!r} failed: {err}") from err
     except Exception as err:  # noqa: BLE001 - the user's module ran and raised: say so, whatever it was
         raise FactoryError(f"{path}: importing {module_name!r} raised {type(err).__name__}: {err}") from err
     for part in attr.split("."):
         if not hasattr(obj, part):
             public = sorted(n for n in dir(obj) if not n.startswith("_"))
-            raise FactoryError(f"{path}: {getattr(obj, '__name__', obj)!r} has no attribute {part!r}; it has {public[:20]}")
+            raise FactoryError(
+                f"{path}: {getattr(obj, '__name__', obj)!r} has no attribute {part!r}; it has {public[:20]}"
+            )
         obj = getattr(obj, part)
     if not callable(obj):
         raise FactoryError(f"{path} is a {type(obj).__name__}, not a factory (a callable)")
@@ -80,7 +84,9 @@ def _device_matches(actual: torch.device, wanted: str) -> bool:
 
 def _validate(name: str, what: str, value, shape: tuple, dtype: torch.dtype, device: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
-        raise CandidateError(f"{name} returned {type(value).__name__} for {what}, expected a torch.Tensor of shape {shape}")
+        raise CandidateError(
+            f"{name} returned {type(value).__name__} for {what}, expected a torch.Tensor of shape {shape}"
+        )
     problems = []
     if tuple(value.shape) != shape:
         problems.append(f"shape {tuple(value.shape)}, expected {shape}")
@@ -169,10 +175,14 @@ class LayerCandidate(_Candidate):
                 fn = self.factory(_handed(self.factory, hf_layer), config)
         except Exception as err:  # noqa: BLE001 - whatever the factory raised, the message names it
             weight = next(hf_layer.parameters())
-            raise FactoryError(f"the layer factory {self.name} raised {type(err).__name__}: {err} (handed a {weight.dtype} "
-                               f"layer on {weight.device}; --dtype restricts the dtypes drawn)") from err  # fmt: skip
+            raise FactoryError(
+                f"the layer factory {self.name} raised {type(err).__name__}: {err} (handed a {weight.dtype} "
+                f"layer on {weight.device}; --dtype restricts the dtypes drawn)"
+            ) from err
         if not callable(fn):
-            raise FactoryError(f"the layer factory {self.name} returned {type(fn).__name__}, not fn(hidden_states, attention_mask)")
+            raise FactoryError(
+                f"the layer factory {self.name} returned {type(fn).__name__}, not fn(hidden_states, attention_mask)"
+            )
         if key is not None:
             self._built.keep(key, fn)
         return fn
@@ -185,14 +195,18 @@ class LayerCandidate(_Candidate):
                 with unguarded():
                     out = fn(hidden_states, attention_mask)
             except Exception as err:  # noqa: BLE001
-                raise CandidateError(f"{self.name} raised {type(err).__name__}: {err} on hidden states "
-                                     f"{tuple(hidden_states.shape)} {hidden_states.dtype} on {hidden_states.device}") from err  # fmt: skip
+                raise CandidateError(
+                    f"{self.name} raised {type(err).__name__}: {err} on hidden states "
+                    f"{tuple(hidden_states.shape)} {hidden_states.dtype} on {hidden_states.device}"
+                ) from err
         if not isinstance(out, Mapping):
             out = {"resid_post": out}
         unknown = [k for k in out if k not in LAYER_NAMES]
         if unknown or "resid_post" not in out:
-            raise CandidateError(f"{self.name} returned a mapping with keys {list(out)}: it needs 'resid_post' and "
-                                 f"names from the vocabulary only ({', '.join(LAYER_NAMES)})")  # fmt: skip
+            raise CandidateError(
+                f"{self.name} returned a mapping with keys {list(out)}: it needs 'resid_post' and "
+                f"names from the vocabulary only ({', '.join(LAYER_NAMES)})"
+            )
         shapes = layer_shapes(B, T, config)
         dtype, device = hidden_states.dtype, str(hidden_states.device)
         return {k: _validate(self.name, k, v, shapes[k], dtype, device) for k, v in out.items()}
@@ -216,11 +230,15 @@ class ModelCandidate(_Candidate):
                     fn = self.factory(_handed(self.factory, hf_model))
             except Exception as err:  # noqa: BLE001
                 weight = next(hf_model.parameters())
-                raise FactoryError(f"the model factory {self.name} raised {type(err).__name__}: {err} (handed a "
-                                   f"{weight.dtype} model on {weight.device}; --dtype restricts the dtypes drawn)") from err  # fmt: skip
+                raise FactoryError(
+                    f"the model factory {self.name} raised {type(err).__name__}: {err} (handed a "
+                    f"{weight.dtype} model on {weight.device}; --dtype restricts the dtypes drawn)"
+                ) from err
             if not callable(fn):
-                raise FactoryError(f"the model factory {self.name} returned {type(fn).__name__}, "
-                                     "not fn(input_ids, attention_mask, token_type_ids)")  # fmt: skip
+                raise FactoryError(
+                    f"the model factory {self.name} returned {type(fn).__name__}, "
+                    "not fn(input_ids, attention_mask, token_type_ids)"
+                )
             self._built.keep(key, fn)
         return self._built[key]
 
@@ -233,7 +251,9 @@ class ModelCandidate(_Candidate):
                 with unguarded():
                     out = fn(ids, inputs["attention_mask"], inputs["token_type_ids"])
             except Exception as err:  # noqa: BLE001
-                raise CandidateError(f"{self.name} raised {type(err).__name__}: {err} on input_ids {tuple(ids.shape)}") from err
+                raise CandidateError(
+                    f"{self.name} raised {type(err).__name__}: {err} on input_ids {tuple(ids.shape)}"
+                ) from err
         named: dict = {}
         if hasattr(out, "hidden_states") and not isinstance(out, Sequence):  # an HF ModelOutput
             states = out.hidden_states
@@ -241,19 +261,27 @@ class ModelCandidate(_Candidate):
             known = set(EMBED_NAMES) | {layer_name(i, n) for i in range(config.num_hidden_layers) for n in LAYER_NAMES}
             unknown = [k for k in out if k != "hidden_states" and k not in known]
             if unknown or "hidden_states" not in out:
-                raise CandidateError(f"{self.name} returned a mapping with keys {list(out)[:8]}: it needs 'hidden_states' "
-                                     "and full vocabulary names only (embed.out, blocks.0.resid_mid, ...)")  # fmt: skip
+                raise CandidateError(
+                    f"{self.name} returned a mapping with keys {list(out)[:8]}: it needs 'hidden_states' "
+                    "and full vocabulary names only (embed.out, blocks.0.resid_mid, ...)"
+                )
             states, named = out["hidden_states"], {k: v for k, v in out.items() if k != "hidden_states"}
         else:
             states = out
         n = config.num_hidden_layers + 1
         if not isinstance(states, Sequence) or len(states) != n:
             got = f"{len(states)} items" if isinstance(states, Sequence) else type(states).__name__
-            raise CandidateError(f"{self.name} returned {got} as hidden states, expected {n}: the embeddings, then each of "
-                                 f"{config.num_hidden_layers} layers")  # fmt: skip
+            raise CandidateError(
+                f"{self.name} returned {got} as hidden states, expected {n}: the embeddings, then each of "
+                f"{config.num_hidden_layers} layers"
+            )
         device = str(ids.device)
-        result = {f"hidden_states.{i}": _validate(self.name, f"hidden state {i}", h, (B, T, config.hidden_size), dtype, device)
-                  for i, h in enumerate(states)}  # fmt: skip
+        result = {
+            f"hidden_states.{i}": _validate(
+                self.name, f"hidden state {i}", h, (B, T, config.hidden_size), dtype, device
+            )
+            for i, h in enumerate(states)
+        }
         shapes = layer_shapes(B, T, config)
         for key, value in named.items():
             short = key.split(".", 2)[2] if key.startswith("blocks.") else "resid_pre"  # embeddings are all (B, T, H)
@@ -334,8 +362,13 @@ def hf_model(model) -> Callable:
     """A model factory: HF's `BertModel` itself, read for its hidden states."""
 
     def fn(input_ids, attention_mask, token_type_ids):
-        return model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                     output_hidden_states=True, return_dict=True)  # fmt: skip
+        return model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            output_hidden_states=True,
+            return_dict=True,
+        )
 
     return fn
 

@@ -68,7 +68,9 @@ def _hooked(model, points: dict[str, Hook], store: Activations, finished: dict[s
             if path in modules:
 
                 def done(module, args, output, path=path, callback=callback):
-                    if path not in fired and not reading:  # a module run twice is reported by `repeated`, not read twice
+                    if (
+                        path not in fired and not reading
+                    ):  # a module run twice is reported by `repeated`, not read twice
                         fired.add(path)
                         settle()
                         reading.append(path)
@@ -101,8 +103,15 @@ def _hooked(model, points: dict[str, Hook], store: Activations, finished: dict[s
     settle()
 
 
-def capture(model, input_ids, attention_mask=None, token_type_ids=None, *, store: Activations | None = None,
-            finished: dict[str, object] | None = None) -> Activations:  # fmt: skip
+def capture(
+    model,
+    input_ids,
+    attention_mask=None,
+    token_type_ids=None,
+    *,
+    store: Activations | None = None,
+    finished: dict[str, object] | None = None,
+) -> Activations:
     """One forward with `output_hidden_states=True`; every vocabulary activation, by full name.
 
     `finished` (module path -> callback) streams: see `_hooked`. A callback may delete names from

@@ -14,6 +14,10 @@ import torch
 INLINE_TEXTS = 2000  # characters of texts JSON a reproduce line carries as an argument
 
 
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 class Example(Protocol):
     """What every generated example gives a failure report: its input in words, and one command that
     reruns the property on exactly it. `spec` is the model spec (as for ``--bert-model``)."""
@@ -53,8 +57,10 @@ class Case:
                 try:
                     s.encode("utf-8")
                 except UnicodeEncodeError as err:
-                    raise ValueError(f"text {i} holds a lone surrogate {s[err.start]!r} at position {err.start}: "
-                                     f"not Unicode text, so no tokenizer can encode it") from None  # fmt: skip
+                    raise ValueError(
+                        f"text {i} holds a lone surrogate {s[err.start]!r} at position {err.start}: "
+                        f"not Unicode text, so no tokenizer can encode it"
+                    ) from None
 
     @property
     def pairs(self) -> bool:
@@ -82,7 +88,7 @@ class Case:
     def describe(self, spec: str) -> list[str]:
         shown = [list(t) if isinstance(t, tuple) else t for t in self.texts]
         return [
-            f"model: {spec}   dtype: {str(self.dtype).removeprefix('torch.')}   device: {self.device}   batch: {self.batch}",
+            f"model: {spec}   dtype: {_dtype(self.dtype)}   device: {self.device}   batch: {self.batch}",
             f"{'sentence pairs' if self.pairs else 'sentences'}: {shown!r}"[:2000],
         ]
 
@@ -91,11 +97,18 @@ class Case:
         characters of JSON go through a here-document on stdin (`--texts-file -`): a command line
         argument is limited (128 KiB on Linux), and a screenful of escapes is not readable either."""
         args = [
-            "python", "-m", "bertcheck", "check", check,
-            "--model", spec,
-            "--dtype", str(self.dtype).removeprefix("torch."),
-            "--device", self.device,
-        ]  # fmt: skip
+            "python",
+            "-m",
+            "bertcheck",
+            "check",
+            check,
+            "--model",
+            spec,
+            "--dtype",
+            str(self.dtype).removeprefix("torch."),
+            "--device",
+            self.device,
+        ]
         texts = self.texts_json()
         if len(texts) <= INLINE_TEXTS:
             return shlex.join([*args, "--texts", texts])
@@ -137,14 +150,19 @@ class LayerCase:
 
     def __post_init__(self):
         if not (self.layer >= 0 and self.batch >= 1 and self.tokens >= 1 and 0 <= self.pad < self.tokens):
-            raise ValueError(f"need batch >= 1, tokens >= 1, 0 <= pad < tokens and layer >= 0; got layer "
-                             f"{self.layer}, batch {self.batch}, tokens {self.tokens}, pad {self.pad}")  # fmt: skip
+            raise ValueError(
+                f"need batch >= 1, tokens >= 1, 0 <= pad < tokens and layer >= 0; got layer "
+                f"{self.layer}, batch {self.batch}, tokens {self.tokens}, pad {self.pad}"
+            )
         if self.scale not in SCALES:
             raise ValueError(f"scale {self.scale!r} is not one of {', '.join(SCALES)}")
 
     def states(self, hidden_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         gen = torch.Generator().manual_seed(self.seed)
-        x = torch.randn(self.batch, self.tokens, hidden_size, generator=gen, dtype=torch.float64, device="cpu") * SCALES[self.scale]
+        x = (
+            torch.randn(self.batch, self.tokens, hidden_size, generator=gen, dtype=torch.float64, device="cpu")
+            * SCALES[self.scale]
+        )
         mask = torch.ones(self.batch, self.tokens, dtype=torch.long, device="cpu")
         if self.pad:
             mask[1:, self.tokens - self.pad :] = 0
@@ -156,15 +174,37 @@ class LayerCase:
 
     def describe(self, spec: str) -> list[str]:
         return [
-            f"model: {spec}   dtype: {str(self.dtype).removeprefix('torch.')}   device: {self.device}   layer: {self.layer}",
+            f"model: {spec}   dtype: {_dtype(self.dtype)}   device: {self.device}   layer: {self.layer}",
             f"hidden states: batch {self.batch}, tokens {self.tokens}, padded {self.pad} (rows 1+), "
             f"std {SCALES[self.scale]:g} ({self.scale}), seed {self.seed}",
         ]
 
     def reproduce(self, spec: str, check: str) -> str:
-        args = ["python", "-m", "bertcheck", "check-layer", check, "--model", spec, "--layer", str(self.layer),
-                "--batch", str(self.batch), "--tokens", str(self.tokens), "--pad", str(self.pad), "--scale", self.scale,
-                "--seed", str(self.seed), "--dtype", str(self.dtype).removeprefix("torch."), "--device", self.device]  # fmt: skip
+        args = [
+            "python",
+            "-m",
+            "bertcheck",
+            "check-layer",
+            check,
+            "--model",
+            spec,
+            "--layer",
+            str(self.layer),
+            "--batch",
+            str(self.batch),
+            "--tokens",
+            str(self.tokens),
+            "--pad",
+            str(self.pad),
+            "--scale",
+            self.scale,
+            "--seed",
+            str(self.seed),
+            "--dtype",
+            str(self.dtype).removeprefix("torch."),
+            "--device",
+            self.device,
+        ]
         return shlex.join(args)
 
 
@@ -196,8 +236,20 @@ class CandidateCase:
 
     def reproduce(self, spec: str, check: str) -> str:
         option = "--impl" if self.kind == "layer" else "--model-impl"
-        args = ["python", "-m", "bertcheck", "verify", option, self.impl, "--model", spec,
-                "--property", check, "--example", self.example_json()]  # fmt: skip
+        args = [
+            "python",
+            "-m",
+            "bertcheck",
+            "verify",
+            option,
+            self.impl,
+            "--model",
+            spec,
+            "--property",
+            check,
+            "--example",
+            self.example_json(),
+        ]
         return shlex.join(args)
 
 

@@ -38,8 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--dtype", choices=CHECK_DTYPES, default="float32")
     check.add_argument("--device", default="cpu")
     texts = check.add_mutually_exclusive_group(required=True)
-    texts.add_argument("--texts", help='JSON list of sentences or [first, second] pairs: \'["a b"]\'')
-    texts.add_argument("--texts-file", metavar="FILE", help="the same JSON in a file (- reads stdin): for texts too long for a command line")
+    texts.add_argument("--texts", help="JSON list of sentences or [first, second] pairs: '[\"a b\"]'")
+    texts.add_argument(
+        "--texts-file",
+        metavar="FILE",
+        help="the same JSON in a file (- reads stdin): for texts too long for a command line",
+    )
     layer = commands.add_parser("check-layer", help="run one layer property on generated hidden states")
     layer.add_argument("property", choices=list(LAYER), help="the layer property to check")
     layer.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
@@ -48,22 +52,43 @@ def _parser() -> argparse.ArgumentParser:
     layer.add_argument("--scale", choices=list(SCALES), default="unit", help="standard deviation of the states")
     layer.add_argument("--dtype", choices=CHECK_DTYPES, default="float32")
     layer.add_argument("--device", default="cpu")
-    verify = commands.add_parser("verify", help="check a reimplementation (a layer or model factory) against the spec",
-                                 description="Run the properties on a candidate and print a table: property, "
-                                 "result, worst error, shrunk counterexample. Exit 0 every property holds, 1 one "
-                                 "fails, 2 the candidate cannot be run.")  # fmt: skip
+    verify = commands.add_parser(
+        "verify",
+        help="check a reimplementation (a layer or model factory) against the spec",
+        description="Run the properties on a candidate and print a table: property, "
+        "result, worst error, shrunk counterexample. Exit 0 every property holds, 1 one "
+        "fails, 2 the candidate cannot be run.",
+    )
     which = verify.add_mutually_exclusive_group(required=True)
-    which.add_argument("--impl", metavar="MODULE:ATTR", help="a layer factory: factory(hf_layer, config) -> fn(hidden_states, attention_mask)")
-    which.add_argument("--model-impl", metavar="MODULE:ATTR", help="a model factory: factory(hf_model) -> fn(input_ids, attention_mask, token_type_ids)")
-    verify.add_argument("--model", default="random:bert-base-uncased", help="model spec whose weights the candidate takes")
+    which.add_argument(
+        "--impl",
+        metavar="MODULE:ATTR",
+        help="a layer factory: factory(hf_layer, config) -> fn(hidden_states, attention_mask)",
+    )
+    which.add_argument(
+        "--model-impl",
+        metavar="MODULE:ATTR",
+        help="a model factory: factory(hf_model) -> fn(input_ids, attention_mask, token_type_ids)",
+    )
+    verify.add_argument(
+        "--model", default="random:bert-base-uncased", help="model spec whose weights the candidate takes"
+    )
     verify.add_argument("--property", action="append", metavar="NAME", help="run only this property (repeatable)")
     verify.add_argument("--examples", type=int, default=25, help="examples per property (default 25)")
-    verify.add_argument("--dtype", action="append", choices=(*DTYPES, "float16", "bfloat16"),
-                        help="dtypes to draw (repeatable; default float32 and float64; float16 and bfloat16 judge a layer "
-                             "candidate against plain PyTorch's error in that dtype)")  # fmt: skip
+    verify.add_argument(
+        "--dtype",
+        action="append",
+        choices=(*DTYPES, "float16", "bfloat16"),
+        help="dtypes to draw (repeatable; default float32 and float64; float16 and bfloat16 judge a layer "
+        "candidate against plain PyTorch's error in that dtype)",
+    )
     verify.add_argument("--device", default="cpu")
-    verify.add_argument("--example", metavar="JSON", help="run this one example (as a failure's Reproduce line gives it)")
-    baseline = commands.add_parser("baseline", help="record a per-layer baseline, or compare the live model against one")
+    verify.add_argument(
+        "--example", metavar="JSON", help="run this one example (as a failure's Reproduce line gives it)"
+    )
+    baseline = commands.add_parser(
+        "baseline", help="record a per-layer baseline, or compare the live model against one"
+    )
     action = baseline.add_subparsers(dest="action", required=True)
     rec = action.add_parser("record", help="record every activation on the fixed probe set")
     rec.add_argument("--out", required=True, metavar="FILE", help="the baseline to write (safetensors)")
@@ -72,7 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--attention", help="attention implementation (default: the model's own; eager on 4.33)")
     rec.add_argument("--update", action="store_true", help="overwrite FILE if it exists")
     rec.add_argument("--device", default="cpu", help="where the model runs (the baseline is stored on the CPU)")
-    cmp_ = action.add_parser("compare", help="compare the live model against a baseline: exit 0 within tolerance, 1 drift, 2 unusable")
+    cmp_ = action.add_parser(
+        "compare", help="compare the live model against a baseline: exit 0 within tolerance, 1 drift, 2 unusable"
+    )
     cmp_.add_argument("file", metavar="FILE")
     cmp_.add_argument("--model", help="model spec (default: the one the baseline was recorded on)")
     cmp_.add_argument("--update", action="store_true", help="after comparing, rewrite FILE from the live model")
@@ -82,14 +109,26 @@ def _parser() -> argparse.ArgumentParser:
     walk.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
     walk.add_argument("--sentence", default="this is a test sentence")
     walk.add_argument("--device", default="cpu")
-    walk.add_argument("--plot", metavar="FILE.png", help="draw per-layer errors and LayerNorm statistics (needs matplotlib)")
-    bench = commands.add_parser("bench", help="measure the suite against one bare HF forward; print a table, write JSON")
-    bench.add_argument("--json", default="bench.json", metavar="FILE", help="where to write the results (default bench.json)")
-    bench.add_argument("--model", action="append", help="model spec (repeatable; default random:bert-base-uncased and minilm)")
+    walk.add_argument(
+        "--plot", metavar="FILE.png", help="draw per-layer errors and LayerNorm statistics (needs matplotlib)"
+    )
+    bench = commands.add_parser(
+        "bench", help="measure the suite against one bare HF forward; print a table, write JSON"
+    )
+    bench.add_argument(
+        "--json", default="bench.json", metavar="FILE", help="where to write the results (default bench.json)"
+    )
+    bench.add_argument(
+        "--model", action="append", help="model spec (repeatable; default random:bert-base-uncased and minilm)"
+    )
     bench.add_argument("--quick", action="store_true", help="B1 at L8 and L32 only, one repeat: a smoke run")
     bench.add_argument("--no-suite", action="store_true", help="skip timing `pytest -n N properties`")
-    bench.add_argument("--workers", default="1,2", metavar="N,N,...",
-                       help="time the suite at each of these worker counts (default 1,2; 'auto' allowed)")
+    bench.add_argument(
+        "--workers",
+        default="1,2",
+        metavar="N,N,...",
+        help="time the suite at each of these worker counts (default 1,2; 'auto' allowed)",
+    )
     return parser
 
 
@@ -101,15 +140,26 @@ def _bench(args) -> int:
     try:
         workers = [w if w == "auto" else int(w) for w in args.workers.split(",") if w]
     except ValueError:
-        print(f"bertcheck bench: --workers {args.workers!r}: give worker counts separated by commas, such as 1,2,8 or auto",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"bertcheck bench: --workers {args.workers!r}: give worker counts separated by commas, "
+            "such as 1,2,8 or auto",
+            file=sys.stderr,
+        )
         return 2
-    options = {"models": args.model or bench.MODELS, "with_suite": not args.no_suite, "root": Path.cwd(), "workers": workers}
+    options = {
+        "models": args.model or bench.MODELS,
+        "with_suite": not args.no_suite,
+        "root": Path.cwd(),
+        "workers": workers,
+    }
     if args.quick:
         options.update(shapes=[(1, 8), (1, 32)], property_shapes=[(1, 32)], repeat=1)
     if options["with_suite"] and not (Path.cwd() / "properties").is_dir():
-        print("bertcheck bench: run it from a bertcheck checkout (it times `pytest -n auto properties`), or pass --no-suite",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "bertcheck bench: run it from a bertcheck checkout (it times `pytest -n auto properties`), "
+            "or pass --no-suite",
+            file=sys.stderr,
+        )
         return 2
     try:
         result = bench.run(progress=lambda line: print(line, file=sys.stderr, flush=True), **options)
@@ -135,11 +185,20 @@ def _baseline(args) -> int:
             ensure_writable(Path(args.out), update=args.update)  # before the model loads, let alone records
             bert = Bert.load(args.model)
             _say_notes(bert)
-            meta = record(bert, Path(args.out), dtype=getattr(torch, args.dtype), attention=args.attention,
-                          update=args.update, device=args.device)  # fmt: skip
+            meta = record(
+                bert,
+                Path(args.out),
+                dtype=getattr(torch, args.dtype),
+                attention=args.attention,
+                update=args.update,
+                device=args.device,
+            )
             size = Path(args.out).stat().st_size / 2**20
-            print(f"recorded {args.out} ({size:.1f} MiB): {meta['model']}, {meta['dtype']}, attention {meta['attention']}, "
-                  f"transformers {meta['transformers']}, torch {meta['torch']}, {len(meta['probes'])} probes")  # fmt: skip
+            print(
+                f"recorded {args.out} ({size:.1f} MiB): {meta['model']}, {meta['dtype']}, "
+                f"attention {meta['attention']}, "
+                f"transformers {meta['transformers']}, torch {meta['torch']}, {len(meta['probes'])} probes"
+            )
             return 0
         baseline = load(Path(args.file))
         if args.update:
@@ -203,8 +262,15 @@ def _verify(args) -> int:
         _say_notes(bert)
         if isinstance(example, Case) and (why := bert.unsupported(example)):
             raise ValueError(why)
-        report = run(candidate, bert, properties=args.property, examples=args.examples, dtypes=dtypes,
-                     device=args.device, example=example)  # fmt: skip
+        report = run(
+            candidate,
+            bert,
+            properties=args.property,
+            examples=args.examples,
+            dtypes=dtypes,
+            device=args.device,
+            example=example,
+        )
     except (ValueError, ModelSpecError, CandidateError) as err:
         print(f"bertcheck verify: {err}", file=sys.stderr)
         return 2
@@ -248,8 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         traceback.print_exc(file=sys.stderr)
-        print(f"bertcheck: internal error ({type(err).__name__}: {err}); this is a bertcheck bug, please report it "
-              f"with the traceback above", file=sys.stderr)  # fmt: skip
+        print(
+            f"bertcheck: internal error ({type(err).__name__}: {err}); this is a bertcheck bug, please report it "
+            f"with the traceback above",
+            file=sys.stderr,
+        )
         return 2
 
 
@@ -280,8 +349,16 @@ def _main(args) -> int:
         if args.command == "check":
             case = Case.from_json(_texts(args), dtype=dtype, device=args.device)
         else:
-            case = LayerCase(layer=args.layer, batch=args.batch, tokens=args.tokens, pad=args.pad, scale=args.scale,
-                             seed=args.seed, dtype=dtype, device=args.device)  # fmt: skip
+            case = LayerCase(
+                layer=args.layer,
+                batch=args.batch,
+                tokens=args.tokens,
+                pad=args.pad,
+                scale=args.scale,
+                seed=args.seed,
+                dtype=dtype,
+                device=args.device,
+            )
             if not (args.batch >= 1 and args.tokens >= 1 and 0 <= args.pad < args.tokens):
                 raise ValueError("need --batch >= 1, --tokens >= 1 and 0 <= --pad < --tokens")
         bert = Bert.load(args.model)
@@ -304,7 +381,8 @@ def _main(args) -> int:
     except Unavailable as why:
         print(f"bertcheck: {args.property} cannot run here: {why}", file=sys.stderr)
         return 2
-    print(f"{args.property}: holds on {args.model} ({args.dtype}, {args.device}); worst error {worst:.3g} of the tolerance")
+    where = f"{args.model} ({args.dtype}, {args.device})"
+    print(f"{args.property}: holds on {where}; worst error {worst:.3g} of the tolerance")
     return 0
 
 

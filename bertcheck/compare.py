@@ -26,8 +26,10 @@ class Mismatch:
         tol = self.tolerance
         return [
             f"Mismatched elements: {self.mismatched} / {self.total} ({share:.1f}%)",
-            f"Greatest absolute difference: {self.max_abs:.3g} at index {self.max_abs_index} (up to {tol.atol:g} allowed)",
-            f"Greatest relative difference: {self.max_rel:.3g} at index {self.max_rel_index} (up to {tol.rtol:g} allowed)",
+            f"Greatest absolute difference: {self.max_abs:.3g} at index {self.max_abs_index} "
+            f"(up to {tol.atol:g} allowed)",
+            f"Greatest relative difference: {self.max_rel:.3g} at index {self.max_rel_index} "
+            f"(up to {tol.rtol:g} allowed)",
         ]
 
 

@@ -42,7 +42,20 @@ def _constructors() -> frozenset:
 
         return frozenset(_device_constructors())
     except ImportError:  # a torch without the private list: the constructors bertcheck could call
-        names = ("arange", "empty", "eye", "full", "linspace", "ones", "rand", "randint", "randn", "randperm", "tensor", "zeros")
+        names = (
+            "arange",
+            "empty",
+            "eye",
+            "full",
+            "linspace",
+            "ones",
+            "rand",
+            "randint",
+            "randn",
+            "randperm",
+            "tensor",
+            "zeros",
+        )
         return frozenset(getattr(torch, name) for name in names)
 
 
@@ -59,7 +72,8 @@ class _Guard(TorchFunctionMode):
             # Not this module: a constructor torch calls on its own while running `func` below arrives here too.
             if (module == "bertcheck" or module.startswith("bertcheck.")) and module != __name__:
                 raise DeviceNotNamed(
-                    f"{caller.f_code.co_filename}:{caller.f_lineno} ({module}) calls torch.{func.__name__} without device=: "
+                    f"{caller.f_code.co_filename}:{caller.f_lineno} ({module}) calls torch.{func.__name__} "
+                    "without device=: "
                     "on cuda or mps that tensor would be on the CPU, away from the input. This is a bertcheck bug; "
                     "name the device (the input's, or 'cpu' for a deliberate CPU tensor)."
                 )

@@ -21,8 +21,18 @@ class PropertyFailure(AssertionError):
     An AssertionError, so Hypothesis shrinks it and pytest reports it as a failed test.
     """
 
-    def __init__(self, *, check: str, title: str, where: str, activation: str, expectation: str,
-                 details: list[str], case: Example | None = None, spec: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        check: str,
+        title: str,
+        where: str,
+        activation: str,
+        expectation: str,
+        details: list[str],
+        case: Example | None = None,
+        spec: str | None = None,
+    ):
         self.check = check
         self.title = title
         self.where = where
@@ -46,8 +56,16 @@ class PropertyFailure(AssertionError):
 
     def again(self) -> "PropertyFailure":
         """The same failure as a fresh exception: one object is never raised twice."""
-        return PropertyFailure(check=self.check, title=self.title, where=self.where, activation=self.activation,
-                               expectation=self.expectation, details=self.details, case=self.case, spec=self.spec)  # fmt: skip
+        return PropertyFailure(
+            check=self.check,
+            title=self.title,
+            where=self.where,
+            activation=self.activation,
+            expectation=self.expectation,
+            details=self.details,
+            case=self.case,
+            spec=self.spec,
+        )
 
 
 class Check:
@@ -65,19 +83,35 @@ class Check:
 
     def fail(self, where: str | None, activation: str, expectation: str, details: list[str]) -> PropertyFailure:
         """The failure at `activation`; `where` None: the layer its name says (`names.where_of_name`)."""
-        return PropertyFailure(check=self.key, title=self.title, where=where or where_of_name(activation), activation=activation,
-                               expectation=expectation, details=details, case=self.case, spec=self.spec)  # fmt: skip
+        return PropertyFailure(
+            check=self.key,
+            title=self.title,
+            where=where or where_of_name(activation),
+            activation=activation,
+            expectation=expectation,
+            details=details,
+            case=self.case,
+            spec=self.spec,
+        )
 
     def get(self, where: str, name: str) -> torch.Tensor:
         """A captured activation, or a failure saying its module did not run exactly once."""
         __tracebackhide__ = True
         acts = self.acts
         if name in acts.missing:
-            raise self.fail(where, name, f"module {acts.missing[name]} runs once per forward",
-                             ["it never ran: the forward skipped or replaced it"])  # fmt: skip
+            raise self.fail(
+                where,
+                name,
+                f"module {acts.missing[name]} runs once per forward",
+                ["it never ran: the forward skipped or replaced it"],
+            )
         if name in acts.repeated:
-            raise self.fail(where, name, "each module runs once per forward",
-                            [f"its module ran {acts.repeated[name]} times in one forward"])  # fmt: skip
+            raise self.fail(
+                where,
+                name,
+                "each module runs once per forward",
+                [f"its module ran {acts.repeated[name]} times in one forward"],
+            )
         return acts[name]
 
     def close(self, where, name, actual, expected, tolerance, expectation, *, tokens=True) -> float:
@@ -86,7 +120,9 @@ class Check:
         element (parameters have no tokens)."""
         __tracebackhide__ = True
         if actual.shape != expected.shape:
-            raise self.fail(where, name, expectation, [f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"])
+            raise self.fail(
+                where, name, expectation, [f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"]
+            )
         real = self.real if tokens is True else (None if tokens is False else tokens)
         mismatch, ratio = differences(actual, expected, tolerance, real)
         if mismatch is not None:

@@ -65,9 +65,14 @@ def attention_pattern(bert: Bert, case: Case) -> float:
         name, where = layer_name(i, "pattern"), where_of(i)
         by_query = pattern.transpose(1, 2)  # (B, T, nh, T): real query rows are compared, index (b, query, head, key)
         sums = by_query.sum(dim=-1)
-        worst = max(worst, check.close(where, name, sums, torch.ones_like(sums), tol, "each query's pattern sums to 1 over keys"))
+        worst = max(
+            worst,
+            check.close(where, name, sums, torch.ones_like(sums), tol, "each query's pattern sums to 1 over keys"),
+        )
         padded_keys = by_query * (1 - mask)[:, None, None, :].to(pattern.dtype)
-        check.close(where, name, padded_keys, torch.zeros_like(padded_keys), EXACT, "padded keys get exactly 0 probability")
+        check.close(
+            where, name, padded_keys, torch.zeros_like(padded_keys), EXACT, "padded keys get exactly 0 probability"
+        )
         with torch.no_grad():
             expected = ref.layer(i, out.hidden_states[i], mask)[name].transpose(1, 2)
         worst = max(worst, check.close(where, name, by_query, expected, tol, f"pattern == reference layer {i} pattern"))
@@ -104,14 +109,21 @@ def default_arguments(bert: Bert, case: Case) -> float:
     tol = tolerances_for(case.dtype).values
     ids = inputs["input_ids"]
     B, T = ids.shape
-    explicit = dict(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.zeros_like(ids),
-                    position_ids=torch.arange(T, device=ids.device).expand(B, T))  # fmt: skip
+    explicit = dict(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        token_type_ids=torch.zeros_like(ids),
+        position_ids=torch.arange(T, device=ids.device).expand(B, T),
+    )
     expected = _states(model, **explicit)
     worst = 0.0
     for argument in ("attention_mask", "token_type_ids", "position_ids"):
         actual = _states(model, **{**explicit, argument: None})
         # Every position is real here: no mask means nothing is padding.
-        worst = max(worst, _same_states(check, actual, expected, tol, f"{argument}=None == {argument} given explicitly", tokens=False))
+        worst = max(
+            worst,
+            _same_states(check, actual, expected, tol, f"{argument}=None == {argument} given explicitly", tokens=False),
+        )
     return worst
 
 
@@ -142,16 +154,26 @@ def dropout_placement(bert: Bert, case: Case) -> float:
             neither = ~(kept | dropped)
             # Reported as the distance from the kept value: exactly 0 wherever the placement is right.
             misplaced = torch.where(neither, total - (resid + sub * scale), torch.zeros_like(total))
-            check.close(where, name, misplaced, torch.zeros_like(misplaced), EXACT,
-                        f"{add.total} == {add.residual} + dropout({add.sublayer}), dropout scaling kept elements by 1/(1-p)")  # fmt: skip
+            check.close(
+                where,
+                name,
+                misplaced,
+                torch.zeros_like(misplaced),
+                EXACT,
+                f"{add.total} == {add.residual} + dropout({add.sublayer}), dropout scaling kept elements by 1/(1-p)",
+            )
             dropped_total += int((dropped & ~kept)[real].sum())
             count += int(real.sum()) * total.shape[-1]
     # Dropped elements are Binomial(count, p): 6 standard deviations is a false alarm once in ~1e9 runs.
     sigma = (p * (1 - p) / count) ** 0.5
     fraction = dropped_total / count
     if abs(fraction - p) > 6 * sigma + 1e-12:
-        raise check.fail("every layer", "ln1_in, ln2_in", f"about p = {p} of the sublayer outputs dropped",
-                         [f"dropped {fraction:.4f} of {count} elements (6 sigma = {6 * sigma:.4f})"])  # fmt: skip
+        raise check.fail(
+            "every layer",
+            "ln1_in, ln2_in",
+            f"about p = {p} of the sublayer outputs dropped",
+            [f"dropped {fraction:.4f} of {count} elements (6 sigma = {6 * sigma:.4f})"],
+        )
     evaluated = _states(model, **inputs)
     with _train_mode(bert.without_dropout(case.dtype, case.device)) as undropped:
         trained = _states(undropped, **inputs)
@@ -188,14 +210,25 @@ def reference_agreement(bert: Bert, case: Case) -> float:
         bad = ~torch.isfinite(state[real])
         if bool(bad.any()):
             name = full_name(layer, "embed.out" if layer is None else "resid_post")
-            raise check.fail(where_of(layer), name, "finite at every real token",
-                             [f"{int(bad.sum())} NaN or infinite values in hidden_states[{i}]"])  # fmt: skip
+            raise check.fail(
+                where_of(layer),
+                name,
+                "finite at every real token",
+                [f"{int(bad.sum())} NaN or infinite values in hidden_states[{i}]"],
+            )
     with torch.no_grad():
         expected = [ref.embed(cpu["input_ids"], cpu["token_type_ids"])["embed.out"]]
-        expected += [ref.layer(i, states[i].cpu().double(), cpu["attention_mask"])[layer_name(i, "resid_post")]
-                     for i in range(bert.config.num_hidden_layers)]  # fmt: skip
-    return _same_states(check, states, expected, tol,
-                        f"{str(case.dtype).removeprefix('torch.')} on {case.device} == float64 reference fed the same input")  # fmt: skip
+        expected += [
+            ref.layer(i, states[i].cpu().double(), cpu["attention_mask"])[layer_name(i, "resid_post")]
+            for i in range(bert.config.num_hidden_layers)
+        ]
+    return _same_states(
+        check,
+        states,
+        expected,
+        tol,
+        f"{str(case.dtype).removeprefix('torch.')} on {case.device} == float64 reference fed the same input",
+    )
 
 
 def output_options(bert: Bert, case: Case) -> float:
@@ -212,12 +245,19 @@ def output_options(bert: Bert, case: Case) -> float:
         worst = 0.0
         for flags in ({"output_hidden_states": True}, {"output_attentions": True}):
             flagged = eager(**inputs, **flags, return_dict=True).last_hidden_state
-            worst = max(worst, check.close(where, name, flagged, plain, tol, f"last_hidden_state with {next(iter(flags))}=True == without"))
+            worst = max(
+                worst,
+                check.close(
+                    where, name, flagged, plain, tol, f"last_hidden_state with {next(iter(flags))}=True == without"
+                ),
+            )
         if accepts_4d_mask():
             mask = inputs["attention_mask"]
             four = additive_mask(mask, case.dtype)  # (B, 1, 1, T)
             expanded = eager(**{**inputs, "attention_mask": four}, return_dict=True).last_hidden_state
-            worst = max(worst, check.close(where, name, expanded, plain, tol, "a 4D additive mask == the 2D mask it expands"))
+            worst = max(
+                worst, check.close(where, name, expanded, plain, tol, "a 4D additive mask == the 2D mask it expands")
+            )
     return worst
 
 
@@ -230,15 +270,25 @@ def fully_padded_row(bert: Bert, case: Case) -> float:
     expected = _states(model, **inputs)
     # The blank row gets its own (random) ids: a copy of a real row would hide bugs that mix rows.
     ids = inputs["input_ids"]
-    noise = torch.randint(1000, bert.config.vocab_size, (1, ids.shape[1]), generator=torch.Generator().manual_seed(0), device="cpu")
-    row = {"input_ids": noise.to(ids.device), "attention_mask": torch.zeros_like(ids[:1]), "token_type_ids": torch.zeros_like(ids[:1])}
+    noise = torch.randint(
+        1000, bert.config.vocab_size, (1, ids.shape[1]), generator=torch.Generator().manual_seed(0), device="cpu"
+    )
+    row = {
+        "input_ids": noise.to(ids.device),
+        "attention_mask": torch.zeros_like(ids[:1]),
+        "token_type_ids": torch.zeros_like(ids[:1]),
+    }
     blank = {key: torch.cat([value, row[key]]) for key, value in inputs.items()}
     states = _states(model, **blank)
     for i, state in enumerate(states):
         if not bool(torch.isfinite(state[-1]).all()):
             layer = None if i == 0 else i - 1
-            raise check.fail(where_of(layer), full_name(layer, "embed.out" if layer is None else "resid_post"),
-                             "the fully padded row stays finite", [f"NaN or infinite values in hidden_states[{i}] of that row"])  # fmt: skip
+            raise check.fail(
+                where_of(layer),
+                full_name(layer, "embed.out" if layer is None else "resid_post"),
+                "the fully padded row stays finite",
+                [f"NaN or infinite values in hidden_states[{i}] of that row"],
+            )
     return _same_states(check, [s[:-1] for s in states], expected, tol, "other rows unchanged by a fully padded row")
 
 
@@ -264,7 +314,13 @@ def _loss_inputs(bert: Bert, case: Case, inputs, hf):
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
     with torch.no_grad():
         words = hf.embeddings.word_embeddings(ids)
-    weights = torch.randn(*ids.shape, bert.config.hidden_size, generator=torch.Generator().manual_seed(0), dtype=torch.float64, device="cpu")
+    weights = torch.randn(
+        *ids.shape,
+        bert.config.hidden_size,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+        device="cpu",
+    )
     return words, (weights.to(case.dtype).to(ids.device)) * mask[..., None].to(case.dtype)  # real tokens only
 
 
@@ -278,8 +334,12 @@ def _reference_loss(bert: Bert, ref, inputs, words, weights) -> tuple[torch.Tens
 
 def _hf_loss(hf, inputs, words, weights) -> tuple[torch.Tensor, torch.Tensor]:
     embeds = words.clone().requires_grad_(True)
-    out = hf(inputs_embeds=embeds, attention_mask=inputs["attention_mask"], token_type_ids=inputs["token_type_ids"],
-             return_dict=True).last_hidden_state  # fmt: skip
+    out = hf(
+        inputs_embeds=embeds,
+        attention_mask=inputs["attention_mask"],
+        token_type_ids=inputs["token_type_ids"],
+        return_dict=True,
+    ).last_hidden_state
     return (out * weights).sum(), embeds
 
 
@@ -299,12 +359,16 @@ class _ReferenceAlongside:
 
     def _embed(self) -> None:
         if self.hidden is None:
-            self.hidden = self.ref.embed(self.inputs["input_ids"], self.inputs["token_type_ids"], inputs_embeds=self.embeds)["embed.out"]
+            self.hidden = self.ref.embed(
+                self.inputs["input_ids"], self.inputs["token_type_ids"], inputs_embeds=self.embeds
+            )["embed.out"]
 
     def _next_layer(self) -> None:
         self._embed()
         if self.done < self.bert.config.num_hidden_layers:
-            self.hidden = self.ref.layer(self.done, self.hidden, self.inputs["attention_mask"])[layer_name(self.done, "resid_post")]
+            self.hidden = self.ref.layer(self.done, self.hidden, self.inputs["attention_mask"])[
+                layer_name(self.done, "resid_post")
+            ]
             self.done += 1
 
     def finish(self) -> torch.Tensor:
@@ -326,8 +390,12 @@ class _GradientPairs:
         self.pairs = pairs
         self.largest = 0.0  # max |g_hf| over every weight
         self.apart: dict[str, float] = {}  # weight -> max |g_hf - g_ref|
-        self._handles = [leaf.register_post_accumulate_grad_hook(lambda _, key=key: self._judge(key))
-                         for key, both in pairs.items() for leaf in both if leaf.requires_grad]  # fmt: skip
+        self._handles = [
+            leaf.register_post_accumulate_grad_hook(lambda _, key=key: self._judge(key))
+            for key, both in pairs.items()
+            for leaf in both
+            if leaf.requires_grad
+        ]
 
     def _judge(self, key: str) -> None:
         ours, theirs = self.pairs[key]
@@ -409,6 +477,16 @@ def _gradients_apart(bert: Bert, check: Check, case: Case, inputs, hf) -> float:
     within = Tolerance(rtol=0.0, atol=tolerances_for(case.dtype).grads * scale)
     worst = 0.0
     for where, name, actual, expected in pairs:  # every element: padded rows of inputs_embeds get 0 on both sides
-        worst = max(worst, check.close(where, name, actual, expected, within, tokens=False,
-                                       expectation=f"d loss / d {name} == reference (tolerance scaled by HF's largest gradient, {scale:.3g})"))  # fmt: skip
+        worst = max(
+            worst,
+            check.close(
+                where,
+                name,
+                actual,
+                expected,
+                within,
+                tokens=False,
+                expectation=f"d loss / d {name} == reference (tolerance scaled by HF's largest gradient, {scale:.3g})",
+            ),
+        )
     return worst

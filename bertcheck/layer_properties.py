@@ -27,7 +27,9 @@ from bertcheck.reference import ReferenceBert, layer_norm, normalized_moments
 from bertcheck.subject import Bert
 from bertcheck.tolerances import Tolerance, tolerances_for
 
-RELATIVE_PERMUTATION = "with relative position scores a layer sees token order: permuting tokens changes its output by design"
+RELATIVE_PERMUTATION = (
+    "with relative position scores a layer sees token order: permuting tokens changes its output by design"
+)
 
 
 class LayerRun:
@@ -45,7 +47,9 @@ class LayerRun:
     def name(self, short: str) -> str:
         return layer_name(self.case.layer, short)
 
-    def __call__(self, x: torch.Tensor | None = None, mask: torch.Tensor | None = None, fn=None) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, x: torch.Tensor | None = None, mask: torch.Tensor | None = None, fn=None
+    ) -> dict[str, torch.Tensor]:
         """The candidate's outputs on (x, mask) (default: the example's), by full name, in forward order,
         each validated and finite."""
         __tracebackhide__ = True
@@ -63,7 +67,9 @@ class LayerRun:
             edit(probed)
         return probed, self.cand.build(probed, self.config)
 
-    def expected(self, hf_layer: torch.nn.Module | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Tolerance], dict[str, str]]:
+    def expected(
+        self, hf_layer: torch.nn.Module | None = None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Tolerance], dict[str, str]]:
         """What the spec says the layer `hf_layer` (default: the one the case names) gives on the example:
         every activation of the reference over its weights, by full name, each one's tolerance, and what
         that tolerance is. In float32 and float64 the reference in that dtype and the table's tolerance;
@@ -75,8 +81,10 @@ class LayerRun:
                 if hf_layer is None:
                     acts = self.bert.reference(self.case.dtype, self.case.device).layer(i, x, mask)
                 else:
-                    acts = {self.name(k.split(".", 2)[2]): v for k, v in
-                            ReferenceBert.single_layer(hf_layer, self.config).layer(0, x, mask).items()}  # fmt: skip
+                    acts = {
+                        self.name(k.split(".", 2)[2]): v
+                        for k, v in ReferenceBert.single_layer(hf_layer, self.config).layer(0, x, mask).items()
+                    }
             acts = {name: comparable(name, value, mask) for name, value in acts.items()}
             tol = tolerances_for(self.case.dtype).values
             return acts, dict.fromkeys(acts, tol), dict.fromkeys(acts, "reference")
@@ -89,8 +97,10 @@ class LayerRun:
             ops = {self.name(k.split(".", 2)[2]): v for k, v in plain.layer(0, x, mask).items()}
         theirs = {self.name(k.split(".", 2)[2]): v for k, v in capture_layer(hf_layer, x, mask, 0).items()}
         wanted = {name: comparable(name, value, mask) for name, value in wanted.items()}
-        baselines = {name: Baseline.of(self.case.dtype, theirs.get(name), comparable(name, ops[name], mask), want, real)
-                     for name, want in wanted.items()}  # fmt: skip
+        baselines = {
+            name: Baseline.of(self.case.dtype, theirs.get(name), comparable(name, ops[name], mask), want, real)
+            for name, want in wanted.items()
+        }
         tols = {name: b.tolerance() for name, b in baselines.items()}
         return wanted, tols, {name: f"the float64 reference, {b.says()}" for name, b in baselines.items()}
 
@@ -120,9 +130,14 @@ class LayerRun:
             noise = torch.randn(x.shape, generator=gen, dtype=torch.float64, device="cpu").to(x.device)
             return {**inputs, "hidden_states": torch.where(where[..., None], (noise * self.x.double().std()).to(x), x)}
 
-        return metamorphic.Subject(check=self.check, inputs={"hidden_states": self.x, "attention_mask": self.mask},
-                                   call=call, tolerance=tolerance or self.between(), scribble=scribble,
-                                   room=max(0, self.bert.max_length - self.case.tokens))  # fmt: skip
+        return metamorphic.Subject(
+            check=self.check,
+            inputs={"hidden_states": self.x, "attention_mask": self.mask},
+            call=call,
+            tolerance=tolerance or self.between(),
+            scribble=scribble,
+            room=max(0, self.bert.max_length - self.case.tokens),
+        )
 
 
 # ---- equivalence with the spec ------------------------------------------------------------------
@@ -138,8 +153,17 @@ def layer_equivalence(cand: LayerCandidate, bert: Bert, case: LayerCase) -> floa
     worst = 0.0
     for name, value in out.items():
         short = name.split(".", 2)[2]
-        worst = max(worst, run.check.close(f"layer {case.layer}", name, comparable(name, value, run.mask), wanted[name],
-                                           tols[name], f"{short} == {says[name]} {short}"))  # fmt: skip
+        worst = max(
+            worst,
+            run.check.close(
+                f"layer {case.layer}",
+                name,
+                comparable(name, value, run.mask),
+                wanted[name],
+                tols[name],
+                f"{short} == {says[name]} {short}",
+            ),
+        )
     return worst
 
 
@@ -149,7 +173,9 @@ def output_statistics(cand: LayerCandidate, bert: Bert, case: LayerCase) -> floa
     __tracebackhide__ = True
     run = LayerRun(cand, bert, case, "output-statistics", "post-LayerNorm output statistics")
     if is_half(case.dtype):  # a LayerNorm that accumulates in half precision shows in layer-equivalence instead
-        raise Unavailable(f"LayerNorm statistics are judged in float32 and float64, not {str(case.dtype).removeprefix('torch.')}")
+        raise Unavailable(
+            f"LayerNorm statistics are judged in float32 and float64, not {str(case.dtype).removeprefix('torch.')}"
+        )
     tols = tolerances_for(case.dtype)
     if tols.ln_mean is None:
         raise Unavailable(f"no LayerNorm statistics tolerance for {case.dtype}")
@@ -163,10 +189,25 @@ def output_statistics(cand: LayerCandidate, bert: Bert, case: LayerCase) -> floa
     ln_in = capture_layer(probed, run.x, run.mask, case.layer)[run.name("ln2_in")]
     mean, var, wanted = normalized_moments(run(fn=fn)[name], ln_in, bert.config.layer_norm_eps)
     where = f"layer {case.layer}"
-    worst = run.check.close(where, name, mean, torch.zeros_like(mean), Tolerance(0.0, tols.ln_mean),
-                            "per-token mean 0 with the output LayerNorm's weight 1 and bias 0")  # fmt: skip
-    return max(worst, run.check.close(where, name, var, wanted, Tolerance(0.0, tols.ln_var),
-                                      "per-token variance v / (v + eps) with the output LayerNorm's weight 1 and bias 0"))  # fmt: skip
+    worst = run.check.close(
+        where,
+        name,
+        mean,
+        torch.zeros_like(mean),
+        Tolerance(0.0, tols.ln_mean),
+        "per-token mean 0 with the output LayerNorm's weight 1 and bias 0",
+    )
+    return max(
+        worst,
+        run.check.close(
+            where,
+            name,
+            var,
+            wanted,
+            Tolerance(0.0, tols.ln_var),
+            "per-token variance v / (v + eps) with the output LayerNorm's weight 1 and bias 0",
+        ),
+    )
 
 
 _PROBES = (  # (dense zeroed, its LayerNorm, the residual left, that LayerNorm's output)
@@ -203,12 +244,30 @@ def residual_probes(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
                     tol = tols[run.name(output)]
                 else:
                     expected, tol = layer_norm(res, norm.weight, norm.bias, eps), tolerances_for(case.dtype).values
-            worst = max(worst, run.check.close(where, run.name(output), out[run.name(output)], expected, tol,
-                                               f"with {dense} zeroed, {output} == LN({residual})"))  # fmt: skip
+            worst = max(
+                worst,
+                run.check.close(
+                    where,
+                    run.name(output),
+                    out[run.name(output)],
+                    expected,
+                    tol,
+                    f"with {dense} zeroed, {output} == LN({residual})",
+                ),
+            )
     for (dense, _, residual, _), (_, out, (wanted, tols, says)) in zip(_PROBES, probes):
         name = run.name("resid_post")
-        worst = max(worst, run.check.close(where, name, out[name], wanted[name], tols[name],
-                                           f"with {dense} zeroed, resid_post == {says[name]}: the {residual} residual alone"))  # fmt: skip
+        worst = max(
+            worst,
+            run.check.close(
+                where,
+                name,
+                out[name],
+                wanted[name],
+                tols[name],
+                f"with {dense} zeroed, resid_post == {says[name]}: the {residual} residual alone",
+            ),
+        )
     return worst
 
 
@@ -220,7 +279,9 @@ def permutation(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
     __tracebackhide__ = True
     if bert.relative_positions:
         raise Unavailable(RELATIVE_PERMUTATION)
-    return metamorphic.permutation(LayerRun(cand, bert, case, "permutation", "permutation equivariance").subject(), case.seed + 1)
+    return metamorphic.permutation(
+        LayerRun(cand, bert, case, "permutation", "permutation equivariance").subject(), case.seed + 1
+    )
 
 
 def batching(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
@@ -257,8 +318,15 @@ def ffn_locality(bert: Bert, case: LayerCase) -> float:
         after = layer.output.dense(layer.intermediate(changed))
     others = run.mask.bool().clone()
     others[:, token] = False
-    return run.check.close(f"layer {case.layer}", run.name("mlp_out"), after, before, tolerances_for(case.dtype).values,
-                           f"mlp_out of every token but {token} unchanged when token {token} changes", tokens=others)  # fmt: skip
+    return run.check.close(
+        f"layer {case.layer}",
+        run.name("mlp_out"),
+        after,
+        before,
+        tolerances_for(case.dtype).values,
+        f"mlp_out of every token but {token} unchanged when token {token} changes",
+        tokens=others,
+    )
 
 
 def layernorm_affine_invariance(bert: Bert, case: LayerCase) -> float:
@@ -276,6 +344,15 @@ def layernorm_affine_invariance(bert: Bert, case: LayerCase) -> float:
         with torch.no_grad():
             actual = module(a * run.x + b)
             expected = layer_norm(run.x, module.weight, module.bias, eps / a**2)
-        worst = max(worst, run.check.close(f"layer {case.layer}", run.name(short), actual, expected, tol,
-                                           f"LN({a:g} * x + {b:g}) == LN(x) with eps / {a**2:g}"))  # fmt: skip
+        worst = max(
+            worst,
+            run.check.close(
+                f"layer {case.layer}",
+                run.name(short),
+                actual,
+                expected,
+                tol,
+                f"LN({a:g} * x + {b:g}) == LN(x) with eps / {a**2:g}",
+            ),
+        )
     return worst

@@ -51,7 +51,9 @@ class Baseline:
     largest: float  # max |reference|: the scale of the floor
 
     @classmethod
-    def of(cls, dtype: torch.dtype, hf: torch.Tensor | None, ops: torch.Tensor, reference: torch.Tensor, real: torch.Tensor) -> "Baseline":
+    def of(
+        cls, dtype: torch.dtype, hf: torch.Tensor | None, ops: torch.Tensor, reference: torch.Tensor, real: torch.Tensor
+    ) -> "Baseline":
         """The baseline of one activation: HF's value (None where HF does not expose it) and the
         reference ops' value in `dtype`, each against the float64 `reference`, at `real` tokens."""
         largest = float(reference[real].abs().max()) if bool(real.any()) else 0.0
@@ -77,8 +79,10 @@ class Baseline:
     def says(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
         hf = "" if self.hf is None else f"HF's {self.hf:.2g}, "
-        return (f"within {K:g}x the {dtype} error of plain PyTorch ({hf}the reference ops' {self.ops:.2g}) "
-                f"+ {self.floor:.2g}")  # fmt: skip
+        return (
+            f"within {K:g}x the {dtype} error of plain PyTorch ({hf}the reference ops' {self.ops:.2g}) "
+            f"+ {self.floor:.2g}"
+        )
 
 
 def worst_error(actual: torch.Tensor | None, reference: torch.Tensor, real: torch.Tensor) -> float | None:

@@ -126,7 +126,9 @@ _LARGEST: dict = {}
 def note_input(batch: int, tokens: int, dtype) -> None:
     """Called for every encoded input: the item's largest (by batch x tokens) is named if it goes over budget."""
     if batch * tokens > _LARGEST.get("size", 0):
-        _LARGEST.update(size=batch * tokens, text=f"batch {batch} x {tokens} tokens, {str(dtype).removeprefix('torch.')}")
+        _LARGEST.update(
+            size=batch * tokens, text=f"batch {batch} x {tokens} tokens, {str(dtype).removeprefix('torch.')}"
+        )
 
 
 def forget_inputs() -> None:
@@ -149,6 +151,8 @@ class OverBudget:
         if peak <= self.budget or peak < self.said + 0.25:
             return None
         self.said = peak
-        return (f"bertcheck: this worker's memory peaked at {peak:.2f} GiB, past its budget of {self.budget:g} GiB, "
-                f"during {nodeid} (largest input: {largest_input()}). Run fewer workers (-n), or raise "
-                f"BERTCHECK_WORKER_MEMORY if the machine has the memory: -n auto counts it.")  # fmt: skip
+        return (
+            f"bertcheck: this worker's memory peaked at {peak:.2f} GiB, past its budget of {self.budget:g} GiB, "
+            f"during {nodeid} (largest input: {largest_input()}). Run fewer workers (-n), or raise "
+            f"BERTCHECK_WORKER_MEMORY if the machine has the memory: -n auto counts it."
+        )

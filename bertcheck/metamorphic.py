@@ -68,13 +68,23 @@ def batching(s: Subject) -> float:
             continue  # alone is the batch itself: a call compared with itself is the determinism property
         alone = s.call({key: value[b : b + 1, :n] for key, value in s.inputs.items()})
         in_batch = {name: value[b : b + 1, :n] for name, value in together.items()}
-        worst = max(worst, s.close(in_batch, alone, s.tolerance, f"{s.row} {b} of the batch == the same {s.row} alone, "
-                                   "unpadded", tokens=False))  # fmt: skip
+        worst = max(
+            worst,
+            s.close(
+                in_batch,
+                alone,
+                s.tolerance,
+                f"{s.row} {b} of the batch == the same {s.row} alone, unpadded",
+                tokens=False,
+            ),
+        )
     if B > 1:
         order = torch.arange(B - 1, -1, -1, device=s.mask.device)
         back = order.argsort()
         reversed_out = s.call({key: value[order] for key, value in s.inputs.items()})
-        worst = max(worst, s.close(_rows(reversed_out, back), together, s.tolerance, "reversing the batch reverses the outputs"))
+        worst = max(
+            worst, s.close(_rows(reversed_out, back), together, s.tolerance, "reversing the batch reverses the outputs")
+        )
     return worst
 
 
@@ -91,14 +101,23 @@ def padding(s: Subject, more: int = 5) -> float:
     extra = min(more, s.room)
     if extra > 0:
         B, T = s.mask.shape
-        longer = {key: torch.cat([value, value[:, -1:].expand(B, extra, *value.shape[2:])], dim=1)
-                  for key, value in s.inputs.items()}  # fmt: skip
+        longer = {
+            key: torch.cat([value, value[:, -1:].expand(B, extra, *value.shape[2:])], dim=1)
+            for key, value in s.inputs.items()
+        }
         longer["attention_mask"][:, T:] = 0
         appended = torch.zeros_like(longer["attention_mask"], dtype=torch.bool)
         appended[:, T:] = True
         longer_out = s.call(s.scribble(longer, appended))
-        worst = max(worst, s.close({name: value[:, :T] for name, value in longer_out.items()}, out, s.tolerance,
-                                   f"real tokens unchanged by {extra} more padded positions"))  # fmt: skip
+        worst = max(
+            worst,
+            s.close(
+                {name: value[:, :T] for name, value in longer_out.items()},
+                out,
+                s.tolerance,
+                f"real tokens unchanged by {extra} more padded positions",
+            ),
+        )
     return worst
 
 
@@ -109,5 +128,10 @@ def permutation(s: Subject, seed: int) -> float:
     order = torch.randperm(T, generator=torch.Generator().manual_seed(seed), device="cpu").to(s.mask.device)
     out = s.call(s.inputs)
     permuted = s.call({key: value[:, order] for key, value in s.inputs.items()})
-    return s.close(permuted, {name: value[:, order] for name, value in out.items()}, s.tolerance,
-                   "layer(x[:, perm]) == layer(x)[:, perm]", tokens=s.mask[:, order].bool())  # fmt: skip
+    return s.close(
+        permuted,
+        {name: value[:, order] for name, value in out.items()},
+        s.tolerance,
+        "layer(x[:, perm]) == layer(x)[:, perm]",
+        tokens=s.mask[:, order].bool(),
+    )

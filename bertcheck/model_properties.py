@@ -51,8 +51,15 @@ class ModelRun:
             if name.startswith("hidden_states."):
                 continue
             if name in out:
-                self.check.close("the model output", name, value, out[name], EXACT,
-                                 f"{name} given by name == the same hidden state in hidden_states", tokens=False)  # fmt: skip
+                self.check.close(
+                    "the model output",
+                    name,
+                    value,
+                    out[name],
+                    EXACT,
+                    f"{name} given by name == the same hidden state in hidden_states",
+                    tokens=False,
+                )
             elif not states_only:
                 out[name] = value
         for name, value in out.items():
@@ -87,14 +94,21 @@ class ModelRun:
                 theirs = {"embed.out": self.hf.embeddings(input_ids=ids, token_type_ids=types)}
             else:
                 wanted = exact.layer(stage, given.double(), mask)
-                theirs = {name.replace("blocks.0.", f"blocks.{stage}.", 1): value
-                          for name, value in capture_layer(self.hf.encoder.layer[stage], given, mask).items()}  # fmt: skip
+                theirs = {
+                    name.replace("blocks.0.", f"blocks.{stage}.", 1): value
+                    for name, value in capture_layer(self.hf.encoder.layer[stage], given, mask).items()
+                }
         real = mask.bool()
         wanted = {name: comparable(name, value, mask) for name, value in wanted.items()}
-        baselines = {name: Baseline.of(self.case.dtype, theirs.get(name), comparable(name, ops[name], mask), want, real)
-                     for name, want in wanted.items()}  # fmt: skip
-        return (wanted, {name: b.tolerance() for name, b in baselines.items()},
-                {name: f"the float64 reference, {b.says()}" for name, b in baselines.items()})  # fmt: skip
+        baselines = {
+            name: Baseline.of(self.case.dtype, theirs.get(name), comparable(name, ops[name], mask), want, real)
+            for name, want in wanted.items()
+        }
+        return (
+            wanted,
+            {name: b.tolerance() for name, b in baselines.items()},
+            {name: f"the float64 reference, {b.says()}" for name, b in baselines.items()},
+        )
 
     def between(self) -> Tolerance | dict[str, Tolerance]:
         """How far two of the candidate's outputs may be apart: the table's tolerance in float32 and
@@ -111,8 +125,10 @@ class ModelRun:
                 wanted.append(exact.layer(i, wanted[-1], mask)[layer_name(i, "resid_post")])
                 ops.append(plain.layer(i, ops[-1], mask)[layer_name(i, "resid_post")])
         real = mask.bool()
-        return {state_name(i): Baseline.of(self.case.dtype, h, o, w, real).tolerance(sides=2)
-                for i, (h, o, w) in enumerate(zip(theirs, ops, wanted))}  # fmt: skip
+        return {
+            state_name(i): Baseline.of(self.case.dtype, h, o, w, real).tolerance(sides=2)
+            for i, (h, o, w) in enumerate(zip(theirs, ops, wanted))
+        }
 
     def subject(self) -> metamorphic.Subject:
         """This candidate as the metamorphic properties run it: on {input_ids, attention_mask,
@@ -125,12 +141,23 @@ class ModelRun:
             low = 1000 if config.vocab_size > 2000 else 0  # clear of the special tokens in a real vocabulary
             ids = torch.randint(low, config.vocab_size, where.shape, generator=gen, device="cpu").to(where.device)
             types = torch.randint(0, config.type_vocab_size, where.shape, generator=gen, device="cpu").to(where.device)
-            return {**inputs, "input_ids": torch.where(where, ids, inputs["input_ids"]),
-                    "token_type_ids": torch.where(where, types, inputs["token_type_ids"])}  # fmt: skip
+            return {
+                **inputs,
+                "input_ids": torch.where(where, ids, inputs["input_ids"]),
+                "token_type_ids": torch.where(where, types, inputs["token_type_ids"]),
+            }
 
-        return metamorphic.Subject(check=self.check, inputs=self.inputs, call=lambda inputs: self(inputs, states_only=True),
-                                   tolerance=self.between(), scribble=scribble,
-                                   room=self.bert.max_length - self.mask.shape[1], row="text", values="ids", suffix=state_index)  # fmt: skip
+        return metamorphic.Subject(
+            check=self.check,
+            inputs=self.inputs,
+            call=lambda inputs: self(inputs, states_only=True),
+            tolerance=self.between(),
+            scribble=scribble,
+            room=self.bert.max_length - self.mask.shape[1],
+            row="text",
+            values="ids",
+            suffix=state_index,
+        )
 
 
 def model_equivalence(cand: ModelCandidate, bert: Bert, case: Case) -> float:
@@ -145,13 +172,24 @@ def model_equivalence(cand: ModelCandidate, bert: Bert, case: Case) -> float:
     worst = 0.0
     own = "fed the candidate's own layer input"
     stages = [(-1, None, [name for name in EMBED_NAMES if name in out])]
-    stages += [(i, out[state_name(i)], [layer_name(i, s) for s in LAYER_NAMES if layer_name(i, s) in out]) for i in range(run.n_layers)]
+    stages += [
+        (i, out[state_name(i)], [layer_name(i, s) for s in LAYER_NAMES if layer_name(i, s) in out])
+        for i in range(run.n_layers)
+    ]
     for stage, given, names in stages:
         wanted, tols, says = run.expected(stage, given, refs)
         for name in names:
-            worst = max(worst, run.check.close("embeddings" if stage < 0 else f"layer {stage}", name,
-                                               comparable(name, out[name], run.mask), wanted[name], tols[name],
-                                               f"{name} == {says[name]}" + ("" if stage < 0 else f", {own}")))  # fmt: skip
+            worst = max(
+                worst,
+                run.check.close(
+                    "embeddings" if stage < 0 else f"layer {stage}",
+                    name,
+                    comparable(name, out[name], run.mask),
+                    wanted[name],
+                    tols[name],
+                    f"{name} == {says[name]}" + ("" if stage < 0 else f", {own}"),
+                ),
+            )
     return worst
 
 

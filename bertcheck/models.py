@@ -30,7 +30,12 @@ RANDOM_CONFIGS = {
     "tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256},
 }
 SEED = 20231125
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")
 
 
@@ -102,10 +107,14 @@ def _check_directory(spec: str, path: Path) -> ModelSource:
     if not path.exists():
         raise ModelSpecError(f"--bert-model {spec!r}: {path} does not exist")
     if not path.is_dir():
-        raise ModelSpecError(f"--bert-model {spec!r}: {path} is a file; give the checkpoint directory holding config.json")
+        raise ModelSpecError(
+            f"--bert-model {spec!r}: {path} is a file; give the checkpoint directory holding config.json"
+        )
     config_file = path / "config.json"
     if not config_file.is_file():
-        raise ModelSpecError(f"--bert-model {spec!r}: {path} has no config.json, so it is not a saved Hugging Face model")
+        raise ModelSpecError(
+            f"--bert-model {spec!r}: {path} has no config.json, so it is not a saved Hugging Face model"
+        )
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -276,8 +285,12 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
         # 5.x; BertTokenizerFast(vocab_file=...) silently builds a 5-token vocab on 5.x.
         tokenizer = BertTokenizerFast.from_pretrained(str(source.tokenizer_path), local_files_only=True)
     except (OSError, ValueError) as err:
-        raise ModelSpecError(f"--bert-model {source.spec!r}: no usable tokenizer in {source.tokenizer_path}: {err}") from None
+        raise ModelSpecError(
+            f"--bert-model {source.spec!r}: no usable tokenizer in {source.tokenizer_path}: {err}"
+        ) from None
     if len(tokenizer) > model.config.vocab_size:
-        raise ModelSpecError(f"--bert-model {source.spec!r}: not checked: the tokenizer has {len(tokenizer)} tokens, "
-                             f"the model's vocab_size is {model.config.vocab_size}: ids past it have no embedding")  # fmt: skip
+        raise ModelSpecError(
+            f"--bert-model {source.spec!r}: not checked: the tokenizer has {len(tokenizer)} tokens, "
+            f"the model's vocab_size is {model.config.vocab_size}: ids past it have no embedding"
+        )
     return model.float().eval(), tokenizer, audit.notes

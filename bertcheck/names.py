@@ -37,9 +37,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Each layer activation's shape, in the letters above: what a candidate's outputs are held to.
-LAYER_SHAPES = {"resid_pre": "BTH", "q": "BTH", "k": "BTH", "v": "BTH", "attn_scores": "BNTT", "pattern": "BNTT",
-                "z": "BTH", "attn_out": "BTH", "ln1_in": "BTH", "resid_mid": "BTH", "mlp_pre": "BTI", "mlp_post": "BTI",
-                "mlp_out": "BTH", "ln2_in": "BTH", "resid_post": "BTH"}  # fmt: skip
+LAYER_SHAPES = {
+    "resid_pre": "BTH",
+    "q": "BTH",
+    "k": "BTH",
+    "v": "BTH",
+    "attn_scores": "BNTT",
+    "pattern": "BNTT",
+    "z": "BTH",
+    "attn_out": "BTH",
+    "ln1_in": "BTH",
+    "resid_mid": "BTH",
+    "mlp_pre": "BTI",
+    "mlp_post": "BTI",
+    "mlp_out": "BTH",
+    "ln2_in": "BTH",
+    "resid_post": "BTH",
+}
 
 # Embeddings: word + position + token type, summed, then LayerNorm; every one (B,T,H).
 EMBED_NAMES = ("embed.tokens", "embed.positions", "embed.token_types", "embed.ln_in", "embed.out")

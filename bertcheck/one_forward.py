@@ -81,8 +81,14 @@ def residual_identity_layer(ctx: Context, check: Check, i: int) -> float:
     for add in RESIDUAL_ADDS:
         total = check.get(where, layer_name(i, add.total))
         expected = check.get(where, layer_name(i, add.sublayer)) + check.get(where, layer_name(i, add.residual))
-        check.close(where, layer_name(i, add.total), total, expected, EXACT,
-                    f"{add.total} == {add.sublayer} + {add.residual}, bit for bit (eval mode)")  # fmt: skip
+        check.close(
+            where,
+            layer_name(i, add.total),
+            total,
+            expected,
+            EXACT,
+            f"{add.total} == {add.sublayer} + {add.residual}, bit for bit (eval mode)",
+        )
     return 0.0
 
 
@@ -106,7 +112,9 @@ def _layernorm_site(ctx: Context, check: Check, layer: int | None, site, path: s
     __tracebackhide__ = True
     tol = ctx.tol
     if tol.ln_mean is None or tol.ln_var is None:
-        raise Unavailable(f"LayerNorm statistics are not measured for {ctx.dtype}: run this property in float32 or float64")
+        raise Unavailable(
+            f"LayerNorm statistics are not measured for {ctx.dtype}: run this property in float32 or float64"
+        )
     eps = ctx.bert.config.layer_norm_eps
     where = where_of(layer)
     name = full_name(layer, site.output)
@@ -120,8 +128,10 @@ def _layernorm_site(ctx: Context, check: Check, layer: int | None, site, path: s
     for value, target, limit, text in (
         (mean, torch.zeros_like(mean), tol.ln_mean, "per-token mean of z is 0"),
         (var, wanted, tol.ln_var, f"per-token variance of z is v/(v+eps), eps={eps:g}"),
-    ):  # fmt: skip
-        worst = max(worst, check.close(where, name, value, target, Tolerance(rtol=0.0, atol=limit), f"{site.name}: {text}"))
+    ):
+        worst = max(
+            worst, check.close(where, name, value, target, Tolerance(rtol=0.0, atol=limit), f"{site.name}: {text}")
+        )
     affine = gamma * z + beta
     return max(worst, check.close(where, name, y, affine, tol.values, f"{site.name}: output == gamma * z + beta"))
 
@@ -152,11 +162,21 @@ def intermediate_width_layer(ctx: Context, check: Check, i: int) -> float:
         value = check.get(where, layer_name(i, short))
         if value.shape[-1] != width:
             setting = "intermediate_size" if width == config.intermediate_size else "hidden_size"
-            raise check.fail(where, layer_name(i, short), f"last dimension == config.{setting} = {width}",
-                             [f"shape {tuple(value.shape)}: last dimension {value.shape[-1]}"])  # fmt: skip
+            raise check.fail(
+                where,
+                layer_name(i, short),
+                f"last dimension == config.{setting} = {width}",
+                [f"shape {tuple(value.shape)}: last dimension {value.shape[-1]}"],
+            )
     pre, post = check.get(where, layer_name(i, "mlp_pre")), check.get(where, layer_name(i, "mlp_post"))
-    return check.close(where, layer_name(i, "mlp_post"), post, act(pre), ctx.tol.values,
-                       f"mlp_post == {config.hidden_act}(mlp_pre), {formula}")  # fmt: skip
+    return check.close(
+        where,
+        layer_name(i, "mlp_post"),
+        post,
+        act(pre),
+        ctx.tol.values,
+        f"mlp_post == {config.hidden_act}(mlp_pre), {formula}",
+    )
 
 
 # ---- per-layer equivalence with hidden_states ---------------------------------------------------
@@ -170,12 +190,25 @@ def hidden_states_embeddings(ctx: Context, check: Check) -> float:
     with torch.no_grad():
         embedded = ctx.ref.embed(inputs["input_ids"], inputs["token_type_ids"])
     for name in EMBED_NAMES[:-1]:
-        if name in acts and name not in acts.repeated:  # HF keeps position embeddings as (1, T, H), broadcast over the batch
+        if (
+            name in acts and name not in acts.repeated
+        ):  # HF keeps position embeddings as (1, T, H), broadcast over the batch
             actual = acts[name].expand_as(embedded[name]) if acts[name].dim() == embedded[name].dim() else acts[name]
-            worst = max(worst, check.close("embeddings", name, actual, embedded[name], tol, f"{name} == reference {name}"))
+            worst = max(
+                worst, check.close("embeddings", name, actual, embedded[name], tol, f"{name} == reference {name}")
+            )
     out = check.get("embeddings", "embed.out")
-    return max(worst, check.close("embeddings", "embed.out", out, embedded["embed.out"], tol,
-                                  "hidden_states[0] (the embeddings' output) == reference embeddings"))  # fmt: skip
+    return max(
+        worst,
+        check.close(
+            "embeddings",
+            "embed.out",
+            out,
+            embedded["embed.out"],
+            tol,
+            "hidden_states[0] (the embeddings' output) == reference embeddings",
+        ),
+    )
 
 
 def hidden_states_layer(ctx: Context, check: Check, i: int) -> float:
@@ -194,8 +227,11 @@ def hidden_states_layer(ctx: Context, check: Check, i: int) -> float:
             acts_value = acts[name]
         else:
             continue
-        text = f"hidden_states[{i + 1}] == reference layer {i} fed hidden_states[{i}]" if short == "resid_post" else \
-            f"{short} == reference layer {i} {short}, fed hidden_states[{i}]"  # fmt: skip
+        text = (
+            f"hidden_states[{i + 1}] == reference layer {i} fed hidden_states[{i}]"
+            if short == "resid_post"
+            else f"{short} == reference layer {i} {short}, fed hidden_states[{i}]"
+        )
         worst = max(worst, check.close(where, name, acts_value, out[name], tol, text))
     return worst
 
@@ -209,17 +245,35 @@ def hidden_states_end(ctx: Context, check: Check) -> float:
     acts, n_layers = ctx.obs.acts, ctx.bert.config.num_hidden_layers
     states = acts.hidden_states
     if len(states) != n_layers + 1:
-        raise check.fail("the model output", "hidden_states", f"len(hidden_states) == num_hidden_layers + 1 = {n_layers + 1}",
-                         [f"got {len(states)}"])  # fmt: skip
+        raise check.fail(
+            "the model output",
+            "hidden_states",
+            f"len(hidden_states) == num_hidden_layers + 1 = {n_layers + 1}",
+            [f"got {len(states)}"],
+        )
     links = [("embeddings", "embed.out", 0, "the embeddings' output")]
     for i in range(n_layers):
-        links += [(where_of(i), layer_name(i, "resid_pre"), i, f"layer {i}'s input"),
-                  (where_of(i), layer_name(i, "resid_post"), i + 1, f"layer {i}'s output")]  # fmt: skip
+        links += [
+            (where_of(i), layer_name(i, "resid_pre"), i, f"layer {i}'s input"),
+            (where_of(i), layer_name(i, "resid_post"), i + 1, f"layer {i}'s output"),
+        ]
     for where, name, index, what in links:
-        check.close(where, f"hidden_states[{index}]", states[index], check.get(where, name), EXACT,
-                    f"hidden_states[{index}] is {what} ({name}), bit for bit")  # fmt: skip
-    check.close("the model output", "last_hidden_state", acts.last_hidden_state, states[-1], EXACT,
-                f"last_hidden_state is hidden_states[{n_layers}], bit for bit")  # fmt: skip
+        check.close(
+            where,
+            f"hidden_states[{index}]",
+            states[index],
+            check.get(where, name),
+            EXACT,
+            f"hidden_states[{index}] is {what} ({name}), bit for bit",
+        )
+    check.close(
+        "the model output",
+        "last_hidden_state",
+        acts.last_hidden_state,
+        states[-1],
+        EXACT,
+        f"last_hidden_state is hidden_states[{n_layers}], bit for bit",
+    )
     return 0.0
 
 
@@ -227,8 +281,14 @@ class ReadOnly:
     """A property read from the one forward: what it checks of the embeddings, of each layer as it
     finishes, and of the whole output at the end (each optional)."""
 
-    def __init__(self, title: str, *, embeddings: Callable | None = None, layer: Callable | None = None,
-                 end: Callable | None = None):  # fmt: skip
+    def __init__(
+        self,
+        title: str,
+        *,
+        embeddings: Callable | None = None,
+        layer: Callable | None = None,
+        end: Callable | None = None,
+    ):
         self.title, self.embeddings, self.layer, self.end = title, embeddings, layer, end
 
 
@@ -236,8 +296,12 @@ CHECKS = {
     "residual-identity": ReadOnly("residual identity", layer=residual_identity_layer),
     "layernorm": ReadOnly("LayerNorm zero mean, unit variance", embeddings=layernorm_embeddings, layer=layernorm_layer),
     "intermediate-width": ReadOnly("intermediate width", layer=intermediate_width_layer),
-    "hidden-states": ReadOnly("per-layer equivalence with hidden_states", embeddings=hidden_states_embeddings,
-                              layer=hidden_states_layer, end=hidden_states_end),  # fmt: skip
+    "hidden-states": ReadOnly(
+        "per-layer equivalence with hidden_states",
+        embeddings=hidden_states_embeddings,
+        layer=hidden_states_layer,
+        end=hidden_states_end,
+    ),
 }
 
 
@@ -300,7 +364,10 @@ def observe_all(bert: Bert, case) -> dict[str, float | Exception]:
             if short not in ("resid_pre", "resid_post"):
                 store.pop(layer_name(i, short), None)
 
-    finished = {"embeddings": embeddings_done, **{layer_module(i, ""): (lambda i=i: layer_done(i)) for i in range(n_layers)}}
+    finished = {
+        "embeddings": embeddings_done,
+        **{layer_module(i, ""): (lambda i=i: layer_done(i)) for i in range(n_layers)},
+    }
     try:
         capture(bert.model(case.dtype, case.device), **inputs, store=store, finished=finished)
     except Exception as err:  # noqa: BLE001 - any crash of the model under test is reported the same way

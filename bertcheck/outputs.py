@@ -47,13 +47,27 @@ def require_finite(check: Check, name: str, value: torch.Tensor, mask: torch.Ten
     bad = ~torch.isfinite(shown)
     if bool(bad.any()):
         at = tuple(int(i) for i in bad.nonzero()[0])
-        raise check.fail(where_of_name(name), name, "finite values everywhere, padded positions included",
-                         [f"{int(bad.sum())} of {bad.numel()} elements are NaN or infinite; the first at index {at}: "
-                          f"{float(shown[at])}"])  # fmt: skip
+        raise check.fail(
+            where_of_name(name),
+            name,
+            "finite values everywhere, padded positions included",
+            [
+                f"{int(bad.sum())} of {bad.numel()} elements are NaN or infinite; the first at index {at}: "
+                f"{float(shown[at])}"
+            ],
+        )
 
 
-def outputs_close(check: Check, actual: dict, expected: dict, tol: Tolerance | dict[str, Tolerance], expectation: str,
-                  *, tokens=True, suffix=None) -> float:  # fmt: skip
+def outputs_close(
+    check: Check,
+    actual: dict,
+    expected: dict,
+    tol: Tolerance | dict[str, Tolerance],
+    expectation: str,
+    *,
+    tokens=True,
+    suffix=None,
+) -> float:
     """Compare every output of `expected` (in its order) with `actual`'s; `tol` one tolerance or one per
     name; `suffix(name)` adds to the expectation (a model's ``(hidden_states[3])``). The worst share of
     the tolerance; the first output that differs fails, naming its layer."""

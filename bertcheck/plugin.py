@@ -68,8 +68,11 @@ def pytest_configure(config):
             load_default_profile()  # BERTCHECK_PROFILE, else ci: a bert-base forward is no 200 ms deadline
         except ValueError as err:
             raise pytest.UsageError(str(err)) from None
-    config.addinivalue_line("markers", "shares_forward: a property that only reads the one hooked forward "
-                            "(bertcheck.one_forward): its shards draw the same inputs as the other such properties' and share forwards")
+    config.addinivalue_line(
+        "markers",
+        "shares_forward: a property that only reads the one hooked forward "
+        "(bertcheck.one_forward): its shards draw the same inputs as the other such properties' and share forwards",
+    )
     given = config.getoption("bert_model") or [os.environ.get("BERTCHECK_MODEL", "")]
     specs = [spec for value in given for spec in parse_specs(value)]
     try:
@@ -79,7 +82,10 @@ def pytest_configure(config):
         raise pytest.UsageError(str(err)) from None
     if not hasattr(config, "workerinput"):
         _audit_checkpoints(config)
-    for option, default in (("bert_impl", "bertcheck.candidate:reference_layer"), ("bert_model_impl", "bertcheck.candidate:reference_model")):
+    for option, default in (
+        ("bert_impl", "bertcheck.candidate:reference_layer"),
+        ("bert_model_impl", "bertcheck.candidate:reference_model"),
+    ):
         path = config.getoption(option) or default
         if config.getoption(option):  # the user's own module: import it now, so a bad path stops the run here
             from bertcheck.candidate import FactoryError, load_factory
@@ -212,7 +218,9 @@ def bertcheck_shard(request):
     test = request.node.obj
     base = test.__dict__.setdefault("_bertcheck_settings", test._hypothesis_internal_use_settings)
     phases = base.phases if shard.index == 0 else tuple(p for p in base.phases if p is not Phase.explicit)
-    test._hypothesis_internal_use_settings = settings(base, max_examples=shard.examples(base.max_examples), phases=phases)
+    test._hypothesis_internal_use_settings = settings(
+        base, max_examples=shard.examples(base.max_examples), phases=phases
+    )
     shared = request.node.get_closest_marker("shares_forward") is not None
     if shared:
         # What @hypothesis.seed sets: every read-only property's shard k on this model draws the same
@@ -249,7 +257,11 @@ def shared_seed(item_id: str) -> int:
 def pytest_cmdline_main(config):
     """With `-n` and no `--dist`, bertcheck's scheduling (`OneForwardScheduling`); an explicit `--dist`
     is kept as given. (A wrapper: xdist's own hook, which turns `-n` into `--dist load`, runs after this.)"""
-    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None) and config.option.dist == "no":
+    if (
+        config.pluginmanager.hasplugin("xdist")
+        and getattr(config.option, "numprocesses", None)
+        and config.option.dist == "no"
+    ):
         config.option.dist = "load"
         config.stash[_SCHEDULE] = True
     return (yield)

@@ -85,12 +85,23 @@ def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Ten
 class ReferenceBert:
     """The reference model: tensors taken from an HF `BertModel`, hyperparameters from its config."""
 
-    def __init__(self, state_dict: dict[str, torch.Tensor], config, *, dtype=None, device=None, embeddings: bool = True,
-                 lazy: bool = False, _weights: dict[str, torch.Tensor] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        state_dict: dict[str, torch.Tensor],
+        config,
+        *,
+        dtype=None,
+        device=None,
+        embeddings: bool = True,
+        lazy: bool = False,
+        _weights: dict[str, torch.Tensor] | None = None,
+    ):
         if config.hidden_act not in ACTIVATIONS:
             raise ValueError(f"hidden_act={config.hidden_act!r} is not one of {sorted(ACTIVATIONS)}")
         if config.hidden_size % config.num_attention_heads:
-            raise ValueError(f"hidden_size={config.hidden_size} is not a multiple of {config.num_attention_heads} heads")
+            raise ValueError(
+                f"hidden_size={config.hidden_size} is not a multiple of {config.num_attention_heads} heads"
+            )
         self.positions = getattr(config, "position_embedding_type", None) or "absolute"  # 5.x configs may lack it
         if self.positions not in ("absolute", "relative_key", "relative_key_query"):
             raise ValueError(f"position_embedding_type={self.positions!r} is not one of BERT's")
@@ -102,9 +113,13 @@ class ReferenceBert:
         self.act = ACTIVATIONS[config.hidden_act]
         shapes = _expected_shapes(config, embeddings=embeddings)
         if _weights is not None:  # `aliasing`: the tensors themselves, checked but not detached
-            self.w = {key: _weights[key] for key, shape in shapes if self._take(_weights, key, shape, None, None) is not None}
+            self.w = {
+                key: _weights[key] for key, shape in shapes if self._take(_weights, key, shape, None, None) is not None
+            }
         elif lazy:  # the tensors as they are, each converted when read
-            self.w = _Converted({key: self._take(state_dict, key, shape, None, None) for key, shape in shapes}, dtype, device)
+            self.w = _Converted(
+                {key: self._take(state_dict, key, shape, None, None) for key, shape in shapes}, dtype, device
+            )
         else:
             self.w = {key: self._take(state_dict, key, shape, dtype, device) for key, shape in shapes}
 
@@ -149,7 +164,9 @@ class ReferenceBert:
             token_type_ids = torch.zeros_like(input_ids)
         if position_ids is None:
             position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
-        tokens = self._rows("embeddings.word_embeddings.weight", input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, H)
+        tokens = (
+            self._rows("embeddings.word_embeddings.weight", input_ids) if inputs_embeds is None else inputs_embeds
+        )  # (B, T, H)
         token_types = self._rows("embeddings.token_type_embeddings.weight", token_type_ids)  # (B, T, H)
         acts = {"embed.tokens": tokens, "embed.token_types": token_types}
         ln_in = tokens + token_types  # (B, T, H)
@@ -188,8 +205,12 @@ class ReferenceBert:
             # mask + q.k^T / sqrt(hs), as one op: the three-op spelling makes two more (B, nh, T, T) passes
             # (5x slower at 512 tokens, and 50 MB of temporaries per layer in float64).
             flat = lambda x: heads(x).reshape(B * nh, T, hs)  # noqa: E731
-            attn_scores = torch.baddbmm(mask.expand(B, nh, 1, T).reshape(B * nh, 1, T), flat(q), flat(k).transpose(1, 2),
-                                        alpha=1.0 / math.sqrt(hs)).view(B, nh, T, T)  # fmt: skip
+            attn_scores = torch.baddbmm(
+                mask.expand(B, nh, 1, T).reshape(B * nh, 1, T),
+                flat(q),
+                flat(k).transpose(1, 2),
+                alpha=1.0 / math.sqrt(hs),
+            ).view(B, nh, T, T)
         else:
             attn_scores = self._relative_scores(p, heads(q), heads(k)) / math.sqrt(hs) + mask  # (B, nh, T, T)
         pattern = torch.softmax(attn_scores, dim=-1)  # (B, nh, T, T)
@@ -198,7 +219,9 @@ class ReferenceBert:
 
         # first add & norm (BertSelfOutput): normalize after the residual add
         ln1_in = attn_out + resid_pre  # (B, T, H)
-        resid_mid = layer_norm(ln1_in, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], self.eps)
+        resid_mid = layer_norm(
+            ln1_in, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], self.eps
+        )
 
         # feed-forward: H -> I -> H
         mlp_pre = linear(resid_mid, "intermediate.dense")  # (B, T, I)
@@ -210,10 +233,22 @@ class ReferenceBert:
         resid_post = layer_norm(ln2_in, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
 
         local = dict(
-            resid_pre=resid_pre, q=q, k=k, v=v, attn_scores=attn_scores, pattern=pattern, z=z,
-            attn_out=attn_out, ln1_in=ln1_in, resid_mid=resid_mid, mlp_pre=mlp_pre, mlp_post=mlp_post,
-            mlp_out=mlp_out, ln2_in=ln2_in, resid_post=resid_post,
-        )  # fmt: skip
+            resid_pre=resid_pre,
+            q=q,
+            k=k,
+            v=v,
+            attn_scores=attn_scores,
+            pattern=pattern,
+            z=z,
+            attn_out=attn_out,
+            ln1_in=ln1_in,
+            resid_mid=resid_mid,
+            mlp_pre=mlp_pre,
+            mlp_post=mlp_post,
+            mlp_out=mlp_out,
+            ln2_in=ln2_in,
+            resid_post=resid_post,
+        )
         return {layer_name(i, name): value for name, value in local.items()}
 
     def _relative_scores(self, p: str, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -273,7 +308,10 @@ def _expected_shapes(config, embeddings: bool = True):
             yield p + name + ".weight", (H, H)
             yield p + name + ".bias", (H,)
         if getattr(config, "position_embedding_type", None) in ("relative_key", "relative_key_query"):
-            yield p + "attention.self.distance_embedding.weight", (2 * config.max_position_embeddings - 1, H // config.num_attention_heads)
+            yield (
+                p + "attention.self.distance_embedding.weight",
+                (2 * config.max_position_embeddings - 1, H // config.num_attention_heads),
+            )
         yield p + "intermediate.dense.weight", (I, H)
         yield p + "intermediate.dense.bias", (I,)
         yield p + "output.dense.weight", (H, I)

@@ -25,9 +25,23 @@ _WORDS = (
 _PUNCTUATION = list(".,;:!?'\"()[]{}-–—…/\\@#$%^&*_+=<>|~`")
 # Accents, CJK (tokenized one character at a time), emoji, and characters the BERT normalizer strips or
 # treats as whitespace: controls, zero-width and non-breaking spaces, combining marks.
-_UNICODE = list("éèêëàçñöüßøåæœ") + list("日本語中文字한국어") + list("😀🤖🎉👍🏽") + [
-    "\x00", "\x07", "\t", "\n", "\r", "\u200b", "\u00a0", "\u3000", "\u0301", "\ufeff",
-]  # fmt: skip
+_UNICODE = (
+    list("éèêëàçñöüßøåæœ")
+    + list("日本語中文字한국어")
+    + list("😀🤖🎉👍🏽")
+    + [
+        "\x00",
+        "\x07",
+        "\t",
+        "\n",
+        "\r",
+        "\u200b",
+        "\u00a0",
+        "\u3000",
+        "\u0301",
+        "\ufeff",
+    ]
+)
 
 
 def _validate_int(name: str, value: int, *, lower: int, upper: int) -> None:
@@ -44,7 +58,9 @@ def _validate_sizes(name_min: str, min_value: int, name_max: str, max_value: int
         raise InvalidArgument(f"{name_min}={min_value!r} is greater than {name_max}={max_value!r}")
 
 
-def sentences(*, min_words: int = 0, max_words: int = 24, unicode: bool = True, long: bool = False) -> st.SearchStrategy[str]:
+def sentences(
+    *, min_words: int = 0, max_words: int = 24, unicode: bool = True, long: bool = False
+) -> st.SearchStrategy[str]:
     """Return a strategy for sentences.
 
     - min_words, max_words (0, 24): bounds on the number of words (and other pieces) joined.
@@ -81,7 +97,9 @@ def long_sentences(*, min_words: int = 520, max_words: int = 700) -> st.SearchSt
     return st.lists(st.sampled_from(_WORDS), min_size=min_words, max_size=max_words).map(" ".join)
 
 
-def sentence_pairs(*, min_words: int = 0, max_words: int = 12, unicode: bool = True) -> st.SearchStrategy[tuple[str, str]]:
+def sentence_pairs(
+    *, min_words: int = 0, max_words: int = 12, unicode: bool = True
+) -> st.SearchStrategy[tuple[str, str]]:
     """Return a strategy for (first, second) sentence pairs, encoded with token types 0 and 1.
 
     - min_words, max_words (0, 12): bounds for each of the two sentences.
@@ -155,8 +173,16 @@ def _cases(draw, min_batch, max_batch, dtypes_, devices_, unicode, long, pairs):
     return case
 
 
-def cases(*, min_batch: int = 1, max_batch: int = 8, dtypes=None, devices=None, unicode: bool = True,
-          long: bool = True, pairs: bool = True) -> st.SearchStrategy[Case]:  # fmt: skip
+def cases(
+    *,
+    min_batch: int = 1,
+    max_batch: int = 8,
+    dtypes=None,
+    devices=None,
+    unicode: bool = True,
+    long: bool = True,
+    pairs: bool = True,
+) -> st.SearchStrategy[Case]:
     """Return a strategy for whole examples: a padded batch of sentences or of pairs, a dtype, a device.
 
     - min_batch, max_batch (1, 8): batch size bounds; batches mix lengths, so all but the longest
@@ -180,9 +206,18 @@ def cases(*, min_batch: int = 1, max_batch: int = 8, dtypes=None, devices=None, 
 _all_dtypes, _all_devices = dtypes, devices  # the defaults of `cases`, whose arguments shadow these names
 
 
-def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max_batch: int = 3,
-                scales=("unit", "low", "large"), dtypes=None, devices=None, long: bool = False,
-                max_long_tokens: int = 512):  # fmt: skip
+def layer_cases(
+    *,
+    n_layers: int,
+    min_tokens: int = 1,
+    max_tokens: int = 16,
+    max_batch: int = 3,
+    scales=("unit", "low", "large"),
+    dtypes=None,
+    devices=None,
+    long: bool = False,
+    max_long_tokens: int = 512,
+):
     """Return a strategy for generated hidden states fed to one layer (`bertcheck.layer_properties.LayerCase`).
 
     - n_layers: the model's num_hidden_layers; the layer is drawn from them.
@@ -211,7 +246,9 @@ def layer_cases(*, n_layers: int, min_tokens: int = 1, max_tokens: int = 16, max
     @st.composite
     def draw_case(draw):
         is_long = long and draw(st.integers(0, 9)) == 9
-        tokens = draw(st.integers(min(128, max_long_tokens), max_long_tokens) if is_long else st.integers(min_tokens, max_tokens))
+        tokens = draw(
+            st.integers(min(128, max_long_tokens), max_long_tokens) if is_long else st.integers(min_tokens, max_tokens)
+        )
         return LayerCase(
             layer=draw(st.integers(0, n_layers - 1)),
             batch=2 if is_long else draw(st.integers(1, max_batch)),

@@ -23,8 +23,13 @@ class ForwardError(RuntimeError):
 
 
 # (wider, narrower): every value of the narrower dtype is a value of the wider one.
-_EXACT_WIDENINGS = {(torch.float64, torch.float32), (torch.float64, torch.float16), (torch.float64, torch.bfloat16),
-                    (torch.float32, torch.float16), (torch.float32, torch.bfloat16)}  # fmt: skip
+_EXACT_WIDENINGS = {
+    (torch.float64, torch.float32),
+    (torch.float64, torch.float16),
+    (torch.float64, torch.bfloat16),
+    (torch.float32, torch.float16),
+    (torch.float32, torch.bfloat16),
+}
 
 
 def _holds_exactly(dtype: torch.dtype, loaded: torch.dtype) -> bool:
@@ -34,8 +39,10 @@ def _holds_exactly(dtype: torch.dtype, loaded: torch.dtype) -> bool:
 def _converted_copy(model, dtype: torch.dtype, device: str):
     """A copy of `model` in `dtype` on `device`, its parameters converted straight into place (a deep copy
     first would hold a second full-precision model for a moment)."""
-    converted = {id(p): torch.nn.Parameter(p.detach().to(dtype=dtype, device=device), requires_grad=p.requires_grad)
-                 for p in model.parameters()}  # fmt: skip
+    converted = {
+        id(p): torch.nn.Parameter(p.detach().to(dtype=dtype, device=device), requires_grad=p.requires_grad)
+        for p in model.parameters()
+    }
     return copy.deepcopy(model, memo=converted).to(dtype=dtype, device=device).eval()
 
 

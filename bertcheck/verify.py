@@ -91,9 +91,13 @@ class Report:
     def text(self) -> str:
         passed = sum(r.passed for r in self.results)
         skipped = sum(r.not_applicable is not None for r in self.results)
-        lines = [f"bertcheck verify: {self.kind} candidate {self.candidate} against {self.spec}: "
-                 f"{passed} of {len(self.results)} properties hold" + (f", {skipped} do not apply" if skipped else "") +
-                 " (worst error as a share of the tolerance; 1 = the limit)", *self.table()]  # fmt: skip
+        lines = [
+            f"bertcheck verify: {self.kind} candidate {self.candidate} against {self.spec}: "
+            f"{passed} of {len(self.results)} properties hold"
+            + (f", {skipped} do not apply" if skipped else "")
+            + " (worst error as a share of the tolerance; 1 = the limit)",
+            *self.table(),
+        ]
         for r in self.results:
             if r.failure is not None or r.error is not None:
                 lines += ["", f"--- {r.property} ---", r.failure.report() if r.failure else str(r.error)]
@@ -126,8 +130,13 @@ def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: st
             raise  # nothing can run: stop the whole run
         except CandidateError as err:  # name the input, as a property failure does
             wrapped = cand.wrap(case)
-            lines = [str(err), "Input:", *(f"  {line}" for line in wrapped.describe(bert.spec)),
-                     "Reproduce:", f"  {wrapped.reproduce(bert.spec, name)}"]  # fmt: skip
+            lines = [
+                str(err),
+                "Input:",
+                *(f"  {line}" for line in wrapped.describe(bert.spec)),
+                "Reproduce:",
+                f"  {wrapped.reproduce(bert.spec, name)}",
+            ]
             raise CandidateError("\n".join(lines)) from err
 
     try:
@@ -148,9 +157,14 @@ def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: st
 
 def layer_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[LayerCase]:
     """Generated states for a layer candidate: padded batches, 1 in 10 of 128-512 tokens, std 1 and 1e-3."""
-    return layer_cases(n_layers=bert.config.num_hidden_layers, scales=ATTENTION_SCALES, long=True,
-                       max_long_tokens=bert.max_length, dtypes=dtype_strategy(allowed=dtypes),
-                       devices=st.just(device))  # fmt: skip
+    return layer_cases(
+        n_layers=bert.config.num_hidden_layers,
+        scales=ATTENTION_SCALES,
+        long=True,
+        max_long_tokens=bert.max_length,
+        dtypes=dtype_strategy(allowed=dtypes),
+        devices=st.just(device),
+    )
 
 
 def model_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[Case]:
@@ -159,19 +173,32 @@ def model_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu
     return cases(dtypes=dtype_strategy(allowed=dtypes), devices=st.just(device), pairs=bert.takes_pairs)
 
 
-def run(candidate: LayerCandidate | ModelCandidate, model: str | Bert = "random:bert-base-uncased", *,
-        properties: Iterable[str] | None = None, examples: int = 25, dtypes: Iterable[torch.dtype] = DEFAULT_DTYPES,
-        device: str = "cpu", example: LayerCase | Case | None = None) -> Report:  # fmt: skip
+def run(
+    candidate: LayerCandidate | ModelCandidate,
+    model: str | Bert = "random:bert-base-uncased",
+    *,
+    properties: Iterable[str] | None = None,
+    examples: int = 25,
+    dtypes: Iterable[torch.dtype] = DEFAULT_DTYPES,
+    device: str = "cpu",
+    example: LayerCase | Case | None = None,
+) -> Report:
     """Every (or each named) property on `candidate`; never raises for a failed property, only
     `FactoryError` for a candidate that cannot be run at all."""
     bert = model if isinstance(model, Bert) else Bert.once(model)
     table = for_candidates(candidate.kind)
-    names = [ALIASES.get(n, n) if candidate.kind == "model" else n for n in properties] if properties is not None else list(table)
+    names = (
+        [ALIASES.get(n, n) if candidate.kind == "model" else n for n in properties]
+        if properties is not None
+        else list(table)
+    )
     unknown = [n for n in names if n not in table]
     if unknown:
         raise ValueError(f"unknown {candidate.kind} properties {unknown}; known: {', '.join(table)}")
     dtypes = list(dtypes)
-    strategy = layer_strategy(bert, dtypes, device) if candidate.kind == "layer" else model_strategy(bert, dtypes, device)
+    strategy = (
+        layer_strategy(bert, dtypes, device) if candidate.kind == "layer" else model_strategy(bert, dtypes, device)
+    )
     report = Report(candidate.name, candidate.kind, bert.spec)
     with guard():  # bertcheck's own code names the device of every tensor it makes (bertcheck.devices)
         for name in names:
@@ -195,7 +222,8 @@ def check_layer(factory: Callable, model: str | Bert = "random:bert-base-uncased
 
 
 def check_model(factory: Callable, model: str | Bert = "random:bert-base-uncased", **options) -> Report:
-    """Check a model factory ``factory(hf_model) -> fn(input_ids, attention_mask, token_type_ids)``; as `check_layer`."""
+    """Check a model factory ``factory(hf_model) -> fn(input_ids, attention_mask, token_type_ids)``, as
+    `check_layer` checks a layer factory."""
     __tracebackhide__ = True
     report = run(factory if isinstance(factory, ModelCandidate) else ModelCandidate(factory), model, **options)
     if not report.passed:

@@ -51,19 +51,31 @@ class Walk:
         def num(v):
             return "-" if v is None else f"{v:.2g}"
 
-        out = [f"bertcheck walk: {self.spec}", f"sentence: {self.sentence!r}", f"tokens:   {self.tokens}", f"ids:      {self.ids}", "",
-               f"{'step':<36}{'activation':<22}{'shape':<16}{'residual':>9}{'LN mean':>10}{'LN var':>10}{'ref vs HF':>11}"]  # fmt: skip
+        out = [
+            f"bertcheck walk: {self.spec}",
+            f"sentence: {self.sentence!r}",
+            f"tokens:   {self.tokens}",
+            f"ids:      {self.ids}",
+            "",
+            f"{'step':<36}{'activation':<22}{'shape':<16}{'residual':>9}{'LN mean':>10}{'LN var':>10}{'ref vs HF':>11}",
+        ]
         for s in self.steps:
             where = "embeddings" if s.layer is None else f"layer {s.layer:<2} {s.what}"
             where = s.what if s.layer is None else where
             shape = "[" + ", ".join(map(str, s.shape)) + "]"
-            out.append(f"{where:<36}{s.activation:<22}{shape:<16}{num(s.residual):>9}{num(s.ln_mean):>10}{num(s.ln_var):>10}"
-                       f"{num(s.reference):>11}" + ("   <-- " + "; ".join(s.problems) if s.problems else ""))  # fmt: skip
+            out.append(
+                f"{where:<36}{s.activation:<22}{shape:<16}{num(s.residual):>9}{num(s.ln_mean):>10}{num(s.ln_var):>10}"
+                f"{num(s.reference):>11}" + ("   <-- " + "; ".join(s.problems) if s.problems else "")
+            )
         tol = self.tolerance
-        out += ["", f"residual: max |LN input - (sublayer + residual)|, must be 0 (bit for bit); LN mean, LN var: max per-token "
-                f"|mean z| and |var z - v/(v+eps)| (limits {tol.ln_mean:g}, {tol.ln_var:g}); ref vs HF: max |difference|, "
-                f"the reference fed HF's own layer input (limit {tol.values.atol:g} + {tol.values.rtol:g}|x|).",
-                "FAILED: see the marked steps" if self.failed else "every step holds"]  # fmt: skip
+        out += [
+            "",
+            "residual: max |LN input - (sublayer + residual)|, must be 0 (bit for bit); "
+            f"LN mean, LN var: max per-token "
+            f"|mean z| and |var z - v/(v+eps)| (limits {tol.ln_mean:g}, {tol.ln_var:g}); ref vs HF: max |difference|, "
+            f"the reference fed HF's own layer input (limit {tol.values.atol:g} + {tol.values.rtol:g}|x|).",
+            "FAILED: see the marked steps" if self.failed else "every step holds",
+        ]
         return out
 
     tolerance = tolerances_for(torch.float32)
@@ -104,9 +116,21 @@ def walk(bert: Bert, sentence: str = "this is a test sentence", device: str = "c
     with torch.no_grad():
         emb = reference.embed(inputs["input_ids"], inputs["token_type_ids"])
     mean, var = _ln_stats(modules[EMBED_LN.module], acts[EMBED_LN.input], eps)
-    steps.append(judge(Step(None, "embeddings (word+pos+type, LN)", "embed.out", tuple(acts["embed.out"].shape),
-                            ln_mean=mean, ln_var=var, reference=_max_abs(acts["embed.out"], emb["embed.out"])),
-                       emb["embed.out"], acts["embed.out"]))  # fmt: skip
+    steps.append(
+        judge(
+            Step(
+                None,
+                "embeddings (word+pos+type, LN)",
+                "embed.out",
+                tuple(acts["embed.out"].shape),
+                ln_mean=mean,
+                ln_var=var,
+                reference=_max_abs(acts["embed.out"], emb["embed.out"]),
+            ),
+            emb["embed.out"],
+            acts["embed.out"],
+        )
+    )
     for i in range(bert.config.num_hidden_layers):
         with torch.no_grad():
             ref = reference.layer(i, acts.hidden_states[i], mask)
@@ -115,12 +139,25 @@ def walk(bert: Bert, sentence: str = "this is a test sentence", device: str = "c
             return layer_name(i, short)
 
         z = name("z")
-        steps.append(judge(Step(i, "self-attention", z, tuple(acts[z].shape), reference=_max_abs(acts[z], ref[z])), ref[z], acts[z]))
-        for add, site, label in ((RESIDUAL_ADDS[0], LAYER_LNS[0], "first add & norm"), (RESIDUAL_ADDS[1], LAYER_LNS[1], "second add & norm")):
+        steps.append(
+            judge(
+                Step(i, "self-attention", z, tuple(acts[z].shape), reference=_max_abs(acts[z], ref[z])), ref[z], acts[z]
+            )
+        )
+        for add, site, label in (
+            (RESIDUAL_ADDS[0], LAYER_LNS[0], "first add & norm"),
+            (RESIDUAL_ADDS[1], LAYER_LNS[1], "second add & norm"),
+        ):
             if site is LAYER_LNS[1]:
                 post = name("mlp_post")
                 width = acts[post].shape[-1]
-                step = Step(i, f"intermediate (width {width})", post, tuple(acts[post].shape), reference=_max_abs(acts[post], ref[post]))
+                step = Step(
+                    i,
+                    f"intermediate (width {width})",
+                    post,
+                    tuple(acts[post].shape),
+                    reference=_max_abs(acts[post], ref[post]),
+                )
                 if width != bert.config.intermediate_size:
                     step.problems.append(f"width {width}, config.intermediate_size is {bert.config.intermediate_size}")
                 steps.append(judge(step, ref[post], acts[post]))
@@ -128,8 +165,22 @@ def walk(bert: Bert, sentence: str = "this is a test sentence", device: str = "c
             residual = _max_abs(total, acts[name(add.sublayer)] + acts[name(add.residual)])
             mean, var = _ln_stats(modules[layer_module(i, site.module)], total, eps)
             out = name(site.output)
-            steps.append(judge(Step(i, label, out, tuple(acts[out].shape), residual=residual, ln_mean=mean, ln_var=var,
-                                    reference=_max_abs(acts[out], ref[out])), ref[out], acts[out]))  # fmt: skip
+            steps.append(
+                judge(
+                    Step(
+                        i,
+                        label,
+                        out,
+                        tuple(acts[out].shape),
+                        residual=residual,
+                        ln_mean=mean,
+                        ln_var=var,
+                        reference=_max_abs(acts[out], ref[out]),
+                    ),
+                    ref[out],
+                    acts[out],
+                )
+            )
     tokens = bert.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
     return Walk(bert.spec, sentence, tokens, inputs["input_ids"][0].tolist(), steps)
 
@@ -152,17 +203,27 @@ def plot(result: Walk, path: Path) -> None:
         left.plot(xs, ys, marker="o", label=key)
     tol = result.tolerance
     left.axhline(tol.values.atol, color="red", linestyle="--", label=f"atol {tol.values.atol:g}")
-    left.set(yscale="log", xlabel="layer (-1: embeddings)", ylabel="max |HF - reference|", title="reference vs HF, float32")
+    left.set(
+        yscale="log", xlabel="layer (-1: embeddings)", ylabel="max |HF - reference|", title="reference vs HF, float32"
+    )
     left.legend(fontsize=8)
     for stat, limit, marker in (("ln_mean", tol.ln_mean, "o"), ("ln_var", tol.ln_var, "s")):
         for label in ("embeddings", "first add & norm", "second add & norm"):
-            pts = [(-1 if s.layer is None else s.layer, max(getattr(s, stat), 1e-18)) for s in result.steps
-                   if getattr(s, stat) is not None and (s.what.startswith(label) if s.layer is not None else label == "embeddings")]  # fmt: skip
+            pts = [
+                (-1 if s.layer is None else s.layer, max(getattr(s, stat), 1e-18))
+                for s in result.steps
+                if getattr(s, stat) is not None
+                and (s.what.startswith(label) if s.layer is not None else label == "embeddings")
+            ]
             if pts:
                 right.plot(*zip(*pts), marker=marker, label=f"{stat} {label}")
         right.axhline(limit, linestyle="--", color="gray")
-    right.set(yscale="log", xlabel="layer (-1: embeddings)", ylabel="max per-token deviation",
-              title="LayerNorm: |mean z|, |var z - v/(v+eps)|")  # fmt: skip
+    right.set(
+        yscale="log",
+        xlabel="layer (-1: embeddings)",
+        ylabel="max per-token deviation",
+        title="LayerNorm: |mean z|, |var z - v/(v+eps)|",
+    )
     right.legend(fontsize=7)
     fig.suptitle(f"bertcheck walk: {result.spec}: {result.sentence!r}")
     fig.tight_layout()

@@ -27,7 +27,9 @@ def save(path: Path, tiny, *, config=None, drop=(), rename=None, extra=None, dty
     weights.update(extra or {})
     if dtype is not None:
         weights = {key: value.to(dtype) for key, value in weights.items()}
-    save_file({k: v.contiguous() for k, v in weights.items()}, str(path / "model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in weights.items()}, str(path / "model.safetensors"), metadata={"format": "pt"}
+    )
     values = json.loads((path / "config.json").read_text())
     if dtype is not None:
         values["dtype" if "dtype" in values else "torch_dtype"] = str(dtype).removeprefix("torch.")
@@ -47,5 +49,7 @@ def distance_embeddings(tiny) -> dict[str, torch.Tensor]:
     config = tiny.config
     gen = torch.Generator().manual_seed(7)
     shape = (2 * config.max_position_embeddings - 1, config.hidden_size // config.num_attention_heads)
-    return {f"encoder.layer.{i}.attention.self.distance_embedding.weight": 0.02 * torch.randn(shape, generator=gen)
-            for i in range(config.num_hidden_layers)}  # fmt: skip
+    return {
+        f"encoder.layer.{i}.attention.self.distance_embedding.weight": 0.02 * torch.randn(shape, generator=gen)
+        for i in range(config.num_hidden_layers)
+    }

@@ -8,6 +8,7 @@ from bertcheck.subject import Bert
 
 pytest_plugins = ["pytester"]
 
+
 def _load(spec: str, cache_dir: Path) -> Bert:
     return Bert.once(spec, cache_dir)  # the process's one copy, shared with the plugin's `bert` fixture
 

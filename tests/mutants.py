@@ -187,7 +187,9 @@ def position_leak(model, layer: int) -> None:
 
     def forward(self, hidden_states, *args, **kwargs):
         T = hidden_states.shape[1]
-        leaked = hidden_states + 0.1 * torch.arange(T, dtype=hidden_states.dtype, device=hidden_states.device)[None, :, None]
+        leaked = (
+            hidden_states + 0.1 * torch.arange(T, dtype=hidden_states.dtype, device=hidden_states.device)[None, :, None]
+        )
         return type(self).__mro__[1].forward(self, leaked, *args, **kwargs)
 
     _swap_class(model.encoder.layer[layer].attention.self, "PositionLeakSelfAttention", forward=forward)

@@ -24,16 +24,26 @@ def torch_encoder_layer(hf_layer, config):
     attn = hf_layer.attention
     weight = attn.self.query.weight
     layer = torch.nn.TransformerEncoderLayer(
-        config.hidden_size, config.num_attention_heads, config.intermediate_size, dropout=0.0,
-        activation="gelu", layer_norm_eps=config.layer_norm_eps, batch_first=True, norm_first=False,
-    ).to(dtype=weight.dtype, device=weight.device)  # fmt: skip
+        config.hidden_size,
+        config.num_attention_heads,
+        config.intermediate_size,
+        dropout=0.0,
+        activation="gelu",
+        layer_norm_eps=config.layer_norm_eps,
+        batch_first=True,
+        norm_first=False,
+    ).to(dtype=weight.dtype, device=weight.device)
     with torch.no_grad():
         qkv = (attn.self.query, attn.self.key, attn.self.value)
         layer.self_attn.in_proj_weight.copy_(torch.cat([m.weight for m in qkv]))
         layer.self_attn.in_proj_bias.copy_(torch.cat([m.bias for m in qkv]))
-        for ours, theirs in ((layer.self_attn.out_proj, attn.output.dense), (layer.linear1, hf_layer.intermediate.dense),
-                             (layer.linear2, hf_layer.output.dense), (layer.norm1, attn.output.LayerNorm),
-                             (layer.norm2, hf_layer.output.LayerNorm)):  # fmt: skip
+        for ours, theirs in (
+            (layer.self_attn.out_proj, attn.output.dense),
+            (layer.linear1, hf_layer.intermediate.dense),
+            (layer.linear2, hf_layer.output.dense),
+            (layer.norm1, attn.output.LayerNorm),
+            (layer.norm2, hf_layer.output.LayerNorm),
+        ):
             ours.weight.copy_(theirs.weight)
             ours.bias.copy_(theirs.bias)
     layer.eval()
@@ -50,8 +60,9 @@ def compiled_model(hf_model):
     compiled = torch.compile(hf_model.eval(), dynamic=True)
 
     def fn(input_ids, attention_mask, token_type_ids):
-        out = compiled(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                       output_hidden_states=True)  # fmt: skip
+        out = compiled(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, output_hidden_states=True
+        )
         return out.hidden_states
 
     return fn
@@ -72,22 +83,40 @@ def onnx_model(hf_model):
             self.model = model
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                             output_hidden_states=True)  # fmt: skip
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                output_hidden_states=True,
+            )
             return tuple(out.hidden_states)
 
     # Three distinct tensors: export traces aliased inputs as one (input_ids == attention_mask, silently).
     ids, mask, types = torch.full((2, 7), 5), torch.ones(2, 7, dtype=torch.long), torch.zeros(2, 7, dtype=torch.long)
     batch, tokens = torch.export.Dim("batch", max=64), torch.export.Dim("tokens", max=512)
-    dims = {"input_ids": {0: batch, 1: tokens}, "attention_mask": {0: batch, 1: tokens}, "token_type_ids": {0: batch, 1: tokens}}
+    dims = {
+        "input_ids": {0: batch, 1: tokens},
+        "attention_mask": {0: batch, 1: tokens},
+        "token_type_ids": {0: batch, 1: tokens},
+    }
     buffer = io.BytesIO()
-    program = torch.onnx.export(States(hf_model).eval(), (ids, mask, types), dynamic_shapes=dims,
-                                input_names=list(dims), output_names=[f"hidden_{i}" for i in range(n + 1)], dynamo=True)  # fmt: skip
+    program = torch.onnx.export(
+        States(hf_model).eval(),
+        (ids, mask, types),
+        dynamic_shapes=dims,
+        input_names=list(dims),
+        output_names=[f"hidden_{i}" for i in range(n + 1)],
+        dynamo=True,
+    )
     program.save(buffer)
     session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
 
     def fn(input_ids, attention_mask, token_type_ids):
-        feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy(), "token_type_ids": token_type_ids.numpy()}
+        feeds = {
+            "input_ids": input_ids.numpy(),
+            "attention_mask": attention_mask.numpy(),
+            "token_type_ids": token_type_ids.numpy(),
+        }
         return [torch.from_numpy(h) for h in session.run(None, feeds)]
 
     return fn
@@ -96,9 +125,24 @@ def onnx_model(hf_model):
 # ---- a functional BERT layer, and the ways people get it wrong -------------------------------------
 
 
-def functional_layer(hf_layer, config, *, pre_ln=False, residual1=True, residual2="resid_mid", eps=None,
-                     use_mask=True, gelu="none", scale=True, softmax_dim=-1, split_heads=True, noise=0.0,
-                     unbiased_variance=False, variance_in_dtype=False, softmax_without_max=False):  # fmt: skip
+def functional_layer(
+    hf_layer,
+    config,
+    *,
+    pre_ln=False,
+    residual1=True,
+    residual2="resid_mid",
+    eps=None,
+    use_mask=True,
+    gelu="none",
+    scale=True,
+    softmax_dim=-1,
+    split_heads=True,
+    noise=0.0,
+    unbiased_variance=False,
+    variance_in_dtype=False,
+    softmax_without_max=False,
+):
     """A BERT layer in plain torch ops; each keyword reproduces one bug (the defaults are correct)."""
     w = {k: v.detach() for k, v in hf_layer.state_dict().items()}
     nh = config.num_attention_heads
@@ -170,8 +214,13 @@ def half_sum_layernorm_model(hf_model):
             module.forward = forward.__get__(module)
 
     def fn(input_ids, attention_mask, token_type_ids):
-        return hf_model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                        output_hidden_states=True, return_dict=True)  # fmt: skip
+        return hf_model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            output_hidden_states=True,
+            return_dict=True,
+        )
 
     return fn
 
@@ -230,11 +279,13 @@ def _nan_at_padding(hf_layer, config):
     return fn
 
 
-BROKEN_LAYERS.update({
-    "position leak": (_position_leak, "permutation"),
-    "rows see each other": (_batch_mixing, "batching"),
-    "NaN at padded positions": (_nan_at_padding, "layer-equivalence"),
-})  # fmt: skip
+BROKEN_LAYERS.update(
+    {
+        "position leak": (_position_leak, "permutation"),
+        "rows see each other": (_batch_mixing, "batching"),
+        "NaN at padded positions": (_nan_at_padding, "layer-equivalence"),
+    }
+)
 
 
 # ---- broken model candidates -----------------------------------------------------------------------
@@ -261,7 +312,12 @@ def _hf_states(hf_model, **overrides):
 def _positions_from_one(hf_model):
     """Position ids 1..T instead of 0..T-1 (an off-by-one some ports make for RoBERTa's padding offset)."""
     last = hf_model.config.max_position_embeddings - 1
-    return _hf_states(hf_model, position_ids=lambda ids, m, t: torch.arange(1, ids.shape[1] + 1, device=ids.device).clamp(max=last).expand_as(ids))
+    return _hf_states(
+        hf_model,
+        position_ids=lambda ids, m, t: (
+            torch.arange(1, ids.shape[1] + 1, device=ids.device).clamp(max=last).expand_as(ids)
+        ),
+    )
 
 
 def _no_token_types(hf_model):

@@ -56,12 +56,16 @@ def test_weights_under_a_prefix_are_refused_listing_what_did_not_load(tmp_path, 
     message = _refused(path)
     assert "not checked: " in message
     assert "encoder weights are missing from the checkpoint (transformers left them at their random init)" in message
-    assert "embeddings.LayerNorm.bias" in message and "weights in the checkpoint were not loaded by BertModel" in message
+    assert (
+        "embeddings.LayerNorm.bias" in message and "weights in the checkpoint were not loaded by BertModel" in message
+    )
     assert "stored under the prefix 'model.'" in message
 
 
 def test_a_missing_encoder_weight_is_refused_by_name(tmp_path, tiny):
-    path = checkpoints.save(tmp_path / "ckpt", tiny, rename=lambda key: key.replace("layer.1.output.dense.bias", "gone"))
+    path = checkpoints.save(
+        tmp_path / "ckpt", tiny, rename=lambda key: key.replace("layer.1.output.dense.bias", "gone")
+    )
     message = _refused(path)
     assert "1 encoder weights are missing" in message and "encoder.layer.1.output.dense.bias" in message
 
@@ -72,7 +76,9 @@ def test_a_task_checkpoint_is_checked_and_says_its_head_and_pooler_are_not(tmp_p
     BertForMaskedLM(tiny.config).save_pretrained(str(tmp_path))  # bert.* encoder, cls.* head
     tiny.tokenizer.save_pretrained(str(tmp_path))
     bert = Bert.load(str(tmp_path))
-    assert any("task head weights (cls) in the checkpoint: not loaded, not checked" in n for n in bert.notes), bert.notes
+    assert any("task head weights (cls) in the checkpoint: not loaded, not checked" in n for n in bert.notes), (
+        bert.notes
+    )
     _holds(bert, "hidden-states", cases=(PADDED,))
 
 
@@ -97,7 +103,12 @@ def test_each_activation_formula_equals_transformers_own_in_float64(name):
 def test_a_checkpoint_is_checked_against_the_activation_its_config_names(tmp_path, tiny, act):
     bert = Bert.load(str(checkpoints.save(tmp_path / act, tiny, config={"hidden_act": act})))
     _holds(bert, "intermediate-width", "hidden-states")
-    assert run_layer_property(bert, LayerCase(layer=1, batch=2, tokens=6, pad=2, scale="unit", seed=1), "layer-equivalence") <= 1
+    assert (
+        run_layer_property(
+            bert, LayerCase(layer=1, batch=2, tokens=6, pad=2, scale="unit", seed=1), "layer-equivalence"
+        )
+        <= 1
+    )
 
 
 def test_a_model_that_computes_another_activation_than_its_config_names_fails_at_mlp_post(tmp_path, tiny, fresh):
@@ -122,13 +133,26 @@ def test_a_model_that_computes_another_activation_than_its_config_names_fails_at
         ({"position_embedding_type": "rotary"}, "position_embedding_type='rotary': BERT has absolute"),
         ({"type_vocab_size": 0}, "type_vocab_size=0: need at least 1 token type"),
         ({"hidden_dropout_prob": 1.0}, "hidden_dropout_prob=1.0: need 0 <= p < 1"),
-        ({"model_type": None, "architectures": ["GPT2Model"]}, 'config.json has no model_type and no Bert architecture; '
-                                                               'if it is a BERT, add "model_type": "bert"'),
+        (
+            {"model_type": None, "architectures": ["GPT2Model"]},
+            'config.json has no model_type and no Bert architecture; if it is a BERT, add "model_type": "bert"',
+        ),
     ],
-    ids=["prelu", "unknown activation", "is_decoder", "cross-attention", "chunked", "rotary", "no token types",
-         "dropout 1", "no model_type"],
+    ids=[
+        "prelu",
+        "unknown activation",
+        "is_decoder",
+        "cross-attention",
+        "chunked",
+        "rotary",
+        "no token types",
+        "dropout 1",
+        "no model_type",
+    ],
 )
-def test_a_config_the_reference_does_not_implement_is_refused_before_loading_naming_the_field(tmp_path, tiny, config, says):
+def test_a_config_the_reference_does_not_implement_is_refused_before_loading_naming_the_field(
+    tmp_path, tiny, config, says
+):
     path = checkpoints.save(tmp_path / "ckpt", tiny, config=config)
     with pytest.raises(ModelSpecError) as caught:
         resolve(str(path))  # config.json alone: before pytest collects a test, before torch loads a weight
@@ -141,14 +165,19 @@ def test_a_config_without_model_type_is_accepted_when_its_architecture_is_bert(t
 
 
 @pytest.mark.parametrize("kind", audit.RELATIVE)
-def test_relative_position_scores_are_checked_where_transformers_implements_them_and_refused_where_not(tmp_path, tiny, kind):
-    path = checkpoints.save(tmp_path / kind, tiny, config={"position_embedding_type": kind},
-                            extra=checkpoints.distance_embeddings(tiny))  # fmt: skip
+def test_relative_position_scores_are_checked_where_transformers_implements_them_and_refused_where_not(
+    tmp_path, tiny, kind
+):
+    path = checkpoints.save(
+        tmp_path / kind, tiny, config={"position_embedding_type": kind}, extra=checkpoints.distance_embeddings(tiny)
+    )
     if not RELATIVE_SUPPORTED:
         with pytest.raises(ModelSpecError) as caught:
             resolve(str(path))
-        assert f"position_embedding_type={kind!r}: transformers {transformers.__version__}'s BertModel does not " \
-               f"implement it (it drops the distance_embedding weights" in str(caught.value)  # fmt: skip
+        assert (
+            f"position_embedding_type={kind!r}: transformers {transformers.__version__}'s BertModel does not "
+            f"implement it (it drops the distance_embedding weights" in str(caught.value)
+        )
         return
     bert = Bert.load(str(path))
     _holds(bert, "hidden-states", "attention-pattern", "residual-identity")
@@ -166,8 +195,13 @@ def test_one_token_type_draws_no_pairs_and_says_so(tmp_path, tiny):
 
     from bertcheck.strategies import cases
 
-    path = checkpoints.save(tmp_path / "ckpt", tiny, config={"type_vocab_size": 1},
-                            rename=lambda k: k, extra={"embeddings.token_type_embeddings.weight": torch.randn(1, 64)})  # fmt: skip
+    path = checkpoints.save(
+        tmp_path / "ckpt",
+        tiny,
+        config={"type_vocab_size": 1},
+        rename=lambda k: k,
+        extra={"embeddings.token_type_embeddings.weight": torch.randn(1, 64)},
+    )
     bert = Bert.load(str(path))
     assert "type_vocab_size=1: one token type, so no sentence pairs are drawn" in bert.notes
 
@@ -261,10 +295,12 @@ def test_the_run_header_says_what_is_checked_and_how(pytester, tmp_path, tiny):
     pytester.makepyfile(test_p=PROPERTY)
     result = pytester.runpytest("--bert-model", str(path), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([
-        f"bertcheck: {path} (not checked: the pooler and any task head)",
-        f"bertcheck: {path}: weights stored in float16: checked from an upcast float32 copy*",
-    ])  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            f"bertcheck: {path} (not checked: the pooler and any task head)",
+            f"bertcheck: {path}: weights stored in float16: checked from an upcast float32 copy*",
+        ]
+    )
 
 
 def test_the_config_json_of_a_saved_checkpoint_round_trips_the_audit(tmp_path, tiny):

@@ -46,8 +46,16 @@ def test_input_that_cannot_run_exits_2_with_one_line(capsys, args, message):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", [["check-layer", "permutation"], ["verify", "--impl", "bertcheck.candidate:reference_layer"],
-                                     ["walk"], ["baseline", "record", "--out", "b.safetensors"], ["baseline", "compare", "b.safetensors"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check-layer", "permutation"],
+        ["verify", "--impl", "bertcheck.candidate:reference_layer"],
+        ["walk"],
+        ["baseline", "record", "--out", "b.safetensors"],
+        ["baseline", "compare", "b.safetensors"],
+    ],
+)
 def test_every_command_that_runs_a_model_takes_a_device_and_refuses_one_this_machine_lacks(capsys, command):
     assert cli.main([*command, "--model", "random:tiny", "--device", "cuda:7"]) == 2
     assert capsys.readouterr().err.startswith("bertcheck: --device 'cuda:7' is not available here")
@@ -101,7 +109,9 @@ def test_every_reproduce_line_a_layer_property_prints_runs_as_printed(capsys, na
 
 def test_texts_too_long_for_a_command_line_reproduce_through_a_here_document(tmp_path):
     long = " ".join(["the river bank was steep"] * 120)
-    line = Case((long, "a\u00e9 \U0001f600"),).reproduce("random:tiny", "residual-identity")
+    line = Case(
+        (long, "a\u00e9 \U0001f600"),
+    ).reproduce("random:tiny", "residual-identity")
     assert len(Case((long,)).texts_json()) > INLINE_TEXTS
     assert "--texts-file - <<'BERTCHECK_TEXTS'\n" in line and line.endswith("\nBERTCHECK_TEXTS")
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
@@ -121,10 +131,14 @@ def test_texts_come_from_a_file_too(capsys, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["layernorm", "--texts", '["a"]', "--dtype", "bfloat16"], "bertcheck: layernorm cannot run here: LayerNorm "
-                                                                   "statistics are not measured for torch.bfloat16"),
-        (["layernorm", "--texts", '["\\ud800 lone"]'], "bertcheck: text 0 holds a lone surrogate '\\ud800' at position 0: "
-                                                      "not Unicode text"),
+        (
+            ["layernorm", "--texts", '["a"]', "--dtype", "bfloat16"],
+            "bertcheck: layernorm cannot run here: LayerNorm statistics are not measured for torch.bfloat16",
+        ),
+        (
+            ["layernorm", "--texts", '["\\ud800 lone"]'],
+            "bertcheck: text 0 holds a lone surrogate '\\ud800' at position 0: not Unicode text",
+        ),
     ],
     ids=["a dtype the property is not measured in", "a lone surrogate"],
 )
@@ -142,4 +156,7 @@ def test_a_crash_inside_bertcheck_exits_2_never_1(capsys, monkeypatch):
 
     monkeypatch.setattr(registry, "run_model_property", broken)
     assert cli.main(["check", "layernorm", "--model", "random:tiny", "--texts", '["a"]']) == 2
-    assert "bertcheck: internal error (RuntimeError: a bug of bertcheck's own); this is a bertcheck bug" in capsys.readouterr().err
+    assert (
+        "bertcheck: internal error (RuntimeError: a bug of bertcheck's own); this is a bertcheck bug"
+        in capsys.readouterr().err
+    )

@@ -26,7 +26,7 @@ def test_the_report_names_property_layer_activation_differences_input_and_the_co
         "  sentences: [\"it's café\\x00\", '日本']\n"
         "Reproduce:\n"
         "  python -m bertcheck check residual-identity --model minilm --dtype float64 --device cpu "
-        "--texts '[\"it'\"'\"'s caf\\u00e9\\u0000\", \"\\u65e5\\u672c\"]'"
+        '--texts \'["it\'"\'"\'s caf\\u00e9\\u0000", "\\u65e5\\u672c"]\''
     )
 
 

@@ -15,17 +15,42 @@ def _case(scale="unit", dtype=torch.float32, layer=1):
 
 BROKEN = {
     # The point: at variance ~1e-6 a wrong eps shows even in float32.
-    "eps 1e-5 for 1e-12, float32": (lambda m: mutants.layernorm_eps(m, "ln1", 1), _case("low"),
-                                    "layer-equivalence", "blocks.1.resid_mid", "resid_mid == reference"),
-    "positions leak into attention": (lambda m: mutants.position_leak(m, 1), _case(),
-                                      "permutation", "blocks.1.resid_post", "layer(x[:, perm]) == layer(x)[:, perm]"),
-    "feed-forward mixes tokens": (lambda m: mutants.ffn_mixes_tokens(m, 1), _case(),
-                                  "ffn-locality", "blocks.1.mlp_out", "mlp_out of every token but"),
-    "RMSNorm is not shift invariant": (lambda m: mutants.layernorm_uncentered(m, "ln1", 1), _case("large"),
-                                       "layernorm-invariance", "blocks.1.resid_mid", "LN(3 * x + 75) == LN(x)"),
-    "second residual from the layer input": (lambda m: mutants.ffn_residual_from_layer_input(m, 1), _case(),
-                                             "residual-probes", "blocks.1.resid_post", "with output.dense zeroed, resid_post == LN(resid_mid)"),
-}  # fmt: skip
+    "eps 1e-5 for 1e-12, float32": (
+        lambda m: mutants.layernorm_eps(m, "ln1", 1),
+        _case("low"),
+        "layer-equivalence",
+        "blocks.1.resid_mid",
+        "resid_mid == reference",
+    ),
+    "positions leak into attention": (
+        lambda m: mutants.position_leak(m, 1),
+        _case(),
+        "permutation",
+        "blocks.1.resid_post",
+        "layer(x[:, perm]) == layer(x)[:, perm]",
+    ),
+    "feed-forward mixes tokens": (
+        lambda m: mutants.ffn_mixes_tokens(m, 1),
+        _case(),
+        "ffn-locality",
+        "blocks.1.mlp_out",
+        "mlp_out of every token but",
+    ),
+    "RMSNorm is not shift invariant": (
+        lambda m: mutants.layernorm_uncentered(m, "ln1", 1),
+        _case("large"),
+        "layernorm-invariance",
+        "blocks.1.resid_mid",
+        "LN(3 * x + 75) == LN(x)",
+    ),
+    "second residual from the layer input": (
+        lambda m: mutants.ffn_residual_from_layer_input(m, 1),
+        _case(),
+        "residual-probes",
+        "blocks.1.resid_post",
+        "with output.dense zeroed, resid_post == LN(resid_mid)",
+    ),
+}
 
 
 @pytest.mark.parametrize("broken", BROKEN, ids=list(BROKEN))

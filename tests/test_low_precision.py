@@ -19,8 +19,11 @@ from tests import reimplementations as impls
 
 HALF = [torch.float16, torch.bfloat16]
 LAYER_PROPERTIES = ["layer-equivalence", "residual-probes", "permutation", "batching", "padding", "determinism"]
-FAITHFUL = {"bertcheck's reference": reference_layer, "torch's TransformerEncoderLayer": impls.torch_encoder_layer,
-            "a functional layer": impls.functional_layer}  # fmt: skip
+FAITHFUL = {
+    "bertcheck's reference": reference_layer,
+    "torch's TransformerEncoderLayer": impls.torch_encoder_layer,
+    "a functional layer": impls.functional_layer,
+}
 # An input where the half-precision LayerNorm bug shows clearly in both dtypes (4.1x the allowance in
 # float16, 5.8x in bfloat16). It is a rounding bug that grows with the tokens in a row: on a short row
 # it can stay within the rule (2 of 24 float16 inputs tried), and Hypothesis finds another.
@@ -46,14 +49,18 @@ def test_a_layernorm_that_sums_in_half_precision_is_past_twice_plain_pytorchs_er
 
 
 def test_a_softmax_without_its_max_overflows_float16_and_is_fine_in_bfloat16(minilm):
-    candidate = LayerCandidate(functools.partial(impls.functional_layer, softmax_without_max=True), "softmax without max")
+    candidate = LayerCandidate(
+        functools.partial(impls.functional_layer, softmax_without_max=True), "softmax without max"
+    )
     assert not run(candidate, minilm, properties=["layer-equivalence"], examples=10, dtypes=(torch.float16,)).passed
     # bfloat16 has float32's range: exp of a raw score does not overflow there, and the rule does not cry wolf.
     assert run(candidate, minilm, properties=["layer-equivalence"], examples=10, dtypes=(torch.bfloat16,)).passed
 
 
 def test_a_float32_bug_still_fails_in_half_precision(minilm):
-    candidate = LayerCandidate(functools.partial(impls.functional_layer, residual2="resid_pre"), "residual from the input")
+    candidate = LayerCandidate(
+        functools.partial(impls.functional_layer, residual2="resid_pre"), "residual from the input"
+    )
     report = run(candidate, minilm, properties=["layer-equivalence"], examples=5, dtypes=(torch.bfloat16,))
     assert not report.passed and "blocks." in report.text()
 
@@ -72,16 +79,42 @@ def test_the_hf_model_and_the_reference_model_pass_every_model_property_in_half_
 
 
 def test_a_model_whose_layernorms_sum_in_half_precision_fails_model_equivalence(minilm):
-    report = run(ModelCandidate(impls.half_sum_layernorm_model), minilm, properties=["model-equivalence"], examples=10,
-                 dtypes=(torch.float16,))  # fmt: skip
+    report = run(
+        ModelCandidate(impls.half_sum_layernorm_model),
+        minilm,
+        properties=["model-equivalence"],
+        examples=10,
+        dtypes=(torch.float16,),
+    )
     assert not report.passed and "error of plain PyTorch" in report.text(), report.text()
     # The same model in float32 sums in float32: within the table's tolerance there.
-    assert run(ModelCandidate(impls.half_sum_layernorm_model), minilm, properties=["model-equivalence"], examples=3,
-               dtypes=(torch.float32,)).passed  # fmt: skip
+    assert run(
+        ModelCandidate(impls.half_sum_layernorm_model),
+        minilm,
+        properties=["model-equivalence"],
+        examples=3,
+        dtypes=(torch.float32,),
+    ).passed
 
 
-@pytest.mark.parametrize("option, impl", [("--impl", "bertcheck.candidate:reference_layer"),
-                                          ("--model-impl", "bertcheck.candidate:reference_model")])  # fmt: skip
+@pytest.mark.parametrize(
+    "option, impl",
+    [("--impl", "bertcheck.candidate:reference_layer"), ("--model-impl", "bertcheck.candidate:reference_model")],
+)
 def test_verify_takes_float16_and_bfloat16(capsys, option, impl):
-    code = cli.main(["verify", option, impl, "--model", "random:tiny", "--dtype", "float16", "--dtype", "bfloat16", "--examples", "4"])
+    code = cli.main(
+        [
+            "verify",
+            option,
+            impl,
+            "--model",
+            "random:tiny",
+            "--dtype",
+            "float16",
+            "--dtype",
+            "bfloat16",
+            "--examples",
+            "4",
+        ]
+    )
     assert code == 0, capsys.readouterr()

@@ -33,7 +33,10 @@ def test_a_saved_checkpoint_directory_is_checked_like_the_embedded_models(tmp_pa
     [
         ({"config__json": None}, "has no config.json, so it is not a saved Hugging Face model"),
         ({"config__json": "{not json"}, "config.json is not valid JSON"),
-        ({"config__json": json.dumps({"model_type": "gpt2"})}, "config.json says model_type='gpt2'; bertcheck checks BERT"),
+        (
+            {"config__json": json.dumps({"model_type": "gpt2"})},
+            "config.json says model_type='gpt2'; bertcheck checks BERT",
+        ),
         ({"model__safetensors": None, "pytorch_model__bin": None}, "has no weights (looked for model.safetensors"),
         ({"vocab__txt": None, "tokenizer__json": None}, "has no tokenizer (looked for vocab.txt, tokenizer.json)"),
     ],

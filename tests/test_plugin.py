@@ -129,9 +129,11 @@ def test_a_project_that_installs_bertcheck_gets_its_hypothesis_profiles(pytester
     --hypothesis-profile, which wins. In a subprocess: a profile loaded here would stay loaded."""
     monkeypatch.delenv("BERTCHECK_PROFILE", raising=False)
     pytester.makepyfile(test_probe=PROFILE_PROBE)
-    for args, env, expected in (((), None, "PROFILE ci 25 None True"),
-                                ((), "dev", "PROFILE dev 10 None False"),
-                                (("--hypothesis-profile", "thorough"), "dev", "PROFILE thorough 250 None True")):  # fmt: skip
+    for args, env, expected in (
+        ((), None, "PROFILE ci 25 None True"),
+        ((), "dev", "PROFILE dev 10 None False"),
+        (("--hypothesis-profile", "thorough"), "dev", "PROFILE thorough 250 None True"),
+    ):
         if env:
             monkeypatch.setenv("BERTCHECK_PROFILE", env)
         result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", *args)

@@ -7,7 +7,9 @@ from bertcheck.reference import ReferenceBert, gelu, layer_norm
 def test_layer_norm_by_hand_matches_torch_in_float64():
     x = torch.randn(3, 5, 16, dtype=torch.float64)
     w, b = torch.randn(16, dtype=torch.float64), torch.randn(16, dtype=torch.float64)
-    torch.testing.assert_close(layer_norm(x, w, b, 1e-12), torch.nn.functional.layer_norm(x, (16,), w, b, 1e-12), rtol=0, atol=1e-14)
+    torch.testing.assert_close(
+        layer_norm(x, w, b, 1e-12), torch.nn.functional.layer_norm(x, (16,), w, b, 1e-12), rtol=0, atol=1e-14
+    )
 
 
 def test_gelu_is_the_exact_erf_form_not_the_tanh_approximation():
@@ -19,7 +21,10 @@ def test_gelu_is_the_exact_erf_form_not_the_tanh_approximation():
 def test_every_weight_shape_is_checked_against_the_config_first(tiny):
     state = dict(tiny.model().state_dict())
     state["encoder.layer.1.intermediate.dense.weight"] = torch.zeros(128, 64)
-    with pytest.raises(ValueError, match=r"'encoder.layer.1.intermediate.dense.weight' has shape \(128, 64\), the config implies \(256, 64\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'encoder.layer.1.intermediate.dense.weight' has shape \(128, 64\), the config implies \(256, 64\)",
+    ):
         ReferenceBert(state, tiny.config)
 
 

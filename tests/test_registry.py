@@ -46,7 +46,9 @@ def test_the_readme_layout_table_names_every_module_and_nothing_that_is_gone():
         named |= {p if "/" in p else folder + p for p in paths}
     modules = {f"bertcheck/{p.name}" for p in (ROOT / "bertcheck").glob("*.py") if p.name != "__init__.py"}
     assert modules - named == set(), "modules missing from the README's layout table"
-    assert {p for p in named if not (ROOT / p.rstrip("/")).exists()} == set(), "the layout table names paths that do not exist"
+    assert {p for p in named if not (ROOT / p.rstrip("/")).exists()} == set(), (
+        "the layout table names paths that do not exist"
+    )
 
 
 def test_a_property_only_hf_can_be_asked_refuses_a_candidate(tiny):

@@ -79,13 +79,20 @@ def test_a_broken_model_fails_the_property_meant_to_catch_it(bug, tiny):
 
 
 def test_a_shifted_position_is_named_at_the_embeddings(tiny):
-    report = run(ModelCandidate(impls.BROKEN_MODELS["position ids from 1"][0]), tiny, properties=["model-equivalence"], dtypes=F32)
+    report = run(
+        ModelCandidate(impls.BROKEN_MODELS["position ids from 1"][0]),
+        tiny,
+        properties=["model-equivalence"],
+        dtypes=F32,
+    )
     failure = report.results[0].failure
     assert (failure.where, failure.activation) == ("embeddings", "embed.out"), failure.report()
 
 
 def test_nan_at_padded_positions_is_a_failure_that_says_nan(tiny):
-    report = run(LayerCandidate(impls.BROKEN_LAYERS["NaN at padded positions"][0]), tiny, properties=["layer-equivalence"])
+    report = run(
+        LayerCandidate(impls.BROKEN_LAYERS["NaN at padded positions"][0]), tiny, properties=["layer-equivalence"]
+    )
     text = report.results[0].failure.report()
     assert "NaN or infinite" in text and "padded positions included" in text
     assert "padded 1 (rows 1+)" in text  # shrunk to the smallest input with padding: one padded token

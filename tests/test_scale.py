@@ -61,13 +61,16 @@ def isolated_models(monkeypatch):
     monkeypatch.delenv("BERTCHECK_MODEL", raising=False)
 
 
-def test_a_property_runs_as_shards_with_one_dtype_each_and_its_explicit_examples_once(pytester, isolated_models,
-                                                                                     tmp_path, monkeypatch):  # fmt: skip
+def test_a_property_runs_as_shards_with_one_dtype_each_and_its_explicit_examples_once(
+    pytester, isolated_models, tmp_path, monkeypatch
+):
     seen, stats = tmp_path / "seen.jsonl", tmp_path / "stats.json"
     monkeypatch.setenv("SEEN", str(seen))
     monkeypatch.setenv("BERTCHECK_STATS", str(stats))
     pytester.makepyfile(test_p=SHARDED)
-    result = pytester.runpytest("--bert-model", "random:tiny", "-v", "-p", "no:cacheprovider", "-p", "bertcheck.benchstats")
+    result = pytester.runpytest(
+        "--bert-model", "random:tiny", "-v", "-p", "no:cacheprovider", "-p", "bertcheck.benchstats"
+    )
     result.assert_outcomes(passed=3)  # 20 examples: 3 shards of 7
     result.stdout.fnmatch_lines(["*test_hidden_states?random:tiny-shard1of3? PASSED*", "*shard3of3? PASSED*"])
     rows = [json.loads(line) for line in seen.read_text().splitlines()]
@@ -75,8 +78,11 @@ def test_a_property_runs_as_shards_with_one_dtype_each_and_its_explicit_examples
     for item, dtype, explicit in rows:
         if not explicit:
             dtypes.setdefault(item, set()).add(dtype)
-    assert dtypes == {"random:tiny-shard1of3": {"torch.float32"}, "random:tiny-shard2of3": {"torch.float64"},
-                      "random:tiny-shard3of3": {"torch.float32"}}  # fmt: skip
+    assert dtypes == {
+        "random:tiny-shard1of3": {"torch.float32"},
+        "random:tiny-shard2of3": {"torch.float64"},
+        "random:tiny-shard3of3": {"torch.float32"},
+    }
     assert [item for item, _, explicit in rows if explicit] == ["random:tiny-shard1of3"]
     examples = {(c, m): n for c, m, n in json.loads(stats.read_text())["examples"]}
     assert examples[("hidden-states", "random:tiny")] >= 20
@@ -113,7 +119,10 @@ def test_sharing_a_forward_each_read_only_property_still_fails_under_its_own_nam
         except PropertyFailure as err:
             failures[key] = err
     assert set(failures) == {"residual-identity", "hidden-states"}
-    assert (failures["residual-identity"].where, failures["residual-identity"].activation) == ("layer 1", "blocks.1.ln1_in")
+    assert (failures["residual-identity"].where, failures["residual-identity"].activation) == (
+        "layer 1",
+        "blocks.1.ln1_in",
+    )
     assert failures["hidden-states"].where == "layer 1"
     for key, failure in failures.items():
         assert f"check {key} " in str(failure)  # each one's own reproduce line
@@ -206,7 +215,11 @@ def test_gradients_hold_the_weight_gradients_of_two_layers_at_most_never_a_model
 
     def counting(self, key):
         # Which layers have a weight gradient alive on either side, the moment one more arrives.
-        alive = {k.split(".")[2] for k, pair in self.pairs.items() if k.startswith("encoder.layer.") and any(t.grad is not None for t in pair)}
+        alive = {
+            k.split(".")[2]
+            for k, pair in self.pairs.items()
+            if k.startswith("encoder.layer.") and any(t.grad is not None for t in pair)
+        }
         layers_alive.append(len(alive))
         judge(self, key)
 

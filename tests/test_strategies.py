@@ -48,8 +48,17 @@ REACH = settings(max_examples=2000, database=None, phases=[Phase.generate])
         (cases(), lambda c: c.dtype == torch.float64),
         (cases(), lambda c: len(c.texts[0]) > 2000),
     ],
-    ids=["empty", "CJK or emoji", "control or zero-width", "whitespace runs", "past 512 tokens",
-         "pair batches", "batch of 8", "float64", "long input"],  # fmt: skip
+    ids=[
+        "empty",
+        "CJK or emoji",
+        "control or zero-width",
+        "whitespace runs",
+        "past 512 tokens",
+        "pair batches",
+        "batch of 8",
+        "float64",
+        "long input",
+    ],
 )
 def test_generation_reaches_every_kind_of_input_the_spec_needs(strategy, condition):
     find(strategy, condition, settings=REACH)

@@ -96,7 +96,8 @@ def test_the_pytest_option_compares_the_live_model_and_fails_with_the_drift_tabl
         ORIGINAL = modeling_bert.BertIntermediate.forward
 
         def pytest_configure(config):  # the planted regression, undone when the inner run ends
-            modeling_bert.BertIntermediate.forward = lambda self, h: torch.nn.functional.gelu(self.dense(h), approximate="tanh")
+            tanh_gelu = lambda self, h: torch.nn.functional.gelu(self.dense(h), approximate="tanh")  # noqa: E731
+            modeling_bert.BertIntermediate.forward = tanh_gelu
 
         def pytest_unconfigure(config):
             modeling_bert.BertIntermediate.forward = ORIGINAL
@@ -125,12 +126,24 @@ def test_a_baseline_holds_every_activation_and_the_metadata(baseline):
     with safe_open(str(baseline), framework="pt") as f:
         meta = json.loads(f.metadata()["bertcheck"])
         keys = set(f.keys())
-    for field in ("transformers", "torch", "python", "platform", "model", "config_hash", "dtype", "attention", "probe_hash"):
+    for field in (
+        "transformers",
+        "torch",
+        "python",
+        "platform",
+        "model",
+        "config_hash",
+        "dtype",
+        "attention",
+        "probe_hash",
+    ):
         assert meta[field], field
     assert meta["model"] == "random:tiny" and meta["dtype"] == "float32"
     for probe in ("single", "unicode", "padded-batch", "pair", "long"):
         assert meta["hidden_states"][probe] == 3
-        assert {f"{probe}/blocks.1.{n}" for n in ("q", "z", "ln1_in", "resid_mid", "mlp_post", "ln2_in", "resid_post")} <= keys
+        assert {
+            f"{probe}/blocks.1.{n}" for n in ("q", "z", "ln1_in", "resid_mid", "mlp_post", "ln2_in", "resid_post")
+        } <= keys
         assert f"{probe}/embed.out" in keys and f"{probe}/input_ids" in keys
 
 
@@ -204,8 +217,13 @@ def test_walk_reports_each_step_of_each_layer(capsys, tiny):
     code, out, _ = _cli(capsys, "walk", "--model", "random:tiny")
     assert code == 0, out
     assert "ids:      [101, 2023, 2003, 1037, 3231, 6251, 102]" in out
-    for step in ("embeddings", "layer 0  self-attention", "layer 0  first add & norm",
-                 f"layer 1  intermediate (width {tiny.config.intermediate_size})", "layer 1  second add & norm"):  # fmt: skip
+    for step in (
+        "embeddings",
+        "layer 0  self-attention",
+        "layer 0  first add & norm",
+        f"layer 1  intermediate (width {tiny.config.intermediate_size})",
+        "layer 1  second add & norm",
+    ):
         assert step in out, step
     assert "every step holds" in out
 
@@ -242,20 +260,30 @@ def no_load(monkeypatch):
 @pytest.mark.parametrize(
     "where, update, says",
     [
-        (lambda tmp: tmp / "a-file" / "b.safetensors", False, "cannot write {out}: {out.parent} is a file, not a folder"),
+        (
+            lambda tmp: tmp / "a-file" / "b.safetensors",
+            False,
+            "cannot write {out}: {out.parent} is a file, not a folder",
+        ),
         (lambda tmp: tmp / "a-directory", True, "{out} is a directory; give the baseline file's path"),
         (lambda tmp: Path("/proc/bertcheck-nowhere/b.safetensors"), False, "cannot write {out}: "),
     ],
     ids=["under a file", "onto a directory with --update", "an unwritable place"],
 )
-def test_record_refuses_a_place_it_cannot_write_before_loading_the_model(capsys, tmp_path, no_load, where, update, says):
+def test_record_refuses_a_place_it_cannot_write_before_loading_the_model(
+    capsys, tmp_path, no_load, where, update, says
+):
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "a-directory").mkdir()
     out = where(tmp_path)
-    code, _, err = _cli(capsys, "baseline", "record", "--out", str(out), "--model", "random:tiny", *(["--update"] if update else []))
+    code, _, err = _cli(
+        capsys, "baseline", "record", "--out", str(out), "--model", "random:tiny", *(["--update"] if update else [])
+    )
     assert code == 2, err
     assert err.startswith("bertcheck baseline: " + says.format(out=out)) and "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-directory", "a-file"] and not list((tmp_path / "a-directory").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-directory", "a-file"] and not list(
+        (tmp_path / "a-directory").iterdir()
+    )
 
 
 def test_a_second_record_that_finishes_later_refuses_instead_of_overwriting(tmp_path, monkeypatch):
@@ -283,7 +311,10 @@ def test_a_second_record_that_finishes_later_refuses_instead_of_overwriting(tmp_
         (lambda m: m.__setitem__("model", 3), "metadata field 'model' is int 3, not str"),
         (lambda m: m.__setitem__("config", ["a"]), "metadata field 'config' is list"),
         (lambda m: m.__setitem__("state_dict", {"x": "shape"}), "metadata 'state_dict' or 'hidden_states' holds other"),
-        (lambda m: m["hidden_states"].__setitem__("single", "3"), "metadata 'state_dict' or 'hidden_states' holds other"),
+        (
+            lambda m: m["hidden_states"].__setitem__("single", "3"),
+            "metadata 'state_dict' or 'hidden_states' holds other",
+        ),
         (lambda m: m.__setitem__("fingerprint", 12), "metadata field 'fingerprint' is 12, not a hash"),
     ],
     ids=["model", "config", "state_dict", "hidden_states", "fingerprint"],
@@ -300,12 +331,19 @@ def test_a_baseline_follows_the_checkpoint_not_the_string_that_named_it(tmp_path
 
     first, second = tmp_path / "first", tmp_path / "second"
     checkpoints.save(first / "plain", tiny)
-    checkpoints.save(second / "plain", tiny, config={"layer_norm_eps": 1e-12},
-                     rename=lambda k: k, extra={"embeddings.LayerNorm.bias": torch.zeros(64)})  # fmt: skip
+    checkpoints.save(
+        second / "plain",
+        tiny,
+        config={"layer_norm_eps": 1e-12},
+        rename=lambda k: k,
+        extra={"embeddings.LayerNorm.bias": torch.zeros(64)},
+    )
     monkeypatch.chdir(first)
     code, _, err = _cli(capsys, "baseline", "record", "--out", str(tmp_path / "b.safetensors"), "--model", "./plain")
     assert code == 0, err
-    code, out, err = _cli(capsys, "baseline", "compare", str(tmp_path / "b.safetensors"), "--model", str(first / "plain"))
+    code, out, err = _cli(
+        capsys, "baseline", "compare", str(tmp_path / "b.safetensors"), "--model", str(first / "plain")
+    )
     assert code == 0, out + err
     assert f"recorded as './plain', the same checkpoint as '{first / 'plain'}' here" in out
     monkeypatch.chdir(second)  # ./plain here is another checkpoint
@@ -317,12 +355,21 @@ def test_a_baseline_follows_the_checkpoint_not_the_string_that_named_it(tmp_path
 def test_a_model_with_one_token_type_records_and_compares_without_the_pair_probe(tmp_path, capsys, tiny):
     import checkpoints
 
-    path = checkpoints.save(tmp_path / "one-type", tiny, config={"type_vocab_size": 1},
-                            extra={"embeddings.token_type_embeddings.weight": torch.randn(1, 64)})  # fmt: skip
+    path = checkpoints.save(
+        tmp_path / "one-type",
+        tiny,
+        config={"type_vocab_size": 1},
+        extra={"embeddings.token_type_embeddings.weight": torch.randn(1, 64)},
+    )
     out = tmp_path / "b.safetensors"
     code, _, err = _cli(capsys, "baseline", "record", "--out", str(out), "--model", str(path))
     assert code == 0, err
     with safe_open(str(out), framework="pt") as f:
-        assert sorted(json.loads(f.metadata()["bertcheck"])["hidden_states"]) == ["long", "padded-batch", "single", "unicode"]
+        assert sorted(json.loads(f.metadata()["bertcheck"])["hidden_states"]) == [
+            "long",
+            "padded-batch",
+            "single",
+            "unicode",
+        ]
     code, report, err = _cli(capsys, "baseline", "compare", str(out))
     assert code == 0, report + err

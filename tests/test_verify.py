@@ -40,7 +40,9 @@ def test_verify_prints_a_table_and_exits_0_when_every_property_holds(capsys, tin
 
 
 def test_verify_exits_1_with_the_shrunk_counterexample_and_a_command_that_reproduces_it(capsys, tiny):
-    code, out, _ = _verify(capsys, "--impl", "tests.reimplementations:functional_layer_pre_ln", "--property", "layer-equivalence")
+    code, out, _ = _verify(
+        capsys, "--impl", "tests.reimplementations:functional_layer_pre_ln", "--property", "layer-equivalence"
+    )
     assert code == 1
     assert "layer-equivalence  FAIL" in out
     assert "Property 'layer equivalence with the spec' failed at layer" in out
@@ -85,11 +87,16 @@ def test_a_candidate_that_cannot_run_at_all_exits_2_with_one_clear_line(capsys, 
         ("raising_layer", "raised RuntimeError: CUDA error: illegal memory access on hidden states (1, 1, 64)"),
         ("meta_device_layer", "returned resid_post with device meta, expected cpu (the input's)"),
         ("tuple_layer", "returned tuple for resid_post, expected a torch.Tensor of shape (1, 1, 64)"),
-        ("misnamed_intermediates", "returned a mapping with keys ['hidden']: it needs 'resid_post' and names from the vocabulary"),
+        (
+            "misnamed_intermediates",
+            "returned a mapping with keys ['hidden']: it needs 'resid_post' and names from the vocabulary",
+        ),
     ],
 )
 def test_a_candidate_that_breaks_the_protocol_on_an_input_exits_2_naming_it_and_the_input(capsys, tiny, factory, says):
-    code, out, _ = _verify(capsys, "--impl", f"tests.reimplementations:{factory}", "--property", "batching", "--dtype", "float32")
+    code, out, _ = _verify(
+        capsys, "--impl", f"tests.reimplementations:{factory}", "--property", "batching", "--dtype", "float32"
+    )
     assert code == 2
     assert "batching  ERROR" in out
     assert says in out and f"tests.reimplementations:{factory}" in out
@@ -97,15 +104,25 @@ def test_a_candidate_that_breaks_the_protocol_on_an_input_exits_2_naming_it_and_
 
 
 def test_a_model_candidate_missing_the_embeddings_says_how_many_states_it_gave(tiny):
-    report = run(ModelCandidate(impls.missing_embeddings, "zoo:missing"), tiny, properties=["model-equivalence"], dtypes=(torch.float32,))
+    report = run(
+        ModelCandidate(impls.missing_embeddings, "zoo:missing"),
+        tiny,
+        properties=["model-equivalence"],
+        dtypes=(torch.float32,),
+    )
     assert report.exit_code == 2
-    assert "zoo:missing returned 2 items as hidden states, expected 3: the embeddings, then each of 2 layers" in report.text()
+    assert (
+        "zoo:missing returned 2 items as hidden states, expected 3: the embeddings, then each of 2 layers"
+        in report.text()
+    )
 
 
 def test_an_import_that_raises_inside_the_users_module_is_named(tmp_path, monkeypatch):
     (tmp_path / "broken_port.py").write_text("import math\nraise ImportError('needs libfused.so')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(FactoryError, match=r"broken_port:f: importing 'broken_port' raised ImportError: needs libfused.so"):
+    with pytest.raises(
+        FactoryError, match=r"broken_port:f: importing 'broken_port' raised ImportError: needs libfused.so"
+    ):
         load_factory("broken_port:f")
 
 
@@ -159,8 +176,16 @@ def test_bert_impl_runs_the_candidate_properties_on_the_users_factory(pytester):
     import torch  # noqa: F401 - pytester runs in-process: heavy imports first (see test_plugin)
 
     _suite(pytester)
-    result = pytester.runpytest("--bert-model", "random:tiny", "--bert-impl", "tests.reimplementations:torch_encoder_layer",
-                                "-k", "candidate_layer", "--hypothesis-profile", "dev")  # fmt: skip
+    result = pytester.runpytest(
+        "--bert-model",
+        "random:tiny",
+        "--bert-impl",
+        "tests.reimplementations:torch_encoder_layer",
+        "-k",
+        "candidate_layer",
+        "--hypothesis-profile",
+        "dev",
+    )
     result.assert_outcomes(passed=7 * DEV_SHARDS)  # each property's examples run as shards (bertcheck.shards)
 
 
@@ -168,11 +193,23 @@ def test_bert_impl_with_a_broken_layer_fails_naming_the_candidate_and_activation
     import torch  # noqa: F401
 
     _suite(pytester)
-    result = pytester.runpytest("--bert-model", "random:tiny", "--bert-impl", "tests.reimplementations:functional_layer_pre_ln",
-                                "-k", "equals_the_spec", "--hypothesis-profile", "dev")  # fmt: skip
+    result = pytester.runpytest(
+        "--bert-model",
+        "random:tiny",
+        "--bert-impl",
+        "tests.reimplementations:functional_layer_pre_ln",
+        "-k",
+        "equals_the_spec",
+        "--hypothesis-profile",
+        "dev",
+    )
     result.assert_outcomes(failed=DEV_SHARDS)  # every shard finds it
-    result.stdout.fnmatch_lines(["*Property 'layer equivalence with the spec' failed at layer *, activation 'blocks.*",
-                                 "*candidate: tests.reimplementations:functional_layer_pre_ln (layer factory)*"])  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            "*Property 'layer equivalence with the spec' failed at layer *, activation 'blocks.*",
+            "*candidate: tests.reimplementations:functional_layer_pre_ln (layer factory)*",
+        ]
+    )
 
 
 def test_bert_impl_that_does_not_resolve_is_a_usage_error_before_collection(pytester):
