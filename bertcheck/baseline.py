@@ -426,7 +426,20 @@ def _split(key: str) -> tuple[str, str]:
 def compare(baseline: Baseline, bert: Bert, device: str = "cpu") -> Comparison:
     """The live `bert` against `baseline`: structure, then values. `BaselineError` when they are not
     comparable at all (another model, config or attention implementation)."""
-    import transformers
+    dtype = _comparable(baseline, bert)
+    result = Comparison(baseline, _live_meta(), tolerance=tolerances_for(dtype).values)
+    result.notes += _provenance(baseline, bert, result.live)
+    live, live_counts = observe(bert, dtype, baseline.meta["attention"], device=device)
+    result.live_tensors, result.live_counts = live, live_counts
+    live_state = {k: list(v.shape) for k, v in bert.model(dtype, "cpu").state_dict().items()}
+    result.structure += _structure(baseline, live_state, live, live_counts)
+    result.rows = _rows(baseline, live, result.tolerance, bert.config.num_hidden_layers)
+    return result
+
+
+def _comparable(baseline: Baseline, bert: Bert) -> torch.dtype:
+    """The recorded dtype, once the recorded model, config and attention are the live ones (`BaselineError` if not)."""
+    from bertcheck._compat import attention_implementations
 
     meta = baseline.meta
     if architecture(bert.config) != architecture(_Config(meta["config"])):
@@ -436,65 +449,77 @@ def compare(baseline: Baseline, bert: Bert, device: str = "cpu") -> Comparison:
             f"{baseline.path} is from another config: "
             + ", ".join(f"{k} {old!r} recorded, {new!r} live" for k, (old, new) in diff.items())
         )
-    identity = _same_checkpoint(baseline, bert)
     dtype = getattr(torch, meta["dtype"], None)
     if not isinstance(dtype, torch.dtype):
         raise BaselineError(f"{baseline.path}: unknown dtype {meta['dtype']!r}")
-    live_meta = {
-        "transformers": transformers.__version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    result = Comparison(baseline, live_meta, tolerance=tolerances_for(dtype).values)
-    if identity:
-        result.notes.append(identity)
-    for key in ("transformers", "torch", "python"):
-        if meta.get(key) != live_meta[key]:
-            result.notes.append(f"{key} {meta.get(key)} recorded, {live_meta[key]} live")
-    live_config = json.loads(json.dumps(bert.config.to_dict(), default=str))  # as recorded: JSON keys are strings
-    other = {k for k in set(meta["config"]) | set(live_config) if k not in ARCHITECTURE and not k.startswith("_")}
-    other.discard("transformers_version")
-    changed = sorted(
-        k for k in other if k in meta["config"] and k in live_config and meta["config"][k] != live_config[k]
-    )
-    only_recorded = sorted(k for k in other if k not in live_config)
-    only_live = sorted(k for k in other if k not in meta["config"])
-    for label, keys in (
-        ("config fields changed (outside the architecture)", changed),
-        ("config fields only in the recorded config", only_recorded),
-        ("config fields only in the live config", only_live),
-    ):
-        if keys:
-            result.notes.append(
-                f"{label}: " + ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
-            )
-
-    from bertcheck._compat import attention_implementations
-
     if meta["attention"] not in attention_implementations():
         raise BaselineError(
             f"{baseline.path} was recorded with attention {meta['attention']!r}, which this transformers "
             f"does not have ({attention_implementations()})"
         )
-    live_state = {k: list(v.shape) for k, v in bert.model(dtype, "cpu").state_dict().items()}
-    _diff_keys(result.structure, "state_dict", meta["state_dict"], live_state)
-    live, live_counts = observe(bert, dtype, meta["attention"], device=device)
-    result.live_tensors, result.live_counts = live, live_counts
+    return dtype
+
+
+def _live_meta() -> dict:
+    import transformers
+
+    return {
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _provenance(baseline: Baseline, bert: Bert, live_meta: dict) -> list[str]:
+    """What differs between then and now besides the values: the checkpoint's identity, versions, and
+    config fields outside the architecture."""
+    meta = baseline.meta
+    identity = _same_checkpoint(baseline, bert)
+    notes = [identity] if identity else []
+    for key in ("transformers", "torch", "python"):
+        if meta.get(key) != live_meta[key]:
+            notes.append(f"{key} {meta.get(key)} recorded, {live_meta[key]} live")
+    live_config = json.loads(json.dumps(bert.config.to_dict(), default=str))  # as recorded: JSON keys are strings
+    recorded = meta["config"]
+    other = {k for k in set(recorded) | set(live_config) if k not in ARCHITECTURE and not k.startswith("_")}
+    other.discard("transformers_version")
+    for label, keys in (
+        (
+            "config fields changed (outside the architecture)",
+            [k for k in other if k in recorded and k in live_config and recorded[k] != live_config[k]],
+        ),
+        ("config fields only in the recorded config", [k for k in other if k not in live_config]),
+        ("config fields only in the live config", [k for k in other if k not in recorded]),
+    ):
+        keys = sorted(keys)
+        if keys:
+            notes.append(
+                f"{label}: " + ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+            )
+    return notes
+
+
+def _structure(baseline: Baseline, live_state: dict, live: dict, live_counts: dict) -> list[str]:
+    """Names, shapes, hidden-state counts and token ids that differ: what makes values incomparable."""
+    out: list[str] = []
     recorded = baseline.tensors
+    _diff_keys(out, "state_dict", baseline.meta["state_dict"], live_state)
     shapes_recorded = {k: list(v.shape) for k, v in recorded.items()}
-    shapes_live = {k: list(v.shape) for k, v in live.items()}
-    _diff_keys(result.structure, "activation", shapes_recorded, shapes_live)
+    _diff_keys(out, "activation", shapes_recorded, {k: list(v.shape) for k, v in live.items()})
     for probe in PROBES:
-        n_rec, n_live = meta["hidden_states"].get(probe), live_counts.get(probe)
+        n_rec, n_live = baseline.meta["hidden_states"].get(probe), live_counts.get(probe)
         if n_rec != n_live:
-            result.structure.append(f"probe {probe}: {n_rec} hidden states recorded, {n_live} live")
-        if (
-            f"{probe}/input_ids" in recorded
-            and f"{probe}/input_ids" in live
-            and not torch.equal(recorded[f"{probe}/input_ids"], live[f"{probe}/input_ids"])
-        ):
-            result.structure.append(f"probe {probe}: the tokenizer gives other ids now")  # every value would differ
+            out.append(f"probe {probe}: {n_rec} hidden states recorded, {n_live} live")
+        ids = f"{probe}/input_ids"
+        if ids in recorded and ids in live and not torch.equal(recorded[ids], live[ids]):
+            out.append(f"probe {probe}: the tokenizer gives other ids now")  # every value would differ
+    return out
+
+
+def _rows(baseline: Baseline, live: dict, tolerance: Tolerance, n_layers: int) -> list["Row"]:
+    """One row per (place, activation): the drift over every probe's real tokens, in forward order."""
+    recorded = baseline.tensors
     stats: dict[tuple[str, str], list] = {}
     for key, old in recorded.items():
         probe, name = key.split("/", 1)
@@ -508,24 +533,25 @@ def compare(baseline: Baseline, bert: Bert, device: str = "cpu") -> Comparison:
         mask = recorded[f"{probe}/attention_mask"]
         keep = _tokens(probe, mask)
         real = (mask if keep is None else mask[:, keep]).bool()
-        stats.setdefault(_split(name), []).append(_errors(new, old, real, result.tolerance))
+        stats.setdefault(_split(name), []).append(_errors(new, old, real, tolerance))
+    rows = []
     for (place, name), parts in stats.items():
-        n = sum(p["n"] for p in parts)
-        result.rows.append(
+        n = max(sum(p["n"] for p in parts), 1)
+        rows.append(
             Row(
                 place,
                 name,
                 max(p["max_abs"] for p in parts),
-                sum(p["sum_abs"] for p in parts) / max(n, 1),
+                sum(p["sum_abs"] for p in parts) / n,
                 max(p["max_rel"] for p in parts),
-                sum(p["sum_rel"] for p in parts) / max(n, 1),
-                sum(p["over"] for p in parts) / max(n, 1),
+                sum(p["sum_rel"] for p in parts) / n,
+                sum(p["over"] for p in parts) / n,
                 max(p["ratio"] for p in parts),
             )
         )
-    order = {f"layer {i}": i + 1 for i in range(bert.config.num_hidden_layers)} | {"embeddings": 0}
-    result.rows.sort(key=lambda r: (order.get(r.layer, 10**7), _name_order(r.name)))
-    return result
+    order = {f"layer {i}": i + 1 for i in range(n_layers)} | {"embeddings": 0}
+    rows.sort(key=lambda r: (order.get(r.layer, 10**7), _name_order(r.name)))
+    return rows
 
 
 def _same_checkpoint(baseline: Baseline, bert: Bert) -> str | None:

@@ -322,6 +322,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _example(args):
+    """`check` and `check-layer`: the model and the one example the arguments name (ValueError saying
+    what is wrong with them)."""
+    import torch
+
+    from bertcheck.cases import Case, LayerCase
+    from bertcheck.subject import Bert
+
+    dtype = getattr(torch, args.dtype)
+    if args.command == "check":
+        case = Case.from_json(_texts(args), dtype=dtype, device=args.device)
+    else:
+        fields = {name: getattr(args, name) for name in ("layer", "batch", "tokens", "pad", "scale", "seed")}
+        case = LayerCase(**fields, dtype=dtype, device=args.device)  # validated: a ValueError names what is wrong
+    bert = Bert.load(args.model)
+    _say_notes(bert)
+    n_layers = bert.config.num_hidden_layers
+    if args.command == "check-layer" and not 0 <= args.layer < n_layers:
+        raise ValueError(f"--layer {args.layer}: {args.model} has layers 0 to {n_layers - 1}")
+    if args.command == "check" and (why := bert.unsupported(case)):
+        raise ValueError(why)
+    return bert, case
+
+
 def _main(args) -> int:
     device = getattr(args, "device", None)  # every command that runs a model takes one
     if device is not None and device not in _devices():
@@ -335,38 +359,12 @@ def _main(args) -> int:
         return _bench(args)
     if args.command == "verify":
         return _verify(args)
-    import torch
-
-    from bertcheck.cases import Case, LayerCase
-    from bertcheck.registry import run_layer_property, run_model_property
-    from bertcheck.failures import PropertyFailure
-    from bertcheck.failures import Unavailable
+    from bertcheck.failures import PropertyFailure, Unavailable
     from bertcheck.models import ModelSpecError
-    from bertcheck.subject import Bert
+    from bertcheck.registry import run_layer_property, run_model_property
 
-    dtype = getattr(torch, args.dtype)
     try:
-        if args.command == "check":
-            case = Case.from_json(_texts(args), dtype=dtype, device=args.device)
-        else:
-            case = LayerCase(
-                layer=args.layer,
-                batch=args.batch,
-                tokens=args.tokens,
-                pad=args.pad,
-                scale=args.scale,
-                seed=args.seed,
-                dtype=dtype,
-                device=args.device,
-            )
-            if not (args.batch >= 1 and args.tokens >= 1 and 0 <= args.pad < args.tokens):
-                raise ValueError("need --batch >= 1, --tokens >= 1 and 0 <= --pad < --tokens")
-        bert = Bert.load(args.model)
-        _say_notes(bert)
-        if args.command == "check-layer" and not 0 <= args.layer < bert.config.num_hidden_layers:
-            raise ValueError(f"--layer {args.layer}: {args.model} has layers 0 to {bert.config.num_hidden_layers - 1}")
-        if args.command == "check" and (why := bert.unsupported(case)):
-            raise ValueError(why)
+        bert, case = _example(args)
     except (ValueError, OSError, ModelSpecError) as err:
         print(f"bertcheck: {err}", file=sys.stderr)
         return 2

@@ -92,97 +92,76 @@ def _max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def walk(bert: Bert, sentence: str = "this is a test sentence", device: str = "cpu") -> Walk:
     """One float32 forward of `sentence` on `device`, checked step by step."""
-    tol = tolerances_for(torch.float32)
     model = bert.model(torch.float32, device)
     inputs = bert.encode(Case((sentence,), device=device))
     acts = capture(model, **inputs)
     reference = bert.reference(torch.float32, device)
     modules = dict(model.named_modules())
-    eps = bert.config.layer_norm_eps
-    mask = inputs["attention_mask"]
-    steps: list[Step] = []
+    eps, mask = bert.config.layer_norm_eps, inputs["attention_mask"]
 
-    def judge(step: Step, expected: torch.Tensor | None = None, actual: torch.Tensor | None = None) -> Step:
-        if step.residual not in (None, 0.0):
-            step.problems.append("residual identity broken")
-        if step.ln_mean is not None and step.ln_mean > tol.ln_mean:
-            step.problems.append(f"LN mean {step.ln_mean:.2g} > {tol.ln_mean:g}")
-        if step.ln_var is not None and step.ln_var > tol.ln_var:
-            step.problems.append(f"LN variance off by {step.ln_var:.2g} > {tol.ln_var:g}")
-        if expected is not None and differences(actual, expected, tol.values)[0] is not None:
-            step.problems.append("differs from the reference")
-        return step
+    def step(layer, what, name, expected, ln=None, **measured) -> Step:
+        """The step that gives activation `name`, judged against the reference's `expected` value of it
+        and, where `ln` names the LayerNorm module, against the LayerNorm statistics of its input."""
+        if ln is not None:
+            measured["ln_mean"], measured["ln_var"] = _ln_stats(modules[ln], acts[measured.pop("ln_input")], eps)
+        found = Step(layer, what, name, tuple(acts[name].shape), reference=_max_abs(acts[name], expected), **measured)
+        return _judge(found, acts[name], expected)
 
     with torch.no_grad():
         emb = reference.embed(inputs["input_ids"], inputs["token_type_ids"])
-    mean, var = _ln_stats(modules[EMBED_LN.module], acts[EMBED_LN.input], eps)
-    steps.append(
-        judge(
-            Step(
-                None,
-                "embeddings (word+pos+type, LN)",
-                "embed.out",
-                tuple(acts["embed.out"].shape),
-                ln_mean=mean,
-                ln_var=var,
-                reference=_max_abs(acts["embed.out"], emb["embed.out"]),
-            ),
+    steps = [
+        step(
+            None,
+            "embeddings (word+pos+type, LN)",
+            "embed.out",
             emb["embed.out"],
-            acts["embed.out"],
+            EMBED_LN.module,
+            ln_input=EMBED_LN.input,
         )
-    )
+    ]
     for i in range(bert.config.num_hidden_layers):
         with torch.no_grad():
             ref = reference.layer(i, acts.hidden_states[i], mask)
-
-        def name(short, i=i):
-            return layer_name(i, short)
-
-        z = name("z")
-        steps.append(
-            judge(
-                Step(i, "self-attention", z, tuple(acts[z].shape), reference=_max_abs(acts[z], ref[z])), ref[z], acts[z]
-            )
-        )
-        for add, site, label in (
-            (RESIDUAL_ADDS[0], LAYER_LNS[0], "first add & norm"),
-            (RESIDUAL_ADDS[1], LAYER_LNS[1], "second add & norm"),
-        ):
+        steps.append(step(i, "self-attention", layer_name(i, "z"), ref[layer_name(i, "z")]))
+        for add, site, label in zip(RESIDUAL_ADDS, LAYER_LNS, ("first add & norm", "second add & norm")):
             if site is LAYER_LNS[1]:
-                post = name("mlp_post")
+                post = layer_name(i, "mlp_post")
                 width = acts[post].shape[-1]
-                step = Step(
-                    i,
-                    f"intermediate (width {width})",
-                    post,
-                    tuple(acts[post].shape),
-                    reference=_max_abs(acts[post], ref[post]),
-                )
+                steps.append(step(i, f"intermediate (width {width})", post, ref[post]))
                 if width != bert.config.intermediate_size:
-                    step.problems.append(f"width {width}, config.intermediate_size is {bert.config.intermediate_size}")
-                steps.append(judge(step, ref[post], acts[post]))
-            total = acts[name(add.total)]
-            residual = _max_abs(total, acts[name(add.sublayer)] + acts[name(add.residual)])
-            mean, var = _ln_stats(modules[layer_module(i, site.module)], total, eps)
-            out = name(site.output)
+                    steps[-1].problems.append(
+                        f"width {width}, config.intermediate_size is {bert.config.intermediate_size}"
+                    )
+            total = acts[layer_name(i, add.total)]
+            residual = _max_abs(total, acts[layer_name(i, add.sublayer)] + acts[layer_name(i, add.residual)])
+            out = layer_name(i, site.output)
             steps.append(
-                judge(
-                    Step(
-                        i,
-                        label,
-                        out,
-                        tuple(acts[out].shape),
-                        residual=residual,
-                        ln_mean=mean,
-                        ln_var=var,
-                        reference=_max_abs(acts[out], ref[out]),
-                    ),
+                step(
+                    i,
+                    label,
+                    out,
                     ref[out],
-                    acts[out],
+                    layer_module(i, site.module),
+                    ln_input=layer_name(i, add.total),
+                    residual=residual,
                 )
             )
     tokens = bert.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
     return Walk(bert.spec, sentence, tokens, inputs["input_ids"][0].tolist(), steps)
+
+
+def _judge(step: Step, actual: torch.Tensor, expected: torch.Tensor) -> Step:
+    """Add to `step` every limit it is past: the residual identity, the LayerNorm statistics, the reference."""
+    tol = tolerances_for(torch.float32)
+    if step.residual not in (None, 0.0):
+        step.problems.append("residual identity broken")
+    if step.ln_mean is not None and step.ln_mean > tol.ln_mean:
+        step.problems.append(f"LN mean {step.ln_mean:.2g} > {tol.ln_mean:g}")
+    if step.ln_var is not None and step.ln_var > tol.ln_var:
+        step.problems.append(f"LN variance off by {step.ln_var:.2g} > {tol.ln_var:g}")
+    if differences(actual, expected, tol.values)[0] is not None:
+        step.problems.append("differs from the reference")
+    return step
 
 
 def plot(result: Walk, path: Path) -> None:
