@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import functools
 import math
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+
+from tests import mutants
+from bertcheck.candidate import hf_layer as _hf_layer
 
 # ---- real reimplementations: these must pass ------------------------------------------------------
 
@@ -130,11 +134,7 @@ def functional_layer(
     config,
     *,
     pre_ln=False,
-    residual1=True,
     residual2="resid_mid",
-    eps=None,
-    use_mask=True,
-    gelu="none",
     scale=True,
     softmax_dim=-1,
     split_heads=True,
@@ -146,7 +146,7 @@ def functional_layer(
     """A BERT layer in plain torch ops; each keyword reproduces one bug (the defaults are correct)."""
     w = {k: v.detach() for k, v in hf_layer.state_dict().items()}
     nh = config.num_attention_heads
-    eps = config.layer_norm_eps if eps is None else eps
+    eps = config.layer_norm_eps
 
     def ln(x, name):
         if variance_in_dtype:  # mean and variance summed term by term in the input's dtype: no wider accumulator
@@ -171,18 +171,17 @@ def functional_layer(
         a_in = ln(x, "attention.output.LayerNorm") if pre_ln else x
         q, k, v = (heads(linear(a_in, f"attention.self.{n}")) for n in ("query", "key", "value"))
         scores = q @ k.transpose(-2, -1) / (math.sqrt(hs) if scale else 1.0)
-        if use_mask:
-            scores = scores.masked_fill(attention_mask[:, None, None, :] == 0, torch.finfo(x.dtype).min)
+        scores = scores.masked_fill(attention_mask[:, None, None, :] == 0, torch.finfo(x.dtype).min)
         if softmax_without_max:  # exp of the raw scores: past ~11 it overflows float16
             e = scores.exp()
             z = (e / e.sum(dim=-1, keepdim=True)) @ v
         else:
             z = scores.softmax(dim=softmax_dim) @ v
         attn_out = linear(z.transpose(1, 2).reshape(B, T, H), "attention.output.dense")
-        ln1_in = attn_out + x if residual1 else attn_out
+        ln1_in = attn_out + x
         resid_mid = ln1_in if pre_ln else ln(ln1_in, "attention.output.LayerNorm")
         f_in = ln(resid_mid, "output.LayerNorm") if pre_ln else resid_mid
-        mlp_post = F.gelu(linear(f_in, "intermediate.dense"), approximate=gelu)
+        mlp_post = F.gelu(linear(f_in, "intermediate.dense"))
         mlp_out = linear(mlp_post, "output.dense")
         residual = {"resid_mid": resid_mid, "resid_pre": x, None: torch.zeros_like(x)}[residual2]
         out = mlp_out + residual if pre_ln else ln(mlp_out + residual, "output.LayerNorm")
@@ -229,32 +228,48 @@ def _variant(**bug):
     return functools.partial(functional_layer, **bug)
 
 
-# name -> (factory, the property that must catch it)
+def _mutated_layer(mutate):
+    """A layer factory: HF's layer (the factory's own copy) broken in place by a mutant of `tests/mutants.py`
+    and run as HF's layer is: the bugs HF's model is shown to be caught with are the candidates' too."""
+
+    def factory(hf_layer, config):
+        mutate(SimpleNamespace(encoder=SimpleNamespace(layer=[hf_layer]), config=config))  # what a mutant reaches into
+        return _hf_layer(hf_layer, config)
+
+    return factory
+
+
+def _mutated_model(mutate):
+    """A model factory: HF's model (the factory's own copy) broken in place by a mutant of `tests/mutants.py`."""
+
+    def factory(hf_model):
+        mutate(hf_model)
+        return _hf_states(hf_model)
+
+    return factory
+
+
+# name -> (factory, the property that must catch it). The bugs a mutant of HF's modules can make come
+# from tests/mutants.py; the functional layer's variants make those only a rewrite can (pre-LN, heads
+# split wrongly, a softmax over queries, ...).
 BROKEN_LAYERS = {
     "pre-LN": (_variant(pre_ln=True), "layer-equivalence"),
-    "no first residual": (_variant(residual1=False), "layer-equivalence"),
-    "no second residual": (_variant(residual2=None), "layer-equivalence"),
-    "second residual from the layer input": (_variant(residual2="resid_pre"), "layer-equivalence"),
-    "eps 1e-5 for 1e-12": (_variant(eps=1e-5), "residual-probes"),
+    "no first residual": (_mutated_layer(lambda m: mutants.attention_residual_dropped(m, 0)), "layer-equivalence"),
+    "no second residual": (_mutated_layer(lambda m: mutants.ffn_residual_dropped(m, 0)), "layer-equivalence"),
+    "second residual from the layer input": (
+        _mutated_layer(lambda m: mutants.ffn_residual_from_layer_input(m, 0)),
+        "layer-equivalence",
+    ),
+    "eps 1e-5 for 1e-12": (_mutated_layer(lambda m: mutants.layernorm_eps(m, "ln1", 0)), "residual-probes"),
     "LayerNorm with unbiased variance": (_variant(unbiased_variance=True), "output-statistics"),
-    "ignored mask": (_variant(use_mask=False), "padding"),
-    "tanh GELU": (_variant(gelu="tanh"), "layer-equivalence"),
+    "ignored mask": (_mutated_layer(lambda m: mutants.attention_mask_ignored(m, 0)), "padding"),
+    "tanh GELU": (_mutated_layer(lambda m: mutants.tanh_gelu(m, 0)), "layer-equivalence"),
+    "RMSNorm for LayerNorm": (_mutated_layer(lambda m: mutants.layernorm_uncentered(m, "ln2", 0)), "layer-equivalence"),
     "no 1/sqrt(d) scaling": (_variant(scale=False), "layer-equivalence"),
     "softmax over queries": (_variant(softmax_dim=-2), "layer-equivalence"),
     "heads split without transpose": (_variant(split_heads=False), "layer-equivalence"),
     "a few ulps of run-to-run jitter": (_variant(noise=4.0), "determinism"),
 }
-
-
-def _position_leak(hf_layer, config):
-    """Correct, plus a position signal 1e-4 * t: a layer must not know where a token sits."""
-    inner = functional_layer(hf_layer, config)
-
-    def fn(x, mask):
-        out = inner(x, mask)["resid_post"]
-        return out + 1e-4 * torch.arange(x.shape[1], dtype=x.dtype, device=x.device)[None, :, None]
-
-    return fn
 
 
 def _batch_mixing(hf_layer, config):
@@ -281,7 +296,7 @@ def _nan_at_padding(hf_layer, config):
 
 BROKEN_LAYERS.update(
     {
-        "position leak": (_position_leak, "permutation"),
+        "position leak": (_mutated_layer(lambda m: mutants.position_leak(m, 0)), "permutation"),
         "rows see each other": (_batch_mixing, "batching"),
         "NaN at padded positions": (_nan_at_padding, "layer-equivalence"),
     }
@@ -309,31 +324,9 @@ def _hf_states(hf_model, **overrides):
     return fn
 
 
-def _positions_from_one(hf_model):
-    """Position ids 1..T instead of 0..T-1 (an off-by-one some ports make for RoBERTa's padding offset)."""
-    last = hf_model.config.max_position_embeddings - 1
-    return _hf_states(
-        hf_model,
-        position_ids=lambda ids, m, t: (
-            torch.arange(1, ids.shape[1] + 1, device=ids.device).clamp(max=last).expand_as(ids)
-        ),
-    )
-
-
-def _no_token_types(hf_model):
-    """token_type_ids dropped: every second sentence of a pair embedded as a first one."""
-    return _hf_states(hf_model, token_type_ids=lambda ids, m, t: None)
-
-
 def _no_attention_mask(hf_model):
     """attention_mask dropped: padding attended to."""
     return _hf_states(hf_model, attention_mask=lambda ids, m, t: None)
-
-
-def _batch_mean_leak(hf_model):
-    """Every hidden state plus 1e-4 of the batch mean: texts must not see each other."""
-    inner = _hf_states(hf_model)
-    return lambda *args: [h + 1e-4 * h.mean(dim=0, keepdim=True) for h in inner(*args)]
 
 
 def _jitter(hf_model):
@@ -343,10 +336,10 @@ def _jitter(hf_model):
 
 
 BROKEN_MODELS = {
-    "position ids from 1": (_positions_from_one, "model-equivalence"),
-    "token types dropped": (_no_token_types, "model-equivalence"),
+    "position ids from 1": (_mutated_model(mutants.default_positions_shifted), "model-equivalence"),
+    "token types dropped": (_mutated_model(mutants.token_types_ignored), "model-equivalence"),
     "attention mask dropped": (_no_attention_mask, "padding"),
-    "texts see each other": (_batch_mean_leak, "batching"),
+    "texts see each other": (_mutated_model(mutants.normalized_across_the_batch), "batching"),
     "a few ulps of run-to-run jitter": (_jitter, "determinism"),
 }
 
