@@ -310,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
             return _main(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `bertcheck verify ... | head`: the reader left; nothing is wrong with bertcheck
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 141  # what a shell reports for a command that SIGPIPE ended
     except Exception as err:  # noqa: BLE001 - a bug of bertcheck's own: say so, keep the traceback for the report
         import traceback
 
