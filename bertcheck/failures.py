@@ -114,6 +114,11 @@ class Check:
             )
         return acts[name]
 
+    def same(self, name: str, actual, expected, tolerance, expectation: str, *, tokens=True) -> float:
+        """`close` at the place the full name `name` says (``blocks.3.z``: layer 3)."""
+        __tracebackhide__ = True
+        return self.close(None, name, actual, expected, tolerance, expectation, tokens=tokens)
+
     def close(self, where, name, actual, expected, tolerance, expectation, *, tokens=True) -> float:
         """Compare; raise naming `name` at `where` (None: where its name says) if outside `tolerance`.
         `tokens`: True compares the example's real tokens, a (B, T) bool tensor those tokens, False every

@@ -12,7 +12,7 @@ import torch
 
 from bertcheck.failures import Check
 from bertcheck.tolerances import Tolerance
-from bertcheck.names import layer_name, where_of_name
+from bertcheck.names import layer_name
 
 
 def state_name(i: int) -> str:
@@ -48,7 +48,7 @@ def require_finite(check: Check, name: str, value: torch.Tensor, mask: torch.Ten
     if bool(bad.any()):
         at = tuple(int(i) for i in bad.nonzero()[0])
         raise check.fail(
-            where_of_name(name),
+            None,
             name,
             "finite values everywhere, padded positions included",
             [
@@ -76,5 +76,5 @@ def outputs_close(
     for name, wanted in expected.items():
         within = tol[name] if isinstance(tol, dict) else tol
         text = f"{expectation} ({suffix(name)})" if suffix else expectation
-        worst = max(worst, check.close(where_of_name(name), name, actual[name], wanted, within, text, tokens=tokens))
+        worst = max(worst, check.same(name, actual[name], wanted, within, text, tokens=tokens))
     return worst
