@@ -160,3 +160,9 @@ def _recorded(prop: Property, cand) -> str:
     a candidate's apart from HF's."""
     label = f"layer {prop.key}" if prop.kind == "layer" and prop.key in MODEL else prop.key
     return label if cand is None or cand.own else f"candidate {label}"
+
+
+def rows() -> list[str]:
+    """The worst-error table's rows in this table's order: HF's model, HF's layer, then candidates'."""
+    props = [*MODEL.values(), *LAYER.values()]
+    return [_recorded(p, None) for p in props] + [f"candidate {_recorded(p, None)}" for p in props if p.candidates]

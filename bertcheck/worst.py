@@ -35,7 +35,10 @@ def table(worst: dict[tuple[str, str], float], models: list[str]) -> list[str]:
     models = [m for m in models if any(key[1] == m for key in worst)]
     if not models:
         return []
-    checks = sorted({c for c, _ in worst})
+    from bertcheck.registry import rows
+
+    order = {row: i for i, row in enumerate(rows())}  # the registry's order; anything else after, by name
+    checks = sorted({c for c, _ in worst}, key=lambda c: (order.get(c, len(order)), c))
     width = max(len("property"), *(len(c) for c in checks))
     columns = [max(len(m), 6) for m in models]
     lines = ["  " + "property".ljust(width) + "".join(f"  {m:>{w}}" for m, w in zip(models, columns))]

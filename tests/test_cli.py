@@ -164,7 +164,8 @@ def test_a_crash_inside_bertcheck_exits_2_never_1(capsys, monkeypatch):
 
 def test_output_piped_into_a_reader_that_leaves_early_is_no_internal_error(tmp_path):
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
-    line = "python -m bertcheck verify --impl bertcheck.candidate:reference_layer --model random:tiny --examples 2 | head -1"
+    verify = "python -m bertcheck verify --impl bertcheck.candidate:reference_layer --model random:tiny --examples 2"
+    line = f"{verify} | head -1"
     done = subprocess.run(["bash", "-o", "pipefail", "-c", line], capture_output=True, text=True, env=env, timeout=300)
     assert done.stdout.startswith("bertcheck verify: layer candidate")
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
