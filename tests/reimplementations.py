@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from tests import mutants
 from bertcheck.candidate import hf_layer as _hf_layer
+from bertcheck.candidate import hf_model as _hf_model
 
 # ---- real reimplementations: these must pass ------------------------------------------------------
 
@@ -211,17 +212,7 @@ def half_sum_layernorm_model(hf_model):
     for module in hf_model.modules():
         if isinstance(module, torch.nn.LayerNorm):
             module.forward = forward.__get__(module)
-
-    def fn(input_ids, attention_mask, token_type_ids):
-        return hf_model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            output_hidden_states=True,
-            return_dict=True,
-        )
-
-    return fn
+    return _hf_model(hf_model)
 
 
 def _variant(**bug):
