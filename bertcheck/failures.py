@@ -76,11 +76,6 @@ class Check:
     def __init__(self, key: str, title: str, case: Example, spec: str, real: torch.Tensor, acts=None):
         self.key, self.title, self.case, self.spec, self.real, self.acts = key, title, case, spec, real, acts
 
-    @classmethod
-    def on(cls, key: str, title: str, obs) -> "Check":
-        """A check of one hooked forward (`bertcheck.subject.Observation`)."""
-        return cls(key, title, obs.case, obs.spec, obs.real, obs.acts)
-
     def fail(self, where: str | None, activation: str, expectation: str, details: list[str]) -> PropertyFailure:
         """The failure at `activation`; `where` None: the layer its name says (`names.where_of_name`)."""
         return PropertyFailure(

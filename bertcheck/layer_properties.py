@@ -109,17 +109,16 @@ class LayerRun:
         tols = {name: b.tolerance() for name, b in baselines.items()}
         return wanted, tols, {name: f"the float64 reference, {b.says()}" for name, b in baselines.items()}
 
-    def between(self, hf_layer: torch.nn.Module | None = None) -> Tolerance:
+    def between(self) -> Tolerance:
         """How far two of the candidate's outputs may be apart: the table's tolerance in float32 and
-        float64; in half precision twice what each may be off the exact value at resid_post, for the
-        layer as the candidate was given it (a probed layer has errors of its own)."""
+        float64; in half precision twice what each may be off the exact value at resid_post."""
         if not is_half(self.case.dtype):
             return tolerances_for(self.case.dtype).values
-        _, tols, _ = self.expected(hf_layer, [self.name("resid_post")])
+        _, tols, _ = self.expected(names=[self.name("resid_post")])
         resid_post = tols[self.name("resid_post")]
         return Tolerance(0.0, 2 * resid_post.atol)
 
-    def subject(self, tolerance: Tolerance | None = None) -> metamorphic.Subject:
+    def subject(self) -> metamorphic.Subject:
         """This candidate as the metamorphic properties run it: on {hidden_states, attention_mask}, its
         output alone compared."""
         out = self.name("resid_post")
@@ -139,7 +138,7 @@ class LayerRun:
             check=self.check,
             inputs={"hidden_states": self.x, "attention_mask": self.mask},
             call=call,
-            tolerance=tolerance or self.between(),
+            tolerance=self.between(),
             scribble=scribble,
             room=max(0, self.bert.max_length - self.case.tokens),
         )

@@ -48,10 +48,6 @@ class Property:
         return self.run(bert, case)
 
     @property
-    def shares_forward(self) -> bool:
-        return self.on == "forward"
-
-    @property
     def candidates(self) -> bool:
         """Whether a reimplementation can be asked it (`bertcheck verify`); every property runs on HF's own."""
         return self.on == "any"
