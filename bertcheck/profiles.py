@@ -6,6 +6,14 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+try:  # Hypothesis >= 6.120 loads its own "ci" profile when it sees a CI machine (CI, GITHUB_ACTIONS, ...)
+    from hypothesis._settings import is_in_ci
+except ImportError:  # older Hypothesis loads nothing by itself
+
+    def is_in_ci() -> bool:
+        return False
+
+
 DEFAULT = "ci"
 PROFILES = {
     # A quick look while editing: a handful of examples, fresh ones each run.
@@ -23,8 +31,12 @@ _COMMON = dict(
 
 
 def register_profiles() -> None:
+    # Each from Hypothesis's own defaults, not from whatever is loaded now: register_profile inherits
+    # from the loaded profile, and on a CI machine that is Hypothesis's "ci" (derandomized, no database),
+    # which would have made "dev" derandomized there and nowhere else.
+    base = settings.get_profile("default")
     for name, values in PROFILES.items():
-        settings.register_profile(name, **_COMMON, **values)
+        settings.register_profile(name, parent=base, **_COMMON, **values)
 
 
 def current_profile() -> str:
@@ -33,13 +45,20 @@ def current_profile() -> str:
     return name() if name is not None else settings._current_profile
 
 
+def chosen_profile() -> str | None:
+    """The profile someone loaded on purpose (a conftest, an outer pytest run in this process), or None
+    where only Hypothesis's automatic choice is loaded: "default", or "ci" on a CI machine."""
+    name = current_profile()
+    automatic = name == "default" or (name == "ci" and is_in_ci())
+    return None if automatic else name
+
+
 def load_default_profile() -> str:
-    """Load BERTCHECK_PROFILE (default `ci`) where no profile is loaded yet; `--hypothesis-profile` still
-    overrides it later. A profile someone already loaded (an outer pytest run in the same process, a
-    conftest) is kept."""
+    """Load BERTCHECK_PROFILE (default `ci`) unless someone chose a profile; `--hypothesis-profile` still
+    overrides it later. On a CI machine Hypothesis has loaded "ci" by itself: BERTCHECK_PROFILE wins."""
     name = os.environ.get("BERTCHECK_PROFILE", DEFAULT)
     if name not in PROFILES:
         raise ValueError(f"BERTCHECK_PROFILE={name!r} is not one of {', '.join(PROFILES)}")
-    if current_profile() == "default":
+    if chosen_profile() is None:
         settings.load_profile(name)
     return current_profile()

@@ -124,9 +124,15 @@ def test_profile():
 """
 
 
-def test_a_project_that_installs_bertcheck_gets_its_hypothesis_profiles(pytester, monkeypatch):
+@pytest.mark.parametrize("machine", ["laptop", "ci"])
+def test_a_project_that_installs_bertcheck_gets_its_hypothesis_profiles(pytester, monkeypatch, machine):
     """Outside this checkout (no root conftest): the ci profile by default, BERTCHECK_PROFILE, and
-    --hypothesis-profile, which wins. In a subprocess: a profile loaded here would stay loaded."""
+    --hypothesis-profile, which wins. On a CI machine Hypothesis loads its own "ci" profile by itself;
+    BERTCHECK_PROFILE still wins there. In a subprocess: a profile loaded here would stay loaded."""
+    for var in _CI_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    if machine == "ci":
+        monkeypatch.setenv("CI", "true")
     monkeypatch.delenv("BERTCHECK_PROFILE", raising=False)
     pytester.makepyfile(test_probe=PROFILE_PROBE)
     for args, env, expected in (
@@ -139,6 +145,23 @@ def test_a_project_that_installs_bertcheck_gets_its_hypothesis_profiles(pytester
         result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", *args)
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines([f"*{expected}*"])
+
+
+# What Hypothesis reads to tell a CI machine (hypothesis._settings._CI_VARS), GitHub Actions included.
+_CI_VARIABLES = (
+    "CI",
+    "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI",
+    "TF_BUILD",
+    "bamboo.buildKey",
+    "BUILDKITE",
+    "CIRCLECI",
+    "CIRRUS_CI",
+    "CODEBUILD_BUILD_ID",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "HEROKU_TEST_RUN_ID",
+    "TEAMCITY_VERSION",
+)
 
 
 def test_an_unknown_bertcheck_profile_stops_the_run_before_collection(pytester, monkeypatch):
