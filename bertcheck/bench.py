@@ -200,6 +200,72 @@ def suite(root: Path, workers: int | str = "auto") -> dict:
     }
 
 
+# The many-machine measurement (issue #14): a split's parts run one after another on this machine,
+# under the fleet profile, on the trained model alone (both models' thorough search is over half an
+# hour here; the split's balance and spread do not depend on which model is checked).
+SPLIT_PARTS = 4
+SPLIT_MODELS = ("minilm",)
+
+
+def split_suites(root: Path, parts: int = SPLIT_PARTS, workers: int | str = 2, models=SPLIT_MODELS) -> dict:
+    """Run ``pytest -n WORKERS properties --bert-split K/PARTS`` under the fleet profile for every K, one
+    after another, as PARTS machines would in parallel: each part's wall time, examples and distinct
+    inputs, and how their union compares with one part's."""
+    runs = []
+    distinct_sets = []
+    for k in range(1, parts + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            stats_file = Path(tmp) / "stats.json"
+            env = {
+                **os.environ,
+                "BERTCHECK_PROFILE": "fleet",
+                "BERTCHECK_SEED": "0",
+                "BERTCHECK_STATS": str(stats_file),
+                "HF_HUB_OFFLINE": "1",
+                "HYPOTHESIS_STORAGE_DIRECTORY": str(Path(tmp) / "hypothesis"),  # no earlier run's database
+            }
+            command = [sys.executable, "-m", "pytest", "-n", str(workers), "-q", "-p", "no:cacheprovider"]
+            command += ["-p", "bertcheck.benchstats", "properties", "--bert-split", f"{k}/{parts}"]
+            command += [arg for m in models for arg in ("--bert-model", m)]
+            start = time.perf_counter()
+            proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - start
+            if not stats_file.exists():
+                raise RuntimeError(
+                    f"part {k}/{parts} wrote no statistics (exit {proc.returncode}):\n{proc.stdout[-3000:]}"
+                )
+            stats = json.loads(stats_file.read_text())
+        distinct_sets.append(set(stats.get("distinct", [])))
+        runs.append(
+            {
+                "part": f"{k}/{parts}",
+                "exit_code": proc.returncode,
+                "summary": proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "",
+                "wall_s": wall,
+                "items": stats.get("items"),
+                "examples": sum(n for _, _, n in stats["examples"]),
+                "distinct_inputs": len(distinct_sets[-1]),
+                "peak_rss_mib_per_worker": stats["peak_rss_mib"],
+            }
+        )
+    walls = [r["wall_s"] for r in runs]
+    union = set().union(*distinct_sets)
+    largest = max(len(d) for d in distinct_sets)
+    return {
+        "command": f"pytest -n {workers} properties --bert-split K/{parts} "
+        + " ".join(f"--bert-model {m}" for m in models)
+        + " (BERTCHECK_PROFILE=fleet), K = 1..{parts} one after another",
+        "parts": runs,
+        "slowest_over_mean": max(walls) / (sum(walls) / len(walls)),
+        "one_part_s": max(walls),  # what PARTS machines in parallel would take
+        "all_parts_s": sum(walls),  # what one machine running every part would take
+        "examples_total": sum(r["examples"] for r in runs),
+        "distinct_union": len(union),
+        "distinct_largest_part": largest,
+        "union_over_one_part": len(union) / largest if largest else 0.0,
+    }
+
+
 def inputs_drawn(drawn: list) -> dict:
     """The distribution of the generated inputs (`bertcheck.strategies.DRAWN`): batch sizes and the share
     of long (past 512 tokens) texts and of sentence pairs, so a speed-up can be seen not to come from
@@ -220,6 +286,7 @@ def run(
     properties=None,
     repeat: int = 3,
     with_suite: bool = True,
+    with_split: bool = True,
     workers=(1, 2),
     root: Path = Path("."),
     cache_dir: Path | None = None,
@@ -271,6 +338,9 @@ def run(
             result["suites"].append(suite(root, n))
         result["suite"] = result["suites"][-1]  # the run the goals are read from: the most workers'
         result["before"] = BEFORE
+    if with_split:
+        progress(f"timing the {SPLIT_PARTS} parts of a split under the fleet profile, one after another ...")
+        result["split"] = split_suites(root, workers=max((w for w in workers if isinstance(w, int)), default=2))
     result["goals"] = goals(result)
     return result
 
@@ -312,6 +382,16 @@ def goals(result: dict) -> dict:
         out[">= 25 examples per property and model"] = {
             "worst": s["examples_per_property_min"],
             "met": s["examples_per_property_min"] >= 25,
+        }
+    sp = result.get("split")
+    if sp:
+        out[f"split: slowest of {len(sp['parts'])} parts <= 1.25x their mean"] = {
+            "worst": sp["slowest_over_mean"],
+            "met": sp["slowest_over_mean"] <= 1.25,
+        }
+        out["split: distinct inputs of all parts >= 3.5x one part's"] = {
+            "worst": sp["union_over_one_part"],
+            "met": sp["union_over_one_part"] >= 3.5,
         }
     return out
 
@@ -357,6 +437,19 @@ def table(result: dict) -> list[str]:
             + ", ".join(f"{k} {v:.0%}" for k, v in s["inputs"]["share"].items()),
             f"  pytest: {s['summary']}",
         ]
+    sp = result.get("split")
+    if sp:
+        lines += ["", f"split: {sp['command']}"]
+        for r in sp["parts"]:
+            lines.append(
+                f"  part {r['part']}: {r['wall_s']:.0f} s, {r['items']} items, {r['examples']} examples, "
+                f"{r['distinct_inputs']} distinct inputs; {r['summary']}"
+            )
+        lines.append(
+            f"  slowest part {sp['one_part_s']:.0f} s ({sp['slowest_over_mean']:.2f}x the mean; all parts "
+            f"{sp['all_parts_s']:.0f} s), {sp['examples_total']} examples, {sp['distinct_union']} distinct "
+            f"inputs in all = {sp['union_over_one_part']:.2f}x the largest part's {sp['distinct_largest_part']}"
+        )
     if result.get("before"):
         b = result["before"]
         lines.append(

@@ -24,10 +24,11 @@ def _peak_rss_mib() -> float:
 
 
 def _stats(config) -> dict:
-    return config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": [], "drawn": {}})
+    return config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": [], "drawn": {}, "distinct": set()})
 
 
-def _add(stats: dict, examples: dict, rss: float, drawn: dict) -> None:
+def _add(stats: dict, examples: dict, rss: float, drawn: dict, distinct) -> None:
+    stats["distinct"].update(distinct)
     for key, n in examples.items():
         stats["examples"][key] = stats["examples"].get(key, 0) + n
     for key, n in drawn.items():
@@ -55,12 +56,13 @@ def pytest_testnodedown(node, error):
             {(c, m): n for c, m, n in output.get("bertcheck_examples", [])},
             output["bertcheck_peak_rss_mib"],
             {(k, b): n for k, b, n in output.get("bertcheck_drawn", [])},
+            output.get("bertcheck_distinct", []),
         )
 
 
 @pytest.hookimpl(trylast=True)  # after the main plugin has gathered the worst errors
 def pytest_sessionfinish(session):
-    from bertcheck.strategies import DRAWN
+    from bertcheck.strategies import DISTINCT, DRAWN
     from bertcheck.worst import EXAMPLES
 
     config = session.config
@@ -68,10 +70,11 @@ def pytest_sessionfinish(session):
         config.workeroutput["bertcheck_examples"] = [[c, m, n] for (c, m), n in EXAMPLES.items()]
         config.workeroutput["bertcheck_peak_rss_mib"] = _peak_rss_mib()
         config.workeroutput["bertcheck_drawn"] = [[k, b, n] for (k, b), n in DRAWN.items()]
+        config.workeroutput["bertcheck_distinct"] = sorted(DISTINCT)
         return
     stats = _stats(config)
     if not stats["peak_rss_mib"]:  # no xdist workers reported: this process ran the tests itself
-        _add(stats, EXAMPLES, _peak_rss_mib(), DRAWN)
+        _add(stats, EXAMPLES, _peak_rss_mib(), DRAWN, DISTINCT)
     path = os.environ.get("BERTCHECK_STATS")
     if path:
         _write(config, stats, path)
@@ -89,6 +92,7 @@ def _write(config, stats: dict, path: str) -> None:
                 "peak_rss_mib": stats["peak_rss_mib"],
                 "worst": [[c, m, v] for (c, m), v in worst],
                 "drawn": [[k, b, n] for (k, b), n in sorted(stats["drawn"].items())],
+                "distinct": sorted(stats["distinct"]),
                 "items": len(items),
                 "slowest": items[:10],
                 "seconds_per_test": sorted(_DURATIONS.get("tests", {}).items(), key=lambda kv: -kv[1]),

@@ -124,12 +124,42 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="B1 at L8 and L32 only, one repeat: a smoke run")
     bench.add_argument("--no-suite", action="store_true", help="skip timing `pytest -n N properties`")
     bench.add_argument(
+        "--no-split", action="store_true", help="skip timing the 4 parts of a split under the fleet profile"
+    )
+    bench.add_argument(
         "--workers",
         default="1,2",
         metavar="N,N,...",
         help="time the suite at each of these worker counts (default 1,2; 'auto' allowed)",
     )
+    worst = commands.add_parser(
+        "worst", help="one worst-error table from the --bert-worst-json files of several runs (a split's parts)"
+    )
+    worst.add_argument("files", nargs="+", metavar="FILE")
+    worst.add_argument("--json", metavar="FILE", help="also write the combined table as JSON")
     return parser
+
+
+def _worst(args) -> int:
+    """`bertcheck worst FILE...`: exit 0, or 2 where a file cannot be read."""
+    from bertcheck import worst
+
+    try:
+        merged, models, runs = worst.combined(args.files)
+    except worst.WorstFileError as err:
+        print(f"bertcheck worst: {err}", file=sys.stderr)
+        return 2
+    parts = sorted({str(r.get("part")) for r in runs if r.get("part")})
+    print(
+        f"bertcheck: worst error per property over {len(runs)} runs"
+        + (f" (parts {', '.join(parts)})" if parts else "")
+        + ", as a share of its tolerance (1 = the limit)"
+    )
+    for line in worst.table(merged, models) or ["  (no property ran)"]:
+        print(line)
+    if args.json:
+        worst.save(args.json, merged, models, {"parts": parts})
+    return 0
 
 
 def _bench(args) -> int:
@@ -149,15 +179,16 @@ def _bench(args) -> int:
     options = {
         "models": args.model or bench.MODELS,
         "with_suite": not args.no_suite,
+        "with_split": not args.no_split,
         "root": Path.cwd(),
         "workers": workers,
     }
     if args.quick:
         options.update(shapes=[(1, 8), (1, 32)], property_shapes=[(1, 32)], repeat=1)
-    if options["with_suite"] and not (Path.cwd() / "properties").is_dir():
+    if (options["with_suite"] or options["with_split"]) and not (Path.cwd() / "properties").is_dir():
         print(
             "bertcheck bench: run it from a bertcheck checkout (it times `pytest -n auto properties`), "
-            "or pass --no-suite",
+            "or pass --no-suite --no-split",
             file=sys.stderr,
         )
         return 2
@@ -358,6 +389,8 @@ def _main(args) -> int:
         return _baseline(args)
     if args.command == "walk":
         return _walk(args)
+    if args.command == "worst":
+        return _worst(args)
     if args.command == "bench":
         return _bench(args)
     if args.command == "verify":

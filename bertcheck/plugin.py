@@ -1,7 +1,9 @@
 """The pytest plugin: ``--bert-model``, ``--bert-impl``, ``--bert-model-impl``, the ``bert``,
 ``bert_layer_impl`` and ``bert_model_impl`` fixtures, the Hypothesis profiles (`bertcheck.profiles`:
 ``ci`` unless BERTCHECK_PROFILE or ``--hypothesis-profile`` says otherwise), one torch thread per
-xdist worker, and the worst-error table at the end of a run.
+xdist worker, the worst-error table at the end of a run (``--bert-worst-json``), and what a run among
+many machines needs: its part of a split (``--bert-split``, `bertcheck.split`) and the shared example
+database (``--bert-db``, `bertcheck.database`).
 
 Registered through the ``pytest11`` entry point, so installing bertcheck brings it to any project.
 Everything heavy (torch, transformers) is imported only once a test asks for a model.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
 import pytest
 
@@ -28,6 +31,8 @@ _BUDGET = pytest.StashKey[object]()  # bertcheck.memory.OverBudget of this proce
 _SCHEDULE = pytest.StashKey[bool]()  # -n without --dist: bertcheck schedules (bertcheck.scheduling)
 _AUTO = pytest.StashKey[str]()  # why -n auto started the workers it did
 _IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKey[str]()}
+_RUN = pytest.StashKey[object]()  # this run's `Run`: split part, seed, example database
+_TIMES: dict[str, list] = {}  # nodeid -> [seconds, examples] of the items reported here, for --bert-store-durations
 _CANDIDATES: dict[tuple[str, str], object] = {}  # (kind, path) -> candidate: its builds are cached per process
 
 
@@ -59,6 +64,44 @@ def pytest_addoption(parser):
         help="Model factory to check: factory(hf_model) -> fn(input_ids, attention_mask, token_type_ids) returning "
         "the hidden states. Default: bertcheck's own reference model.",
     )
+    _add_run_options(group)
+
+
+def _add_run_options(group) -> None:
+    """Options for a run spread over machines (`bertcheck.split`, `bertcheck.database`)."""
+    group.addoption(
+        "--bert-split",
+        metavar="K/N",
+        help="Run part K of N (BERTCHECK_SPLIT): every machine of an N-way split runs the same command "
+        "with its own K; parts are balanced by measured durations.",
+    )
+    group.addoption(
+        "--bert-durations",
+        metavar="FILE",
+        help="Durations that balance --bert-split (default: the file shipped with bertcheck).",
+    )
+    group.addoption(
+        "--bert-store-durations",
+        metavar="FILE",
+        help="Write this run's durations, per example of each property and model, for --bert-durations.",
+    )
+    group.addoption(
+        "--bert-db",
+        metavar="URL",
+        help="A Redis or Valkey server shared by every machine, as example database over the local one "
+        "(BERTCHECK_DB; redis://[:password@]host:6379/0): counterexamples found anywhere replay first.",
+    )
+    group.addoption(
+        "--bert-db-readonly",
+        action="store_true",
+        default=None,
+        help="Read the --bert-db server, never write it (BERTCHECK_DB_READONLY=1): for pull-request runs.",
+    )
+    group.addoption(
+        "--bert-worst-json",
+        metavar="FILE",
+        help="Also write the worst-error table as JSON (`bertcheck worst FILE...` merges several runs').",
+    )
 
 
 def pytest_configure(config):
@@ -68,6 +111,10 @@ def pytest_configure(config):
             load_default_profile()  # BERTCHECK_PROFILE, else ci: a bert-base forward is no 200 ms deadline
         except ValueError as err:
             raise pytest.UsageError(str(err)) from None
+    try:
+        config.stash[_RUN] = Run.from_config(config)
+    except ValueError as err:  # SplitError, DatabaseError: one line
+        raise pytest.UsageError(str(err)) from None
     config.addinivalue_line(
         "markers",
         "shares_forward: a property that only reads the one hooked forward "
@@ -167,6 +214,9 @@ def pytest_report_header(config):
     lines = [f"bertcheck: {', '.join(s.spec for s in sources)} (not checked: the pooler and any task head)"]
     if _AUTO in config.stash:
         lines.append(config.stash[_AUTO])
+    run = config.stash[_RUN].about()
+    if run.get("part") or run.get("database"):
+        lines.append("bertcheck: " + ", ".join(f"{k} {v}" for k, v in run.items() if v is not None))
     for source in sources:
         lines += [f"bertcheck: {source.spec}: {note}" for note in notes.get(source.spec, source.notes)]
     return lines
@@ -205,33 +255,37 @@ def bert(request):
 def bertcheck_shard(request):
     """The shard of a property's examples this item runs (`bertcheck.shards`); None for other tests.
 
-    Sets the item's share of the profile's examples on the test, as Hypothesis's own pytest plugin
-    sets per-item settings on parametrized tests, and marks the shard as running for the strategies."""
+    On each property's item (a Hypothesis test that takes `bert`), as Hypothesis's own pytest plugin
+    sets per-item settings on parametrized tests: the shard's share of the profile's examples, the
+    item's seed (`_seed`) and the example database (`bertcheck.database`); and it marks the shard as
+    running for the strategies."""
     from bertcheck.shards import running
 
     shard = getattr(request, "param", None)
-    if shard is None:
-        yield None
+    test = getattr(request.node, "obj", None)
+    if "bert" not in request.fixturenames or not hasattr(test, "_hypothesis_internal_use_settings"):
+        yield shard
         return
     from hypothesis import Phase, settings
 
-    test = request.node.obj
     base = test.__dict__.setdefault("_bertcheck_settings", test._hypothesis_internal_use_settings)
-    phases = base.phases if shard.index == 0 else tuple(p for p in base.phases if p is not Phase.explicit)
-    test._hypothesis_internal_use_settings = settings(
-        base, max_examples=shard.examples(base.max_examples), phases=phases
-    )
-    shared = request.node.get_closest_marker("shares_forward") is not None
-    if shared:
-        # What @hypothesis.seed sets: every read-only property's shard k on this model draws the same
-        # inputs (still derandomized: the seed is a function of the model and the shard).
-        test._hypothesis_internal_use_seed = shared_seed(request.node.callspec.id)
+    changes = {}
+    if shard is not None:
+        changes["max_examples"] = shard.examples(base.max_examples)
+        if shard.index:  # explicit @example inputs run once, in the first shard
+            changes["phases"] = tuple(p for p in base.phases if p is not Phase.explicit)
+    run = request.config.stash[_RUN]
+    if run.database is not None:
+        changes.update(database=run.database, derandomize=False)  # the seed below keeps it reproducible
+    test._hypothesis_internal_use_settings = settings(base, **changes)
+    request.node.user_properties.append(("bertcheck_examples", changes.get("max_examples", base.max_examples)))
+    # What @hypothesis.seed sets.
+    test._hypothesis_internal_use_seed = run.seed(request.node.nodeid, base)
     try:
         with running(shard):
             yield shard
     finally:
-        if shared:
-            test._hypothesis_internal_use_seed = None
+        test._hypothesis_internal_use_seed = None
 
 
 def _dtype_order(item) -> tuple:
@@ -246,11 +300,57 @@ def _dtype_order(item) -> tuple:
     return (1, getattr(model, "spec", str(model)), shard.index % 2)
 
 
-def shared_seed(item_id: str) -> int:
-    """The seed of the read-only properties' items with parameters `item_id` (the model and the shard)."""
-    import hashlib
+@dataclass
+class Run:
+    """What one run among many needs: its part of a split (`bertcheck.split`), the run seed of the
+    fleet profile, and the example database (`bertcheck.database`)."""
 
-    return int.from_bytes(hashlib.sha256(f"bertcheck one forward {item_id}".encode()).digest()[:8], "big")
+    part: object = None  # bertcheck.split.Part, or None: the whole run
+    run_seed: str = "0"  # BERTCHECK_SEED
+    database: object = None  # hypothesis ExampleDatabase, or None: the profile's own
+    db_url: str | None = None  # redacted, for the header
+
+    @classmethod
+    def from_config(cls, config) -> Run:
+        from bertcheck import database, split
+
+        text = config.getoption("bert_split") or os.environ.get("BERTCHECK_SPLIT")
+        url = config.getoption("bert_db") or os.environ.get("BERTCHECK_DB") or None
+        readonly = config.getoption("bert_db_readonly")
+        if readonly is None:
+            readonly = os.environ.get("BERTCHECK_DB_READONLY", "") not in ("", "0")
+        run = cls(split.Part.parse(text) if text else None, os.environ.get("BERTCHECK_SEED", "0"))
+        if url:
+            run.database = database.layered(url, readonly)
+            run.db_url = database.redact(url) + (" (read-only)" if readonly else "")
+        return run
+
+    def about(self) -> dict:
+        """What a report of this run says of it (never the database's password)."""
+        from bertcheck.profiles import current_profile
+
+        return {
+            "part": str(self.part) if self.part else None,
+            "profile": current_profile(),
+            "seed": self.run_seed if current_profile() == "fleet" else None,
+            "database": self.db_url,
+        }
+
+    def seed(self, nodeid: str, settings) -> int | None:
+        """The seed of item `nodeid`: one per unit (`bertcheck.scheduling.unit_of`), so the read-only
+        properties of one model and shard draw the same inputs and share forwards. Derandomized profiles:
+        a function of the unit alone, the same on every machine. The fleet profile: of the unit, the run
+        seed and the part, so each part, and each night's run, draws its own. The dev profile: None
+        (Hypothesis draws fresh inputs)."""
+        from bertcheck import split
+        from bertcheck.profiles import current_profile
+        from bertcheck.scheduling import unit_of
+
+        if current_profile() == "fleet":
+            return split.seed(unit_of(nodeid), f"{self.run_seed} {self.part or '1/1'}")
+        if settings.derandomize:
+            return split.seed(unit_of(nodeid), "derandomized")
+        return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -280,14 +380,54 @@ def pytest_collection_modifyitems(config, items):
     """Sharded items in dtype order within each model (see `_dtype_order`). Without --bert-baseline
     there is no baseline to compare: those tests are deselected, not skipped."""
     items.sort(key=_dtype_order)  # stable: the rest of the order is pytest's
-    if config.getoption("bert_baseline"):
+    if not config.getoption("bert_baseline"):
+        _deselect(config, items, lambda item: "bert_baseline" in getattr(item, "fixturenames", ()))
+    part = config.stash[_RUN].part
+    if part is not None:
+        mine = set(_split(config, items, part))
+        _deselect(config, items, lambda item: item.nodeid not in mine)
+
+
+def _deselect(config, items: list, drop) -> None:
+    gone = [item for item in items if drop(item)]
+    if gone:
+        config.hook.pytest_deselected(items=gone)
+        items[:] = [item for item in items if not drop(item)]
+
+
+def _examples(item) -> int | None:
+    """How many examples item runs: its shard's share of its property's; None for a test that is not one."""
+    test = getattr(item, "obj", None)
+    settings = getattr(test, "_bertcheck_settings", None) or getattr(test, "_hypothesis_internal_use_settings", None)
+    if settings is None or "bert" not in getattr(item, "fixturenames", ()):
+        return None
+    callspec = getattr(item, "callspec", None)
+    shard = callspec.params.get("bertcheck_shard") if callspec is not None else None
+    return shard.examples(settings.max_examples) if shard is not None else settings.max_examples
+
+
+def _split(config, items: list, part) -> list[str]:
+    """The node ids of `part` (`bertcheck.split`): the same on every machine and in every xdist worker."""
+    from bertcheck import split
+    from bertcheck.scheduling import unit_of
+
+    try:
+        durations = split.Durations.load(config.getoption("bert_durations"))
+    except split.SplitError as err:
+        raise pytest.UsageError(str(err)) from None
+    costs = {item.nodeid: durations.estimate(item.nodeid, _examples(item)) for item in items}
+    return split.partition(costs, {nodeid: unit_of(nodeid) for nodeid in costs}, part.count)[part.index - 1]
+
+
+def pytest_runtest_logreport(report):
+    """With --bert-store-durations: each item's time (setup + call + teardown) and examples, from every worker."""
+    if report.when not in ("setup", "call", "teardown"):
         return
-    keep, drop = [], []
-    for item in items:
-        (drop if "bert_baseline" in getattr(item, "fixturenames", ()) else keep).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    entry = _TIMES.setdefault(report.nodeid, [0.0, None])
+    entry[0] += report.duration
+    for name, value in report.user_properties:
+        if name == "bertcheck_examples":
+            entry[1] = value
 
 
 def loaded(spec, config=None):
@@ -330,8 +470,37 @@ def pytest_sessionfinish(session):
     config = session.config
     if hasattr(config, "workeroutput"):  # an xdist worker: hand its numbers to the controller
         config.workeroutput["bertcheck_worst"] = [[c, m, v] for (c, m), v in WORST.items()]
-    else:
-        merge(config.stash.setdefault(WORST_KEY, {}), WORST)
+        return
+    merge(config.stash.setdefault(WORST_KEY, {}), WORST)
+    if config.getoption("bert_store_durations"):
+        _store_durations(config)
+    if config.getoption("bert_worst_json"):
+        from bertcheck.worst import save
+
+        save(config.getoption("bert_worst_json"), config.stash[WORST_KEY], _specs(config), config.stash[_RUN].about())
+
+
+def _specs(config) -> list[str]:
+    return [source.spec for source in config.stash.get(_SOURCES, [])]
+
+
+def _store_durations(config) -> None:
+    import platform
+    import time
+
+    from bertcheck.profiles import current_profile
+    from bertcheck.split import Durations
+
+    about = {
+        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "profile": current_profile(),
+        "workers": getattr(config.option, "numprocesses", None) or 0,
+        "models": _specs(config),
+    }
+    Durations.measured({k: (v[0], v[1]) for k, v in _TIMES.items()}, about).save(
+        config.getoption("bert_store_durations")
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -345,7 +514,7 @@ def pytest_testnodedown(node, error):
 def pytest_terminal_summary(terminalreporter, config):
     from bertcheck.worst import table
 
-    lines = table(config.stash.get(WORST_KEY, {}), [source.spec for source in config.stash.get(_SOURCES, [])])
+    lines = table(config.stash.get(WORST_KEY, {}), _specs(config))
     if lines:
         terminalreporter.section("bertcheck: worst error per property, as a share of its tolerance (1 = the limit)")
         for line in lines:

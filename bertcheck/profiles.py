@@ -22,6 +22,10 @@ PROFILES = {
     "ci": dict(max_examples=25, derandomize=True, print_blob=True),
     # For gating a transformers upgrade: ten times the search, still reproducible.
     "thorough": dict(max_examples=250, derandomize=True, print_blob=True),
+    # thorough's search spread over machines (--bert-split K/N): every item seeded by BERTCHECK_SEED and
+    # its part, so parts and nights draw their own inputs, and with the example database (--bert-db),
+    # which derandomized profiles cannot have: a counterexample found anywhere replays first.
+    "fleet": dict(max_examples=250, derandomize=False, print_blob=True),
 }
 _COMMON = dict(
     deadline=None,  # one example is one or two model forwards: its time says nothing about correctness

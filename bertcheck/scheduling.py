@@ -17,8 +17,13 @@ from xdist.scheduler import LoadScopeScheduling
 from bertcheck.shards import ONE_FORWARD
 
 
+def unit_of(nodeid: str) -> str:
+    """The unit of `nodeid`: the model and shard of a read-only property's item, else the item itself.
+    (Also what `bertcheck.split` keeps on one machine.)"""
+    params = nodeid[nodeid.rfind("[") :] if nodeid.endswith("]") else ""
+    return f"one forward {params}" if params.endswith(f"{ONE_FORWARD}]") else nodeid
+
+
 class OneForwardScheduling(LoadScopeScheduling):
     def _split_scope(self, nodeid: str) -> str:
-        """The unit of `nodeid`: the model and shard of a read-only property's item, else the item itself."""
-        params = nodeid[nodeid.rfind("[") :] if nodeid.endswith("]") else ""
-        return f"one forward {params}" if params.endswith(f"{ONE_FORWARD}]") else nodeid
+        return unit_of(nodeid)

@@ -157,6 +157,16 @@ def devices(*, allowed=None) -> st.SearchStrategy[str]:
 
 # (kind, batch size) -> cases drawn in this process: the benchmark reports the input distribution.
 DRAWN: dict[tuple[str, int], int] = {}
+# A digest of each distinct input drawn in this process: the benchmark counts how many distinct inputs
+# the parts of a split explore together (`bertcheck.bench.split_suites`).
+DISTINCT: set[str] = set()
+
+
+def _drawn(case):
+    import hashlib
+
+    DISTINCT.add(hashlib.sha1(repr(case).encode()).hexdigest()[:16])
+    return case
 
 
 @st.composite
@@ -170,7 +180,7 @@ def _cases(draw, min_batch, max_batch, dtypes_, devices_, unicode, long, pairs):
         texts = sentence_pairs(unicode=unicode) if kind == "pairs" else sentences(unicode=unicode)
         case = Case(tuple(draw(st.lists(texts, min_size=min_batch, max_size=max_batch))), dtype=dtype, device=device)
     DRAWN[kind, case.batch] = DRAWN.get((kind, case.batch), 0) + 1
-    return case
+    return _drawn(case)
 
 
 def cases(
@@ -249,15 +259,17 @@ def layer_cases(
         tokens = draw(
             st.integers(min(128, max_long_tokens), max_long_tokens) if is_long else st.integers(min_tokens, max_tokens)
         )
-        return LayerCase(
-            layer=draw(st.integers(0, n_layers - 1)),
-            batch=2 if is_long else draw(st.integers(1, max_batch)),
-            tokens=tokens,
-            pad=draw(st.integers(0, tokens - 1)),
-            scale=draw(st.sampled_from(scales)),
-            seed=draw(st.integers(0, 2**31 - 1)),
-            dtype=draw(dtype_strategy),
-            device=draw(device_strategy),
+        return _drawn(
+            LayerCase(
+                layer=draw(st.integers(0, n_layers - 1)),
+                batch=2 if is_long else draw(st.integers(1, max_batch)),
+                tokens=tokens,
+                pad=draw(st.integers(0, tokens - 1)),
+                scale=draw(st.sampled_from(scales)),
+                seed=draw(st.integers(0, 2**31 - 1)),
+                dtype=draw(dtype_strategy),
+                device=draw(device_strategy),
+            )
         )
 
     return draw_case()

@@ -6,6 +6,7 @@ one table at the end, so a run says how close it came, not only that it passed.
 
 from __future__ import annotations
 
+import json
 import math
 
 from bertcheck.memory import relieve
@@ -50,3 +51,46 @@ def table(worst: dict[tuple[str, str], float], models: list[str]) -> list[str]:
             cells.append(f"  {text:>{w}}")
         lines.append("  " + check.ljust(width) + "".join(cells))
     return lines
+
+
+class WorstFileError(ValueError):
+    """A file `load` cannot read as a worst-error table: one line."""
+
+
+def save(path, worst: dict[tuple[str, str], float], models: list[str], run: dict) -> None:
+    """The table as JSON (`--bert-worst-json`), with what `run` says of the run (its part of a split)."""
+    import transformers
+
+    data = {
+        "run": {**run, "transformers": transformers.__version__},
+        "models": models,
+        "worst": [[c, m, v] for (c, m), v in sorted(worst.items())],
+    }
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)
+
+
+def load(path) -> tuple[dict, list[str], dict]:
+    """(worst, models, run) from a file `save` wrote."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        worst = {(str(c), str(m)): float(v) for c, m, v in data["worst"]}
+        return worst, [str(m) for m in data["models"]], dict(data.get("run", {}))
+    except FileNotFoundError:
+        raise WorstFileError(f"{path}: no such file") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise WorstFileError(f"{path}: not a worst-error file written by --bert-worst-json ({err})") from None
+
+
+def combined(paths) -> tuple[dict, list[str], list[dict]]:
+    """(worst, models, runs) of several runs' files (the parts of a split): each cell the worst of them all."""
+    worst: dict[tuple[str, str], float] = {}
+    models: list[str] = []
+    runs = []
+    for path in paths:
+        w, m, run = load(path)
+        merge(worst, w)
+        models += [x for x in m if x not in models]
+        runs.append(run)
+    return worst, models, runs

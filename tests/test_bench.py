@@ -7,7 +7,7 @@ from bertcheck import cli
 
 def test_bench_writes_every_measurement_to_json_and_prints_the_goals(tmp_path, capsys, tiny):
     out = tmp_path / "bench.json"
-    assert cli.main(["bench", "--quick", "--no-suite", "--model", "random:tiny", "--json", str(out)]) == 0
+    assert cli.main(["bench", "--quick", "--no-suite", "--no-split", "--model", "random:tiny", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     entry = result["models"]["random:tiny"]
     assert set(entry["bare_s"]) == {"B1 L8", "B1 L32"} and all(v > 0 for v in entry["bare_s"].values())

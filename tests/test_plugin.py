@@ -169,4 +169,4 @@ def test_an_unknown_bertcheck_profile_stops_the_run_before_collection(pytester, 
     pytester.makepyfile(test_probe=PROFILE_PROBE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*BERTCHECK_PROFILE='fastest' is not one of dev, ci, thorough*"])
+    result.stderr.fnmatch_lines(["*BERTCHECK_PROFILE='fastest' is not one of dev, ci, thorough, fleet*"])
