@@ -147,33 +147,38 @@ def _timed(fn) -> float:
 BEFORE = {"wall_s_n2": 216.0, "peak_rss_gib": [8.7, 7.1], "slowest_item_s": 95.0, "examples_per_core_s": 2.6}
 
 
-def suite(root: Path, workers: int | str = "auto") -> dict:
-    """Run ``pytest -n WORKERS properties`` under the ci profile, as a user would; time it and read its stats."""
+def _timed_pytest(root: Path, args: list[str], env: dict[str, str], what: str):
+    """Run ``pytest ARGS`` with the benchstats plugin, as a user would: (process, wall seconds, stats)."""
     with tempfile.TemporaryDirectory() as tmp:
         stats_file = Path(tmp) / "stats.json"
-        env = {**os.environ, "BERTCHECK_PROFILE": "ci", "BERTCHECK_STATS": str(stats_file), "HF_HUB_OFFLINE": "1"}
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-n",
-            str(workers),
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "bertcheck.benchstats",
-            "properties",
-        ]
+        env = {
+            **os.environ,
+            **env,
+            "BERTCHECK_STATS": str(stats_file),
+            "HF_HUB_OFFLINE": "1",
+            "HYPOTHESIS_STORAGE_DIRECTORY": str(Path(tmp) / "hypothesis"),  # no earlier run's database
+        }
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "bertcheck.benchstats"]
         start = time.perf_counter()
-        proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+        proc = subprocess.run(command + args, cwd=root, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if not stats_file.exists():
             raise RuntimeError(
-                f"the suite wrote no statistics (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}"
+                f"{what} wrote no statistics (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}"
             )
-        stats = json.loads(stats_file.read_text())
-    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+        return proc, wall, json.loads(stats_file.read_text())
+
+
+def _last_line(proc) -> str:
+    return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+
+
+def suite(root: Path, workers: int | str = "auto") -> dict:
+    """Run ``pytest -n WORKERS properties`` under the ci profile, as a user would; time it and read its stats."""
+    proc, wall, stats = _timed_pytest(
+        root, ["-n", str(workers), "properties"], {"BERTCHECK_PROFILE": "ci"}, "the suite"
+    )
+    summary = _last_line(proc)
     examples = {f"{c} [{m}]": n for c, m, n in stats["examples"]}
     total = sum(examples.values())
     n_workers = len(stats["peak_rss_mib"])
@@ -214,33 +219,16 @@ def split_suites(root: Path, parts: int = SPLIT_PARTS, workers: int | str = 2, m
     runs = []
     distinct_sets = []
     for k in range(1, parts + 1):
-        with tempfile.TemporaryDirectory() as tmp:
-            stats_file = Path(tmp) / "stats.json"
-            env = {
-                **os.environ,
-                "BERTCHECK_PROFILE": "fleet",
-                "BERTCHECK_SEED": "0",
-                "BERTCHECK_STATS": str(stats_file),
-                "HF_HUB_OFFLINE": "1",
-                "HYPOTHESIS_STORAGE_DIRECTORY": str(Path(tmp) / "hypothesis"),  # no earlier run's database
-            }
-            command = [sys.executable, "-m", "pytest", "-n", str(workers), "-q", "-p", "no:cacheprovider"]
-            command += ["-p", "bertcheck.benchstats", "properties", "--bert-split", f"{k}/{parts}"]
-            command += [arg for m in models for arg in ("--bert-model", m)]
-            start = time.perf_counter()
-            proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
-            wall = time.perf_counter() - start
-            if not stats_file.exists():
-                raise RuntimeError(
-                    f"part {k}/{parts} wrote no statistics (exit {proc.returncode}):\n{proc.stdout[-3000:]}"
-                )
-            stats = json.loads(stats_file.read_text())
+        args = ["-n", str(workers), "properties", "--bert-split", f"{k}/{parts}"]
+        args += [arg for m in models for arg in ("--bert-model", m)]
+        env = {"BERTCHECK_PROFILE": "fleet", "BERTCHECK_SEED": "0"}
+        proc, wall, stats = _timed_pytest(root, args, env, f"part {k}/{parts}")
         distinct_sets.append(set(stats.get("distinct", [])))
         runs.append(
             {
                 "part": f"{k}/{parts}",
                 "exit_code": proc.returncode,
-                "summary": proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "",
+                "summary": _last_line(proc),
                 "wall_s": wall,
                 "items": stats.get("items"),
                 "examples": sum(n for _, _, n in stats["examples"]),
@@ -254,7 +242,7 @@ def split_suites(root: Path, parts: int = SPLIT_PARTS, workers: int | str = 2, m
     return {
         "command": f"pytest -n {workers} properties --bert-split K/{parts} "
         + " ".join(f"--bert-model {m}" for m in models)
-        + " (BERTCHECK_PROFILE=fleet), K = 1..{parts} one after another",
+        + f" (BERTCHECK_PROFILE=fleet), K = 1..{parts} one after another",
         "parts": runs,
         "slowest_over_mean": max(walls) / (sum(walls) / len(walls)),
         "one_part_s": max(walls),  # what PARTS machines in parallel would take

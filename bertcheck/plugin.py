@@ -280,7 +280,7 @@ def bertcheck_shard(request):
     test._hypothesis_internal_use_settings = settings(base, **changes)
     request.node.user_properties.append(("bertcheck_examples", changes.get("max_examples", base.max_examples)))
     # What @hypothesis.seed sets.
-    test._hypothesis_internal_use_seed = run.seed(request.node.nodeid, base)
+    test._hypothesis_internal_use_seed = run.seed(request.node, base)
     try:
         with running(shard):
             yield shard
@@ -336,21 +336,29 @@ class Run:
             "database": self.db_url,
         }
 
-    def seed(self, nodeid: str, settings) -> int | None:
-        """The seed of item `nodeid`: one per unit (`bertcheck.scheduling.unit_of`), so the read-only
-        properties of one model and shard draw the same inputs and share forwards. Derandomized profiles:
-        a function of the unit alone, the same on every machine. The fleet profile: of the unit, the run
-        seed and the part, so each part, and each night's run, draws its own. The dev profile: None
-        (Hypothesis draws fresh inputs)."""
+    def seed(self, item, settings) -> int | None:
+        """The seed of `item`, or None for Hypothesis's own. One per unit (`bertcheck.scheduling.unit_of`):
+        the read-only properties of one model and shard draw the same inputs and share forwards.
+
+        - fleet profile: a function of the unit, the run seed and the part, so each part, and each
+          night's run, draws its own;
+        - derandomized profiles (ci, thorough): a function of the unit alone, the same on every machine
+          and every part of a split. Without a database an item alone keeps Hypothesis's derandomized
+          seed (what ci has drawn since the profile began); with one it needs an explicit seed, since
+          Hypothesis gives derandomized runs no database;
+        - dev: None, fresh inputs every run."""
         from bertcheck import split
         from bertcheck.profiles import current_profile
         from bertcheck.scheduling import unit_of
 
+        unit = unit_of(item.nodeid)
         if current_profile() == "fleet":
-            return split.seed(unit_of(nodeid), f"{self.run_seed} {self.part or '1/1'}")
-        if settings.derandomize:
-            return split.seed(unit_of(nodeid), "derandomized")
-        return None
+            return split.seed(unit, f"{self.run_seed} {self.part or '1/1'}")
+        if not settings.derandomize:
+            return None
+        if unit != item.nodeid:  # a one-forward group: the seed its items have always had
+            return split.seed(item.callspec.id, "one forward")
+        return split.seed(unit, "derandomized") if self.database is not None else None
 
 
 @pytest.hookimpl(wrapper=True)
