@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -257,7 +257,7 @@ def bertcheck_shard(request):
 
     On each property's item (a Hypothesis test that takes `bert`), as Hypothesis's own pytest plugin
     sets per-item settings on parametrized tests: the shard's share of the profile's examples, the
-    item's seed (`_seed`) and the example database (`bertcheck.database`); and it marks the shard as
+    item's seed (`Run.seed`) and the example database (`bertcheck.database`); and it marks the shard as
     running for the strategies."""
     from bertcheck.shards import running
 
@@ -309,6 +309,7 @@ class Run:
     run_seed: str = "0"  # BERTCHECK_SEED
     database: object = None  # hypothesis ExampleDatabase, or None: the profile's own
     db_url: str | None = None  # redacted, for the header
+    fresh: str = field(default_factory=lambda: os.urandom(8).hex())  # this process's salt for fresh draws
 
     @classmethod
     def from_config(cls, config) -> Run:
@@ -346,7 +347,8 @@ class Run:
           and every part of a split. Without a database an item alone keeps Hypothesis's derandomized
           seed (what ci has drawn since the profile began); with one it needs an explicit seed, since
           Hypothesis gives derandomized runs no database;
-        - dev: None, fresh inputs every run."""
+        - dev: fresh inputs every run; a one-forward group's items still draw the same ones, from a seed
+          drawn once per process (the group runs in one process)."""
         from bertcheck import split
         from bertcheck.profiles import current_profile
         from bertcheck.scheduling import unit_of
@@ -355,7 +357,7 @@ class Run:
         if current_profile() == "fleet":
             return split.seed(unit, f"{self.run_seed} {self.part or '1/1'}")
         if not settings.derandomize:
-            return None
+            return split.seed(unit, self.fresh) if unit != item.nodeid else None
         if unit != item.nodeid:  # a one-forward group: the seed its items have always had
             return split.seed(item.callspec.id, "one forward")
         return split.seed(unit, "derandomized") if self.database is not None else None

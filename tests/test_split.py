@@ -113,3 +113,50 @@ def test_a_file_that_is_not_a_worst_table_is_one_line(tmp_path, capsys):
     assert "not a worst-error file" in capsys.readouterr().err
     assert main(["worst", str(tmp_path / "missing.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+class _Item:
+    """What `Run.seed` reads of a pytest item."""
+
+    def __init__(self, nodeid):
+        self.nodeid = nodeid
+        self.callspec = type("CallSpec", (), {"id": nodeid[nodeid.rfind("[") + 1 : -1]})()
+
+
+class _Settings:
+    def __init__(self, derandomize):
+        self.derandomize = derandomize
+
+
+@pytest.mark.parametrize("profile", ["ci", "fleet", "dev"])
+def test_the_read_only_properties_of_one_model_and_shard_draw_from_one_seed_under_every_profile(profile, monkeypatch):
+    from bertcheck import profiles
+    from bertcheck.plugin import Run
+
+    monkeypatch.setattr(profiles, "current_profile", lambda: profile)
+    group = [_Item(f"{P}{t}[minilm-shard2of4-one-forward]") for t in ("test_layernorm", "test_hidden_states")]
+    other = _Item(f"{P}test_layernorm[minilm-shard3of4-one-forward]")
+    run = Run()
+    settings = _Settings(derandomize=profile == "ci")
+    seeds = {run.seed(item, settings) for item in group}
+    assert len(seeds) == 1 and None not in seeds
+    assert run.seed(other, settings) not in seeds
+    again = Run()  # another run, another machine
+    if profile == "dev":
+        assert again.seed(group[0], settings) not in seeds  # fresh every run
+    else:
+        assert again.seed(group[0], settings) in seeds  # reproducible anywhere
+    if profile == "fleet":
+        assert Run(part=split.Part(2, 4)).seed(group[0], settings) not in seeds
+        assert Run(run_seed="7").seed(group[0], settings) not in seeds
+
+
+def test_a_lone_item_keeps_hypothesiss_derandomized_seed_unless_a_database_needs_an_explicit_one(monkeypatch):
+    from bertcheck import profiles
+    from bertcheck.plugin import Run
+
+    monkeypatch.setattr(profiles, "current_profile", lambda: "ci")
+    item = _Item(f"{P}test_padding[minilm-shard2of4]")
+    assert Run().seed(item, _Settings(derandomize=True)) is None
+    with_db = Run(database=object())
+    assert with_db.seed(item, _Settings(True)) == Run(database=object()).seed(item, _Settings(True)) is not None
