@@ -12,6 +12,7 @@ in one suite run, 150 s of system time.)
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import sys
@@ -77,8 +78,8 @@ def budget_gib() -> float:
         budget = float(value)
     except ValueError:
         raise ValueError(f"BERTCHECK_WORKER_MEMORY={value!r} is not a number of GiB") from None
-    if budget <= 0:
-        raise ValueError(f"BERTCHECK_WORKER_MEMORY={value!r} must be a positive number of GiB")
+    if not math.isfinite(budget) or budget <= 0:  # nan compares false with everything: refuse it here
+        raise ValueError(f"BERTCHECK_WORKER_MEMORY={value!r} must be a positive, finite number of GiB")
     return budget
 
 

@@ -1,11 +1,16 @@
 """The pytest plugin: ``--bert-model``, ``--bert-impl``, ``--bert-model-impl``, the ``bert``,
-``bert_layer_impl`` and ``bert_model_impl`` fixtures, the Hypothesis profiles (`bertcheck.profiles`:
-``ci`` unless BERTCHECK_PROFILE or ``--hypothesis-profile`` says otherwise), one torch thread per
-xdist worker, the worst-error table at the end of a run (``--bert-worst-json``), and what a run among
-many machines needs: its part of a split (``--bert-split``, `bertcheck.split`) and the shared example
-database (``--bert-db``, `bertcheck.database`).
+``bert_layer_impl`` and ``bert_model_impl`` fixtures, the Hypothesis profiles of bertcheck's items
+(`bertcheck.profiles`: ``ci`` unless BERTCHECK_PROFILE or ``--hypothesis-profile`` says otherwise), one
+torch thread per xdist worker, the worst-error table at the end of a run (``--bert-worst-json``), and
+what a run among many machines needs: its part of a split (``--bert-split``, `bertcheck.split`) and the
+shared example database (``--bert-db``, `bertcheck.database`).
 
-Registered through the ``pytest11`` entry point, so installing bertcheck brings it to any project.
+Registered through the ``pytest11`` entry point, so installing bertcheck brings it to any project; but
+a project that does not ask for bertcheck (no ``--bert-*`` option or BERTCHECK_* variable, bertcheck's
+properties not collected) runs exactly as it would without it: no header, no profile, no worker sizing,
+no scheduler. Asked with an option that names what to check, the plugin collects the properties that
+ship inside the package (`bertcheck.properties`, the checkout's ``properties/``) itself, so
+``pytest --bert-impl mypkg:make_layer`` in any project runs them.
 Everything heavy (torch, transformers) is imported only once a test asks for a model.
 """
 
@@ -14,14 +19,15 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from bertcheck.models import ModelSpecError, parse_specs, resolve
-from bertcheck.profiles import load_default_profile, register_profiles
+from bertcheck.profiles import choose, for_test, register_profiles
 
 # Registered when pytest loads the plugin, before any option is read: `--hypothesis-profile thorough`
-# finds its profile in any project that installs bertcheck, not only in this checkout.
+# finds its profile in any project that installs bertcheck. Registered, never loaded (`bertcheck.profiles`).
 register_profiles()
 
 _SOURCES = pytest.StashKey[list]()
@@ -34,6 +40,22 @@ _IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKe
 _RUN = pytest.StashKey[object]()  # this run's `Run`: split part, seed, example database
 _TIMES: dict[str, list] = {}  # nodeid -> [seconds, examples] of the items reported here, for --bert-store-durations
 _CANDIDATES: dict[tuple[str, str], object] = {}  # (kind, path) -> candidate: its builds are cached per process
+_USED: set[str] = set()  # the bertcheck fixtures some item of this run used (`_unchecked`)
+_ASKED = pytest.StashKey[bool]()  # this run asked for bertcheck (`_asks_for_bertcheck`)
+_FIXTURES = ("bert", "bert_layer_impl", "bert_model_impl")  # an item with one of these is bertcheck's
+
+# Options that name what to check: given any, the run checks it with bertcheck's properties.
+_WHAT_TO_CHECK = ("bert_model", "bert_impl", "bert_model_impl", "bert_baseline")
+# Options and variables that ask for bertcheck without naming a model.
+_RUN_OPTIONS = (
+    "bert_split",
+    "bert_db",
+    "bert_db_readonly",
+    "bert_worst_json",
+    "bert_store_durations",
+    "bert_durations",
+)
+_VARIABLES = ("BERTCHECK_MODEL", "BERTCHECK_PROFILE", "BERTCHECK_SPLIT", "BERTCHECK_DB")
 
 
 def pytest_addoption(parser):
@@ -104,13 +126,72 @@ def _add_run_options(group) -> None:
     )
 
 
+def shipped_properties() -> Path:
+    """The directory of bertcheck's properties as installed (`bertcheck.properties`): the package's own
+    copy, or the checkout's ``properties/`` under an editable install."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("bertcheck.properties")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+def _collects(args: list[str], where: Path) -> bool:
+    """Whether collecting `args` reaches `where`: an argument names it, a file in it, or a directory
+    above it by a path pytest walks (not through a virtual environment's site-packages or a dot folder)."""
+    for arg in args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == where or where in path.parents:
+            return True
+        if path in where.parents:
+            between = where.relative_to(path).parts
+            if not any(p == "site-packages" or p.startswith(".") for p in between):
+                return True
+    return False
+
+
+def _asks_for_bertcheck(config) -> bool:
+    """A run asks for bertcheck when it names something to check or a bertcheck run option, sets a
+    BERTCHECK_* variable, or collects bertcheck's properties (this checkout's own runs)."""
+    return (
+        any(config.getoption(o, None) for o in _WHAT_TO_CHECK + _RUN_OPTIONS)
+        or any(os.environ.get(v) for v in _VARIABLES)
+        or _collects(config.args, shipped_properties())
+    )
+
+
+def _what_to_check(config) -> list[str]:
+    """The options given that name what to check, as the user typed them."""
+    given = [f"--{o.replace('_', '-')}" for o in _WHAT_TO_CHECK if config.getoption(o, None)]
+    return given + (["BERTCHECK_MODEL"] if os.environ.get("BERTCHECK_MODEL") else [])
+
+
+def _add_properties(config) -> None:
+    """Given an option that names what to check and no test paths, collect bertcheck's properties unless
+    the run reaches them already: `pytest --bert-impl mypkg:make_layer` in a user's project checks the
+    candidate, never just the project's own tests. The directory, so node ids read
+    ``test_layernorm.py::test_...`` (a file given by name gets an empty one outside the rootdir). With
+    paths given, they are what runs; `_unchecked` makes sure some test there checked what was named."""
+    source = getattr(config, "args_source", None)  # pytest >= 7.3: where the paths to collect came from
+    explicit = source is not None and source.name == "ARGS"
+    if not _what_to_check(config) or explicit:
+        return
+    where = shipped_properties()
+    if not _collects(config.args, where):
+        config.args.append(str(where))
+
+
 def pytest_configure(config):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if not config.getoption("hypothesis_profile", None):  # Hypothesis' plugin loads the one named there
-        try:
-            load_default_profile()  # BERTCHECK_PROFILE, else ci: a bert-base forward is no 200 ms deadline
-        except ValueError as err:
-            raise pytest.UsageError(str(err)) from None
+    _USED.clear()  # pytester runs several sessions in one process
+    config.stash[_ASKED] = asked = _asks_for_bertcheck(config)
+    if asked:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        _add_properties(config)
+    try:
+        # --hypothesis-profile (Hypothesis's plugin loads it for the whole run: the user's choice), else
+        # BERTCHECK_PROFILE, else ci, for bertcheck's items alone.
+        choose(config.getoption("hypothesis_profile", None))
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
     try:
         config.stash[_RUN] = Run.from_config(config)
     except ValueError as err:  # SplitError, DatabaseError: one line
@@ -120,15 +201,10 @@ def pytest_configure(config):
         "shares_forward: a property that only reads the one hooked forward "
         "(bertcheck.one_forward): its shards draw the same inputs as the other such properties' and share forwards",
     )
-    given = config.getoption("bert_model") or [os.environ.get("BERTCHECK_MODEL", "")]
-    specs = [spec for value in given for spec in parse_specs(value)]
-    try:
-        # Files and JSON only: a bad spec stops the run here, before collection, with one message.
-        config.stash[_SOURCES] = [resolve(spec) for spec in dict.fromkeys(specs)]
-    except ModelSpecError as err:
-        raise pytest.UsageError(str(err)) from None
-    if not hasattr(config, "workerinput"):
-        _audit_checkpoints(config)
+    if asked:
+        _sources(config)  # a bad spec stops the run here, before collection, with one message
+        if not hasattr(config, "workerinput"):
+            _audit_checkpoints(config)
     for option, default in (
         ("bert_impl", "bertcheck.candidate:reference_layer"),
         ("bert_model_impl", "bertcheck.candidate:reference_model"),
@@ -142,12 +218,29 @@ def pytest_configure(config):
             except FactoryError as err:
                 raise pytest.UsageError(f"--{option.replace('_', '-')}: {err}") from None
         config.stash[_IMPLS[option]] = path
-    from bertcheck import memory
+    if asked:
+        from bertcheck import memory
 
-    try:
-        config.stash[_BUDGET] = memory.OverBudget(memory.budget_gib())
-    except ValueError as err:
-        raise pytest.UsageError(str(err)) from None
+        try:
+            config.stash[_BUDGET] = memory.OverBudget(memory.budget_gib())
+        except ValueError as err:
+            raise pytest.UsageError(str(err)) from None
+        _one_thread_per_worker()
+
+
+def _sources(config) -> list:
+    """The models to check (`bertcheck.models.ModelSource`), resolved once: files and JSON only."""
+    if _SOURCES not in config.stash:
+        given = config.getoption("bert_model") or [os.environ.get("BERTCHECK_MODEL", "")]
+        specs = [spec for value in given for spec in parse_specs(value)]
+        try:
+            config.stash[_SOURCES] = [resolve(spec) for spec in dict.fromkeys(specs)]
+        except ModelSpecError as err:
+            raise pytest.UsageError(str(err)) from None
+    return config.stash[_SOURCES]
+
+
+def _one_thread_per_worker() -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # xdist leaves thread counts alone: two workers x two torch threads on two cores ran 4-30x
         # slower than one thread each. Workers are the parallelism; each gets one thread.
@@ -165,7 +258,7 @@ def _audit_checkpoints(config) -> None:
 
     notes = config.stash.setdefault(_NOTES, {})
     distributed = getattr(config.option, "dist", "no") != "no"
-    for source in config.stash[_SOURCES]:
+    for source in _sources(config):
         notes[source.spec] = list(source.notes)
         if source.embedded:
             continue
@@ -176,10 +269,13 @@ def _audit_checkpoints(config) -> None:
         notes[source.spec] = bert.notes
 
 
-@pytest.hookimpl(optionalhook=True)
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own, whichever plugin loaded first
 def pytest_xdist_auto_num_workers(config):
     """`-n auto`: a worker per core, but only as many as fit in the memory available, at the worker
-    budget each (16 cores and 32 GiB start 16 workers of bert-base only if they fit)."""
+    budget each (16 cores and 32 GiB start 16 workers of bert-base only if they fit). Not asked for
+    bertcheck: xdist's own count."""
+    if not config.stash.get(_ASKED, _asks_for_bertcheck(config)):
+        return None  # xdist's own -n auto
     from bertcheck.memory import auto_workers
 
     n, why = auto_workers()
@@ -191,6 +287,9 @@ def pytest_xdist_auto_num_workers(config):
 def pytest_runtest_protocol(item, nextitem):
     """Run the item under the device guard (`bertcheck.devices`); note its largest input; after it, warn
     if it took this process past its memory budget."""
+    if not any(name in getattr(item, "fixturenames", ()) for name in _FIXTURES):
+        yield  # not bertcheck's: left alone
+        return
     from bertcheck import memory
     from bertcheck.devices import guard
 
@@ -209,6 +308,8 @@ def pytest_runtest_protocol(item, nextitem):
 
 def pytest_report_header(config):
     """What is checked: each model, and anything its audit said (a float16 checkpoint, one token type)."""
+    if not config.stash.get(_ASKED, False):
+        return []
     sources = config.stash.get(_SOURCES, [])
     notes = config.stash.get(_NOTES, {})
     lines = [f"bertcheck: {', '.join(s.spec for s in sources)} (not checked: the pooler and any task head)"]
@@ -227,13 +328,13 @@ def pytest_generate_tests(metafunc):
         files = metafunc.config.getoption("bert_baseline") or []
         metafunc.parametrize("bert_baseline", files, ids=[os.path.basename(f) for f in files], scope="session")
     if "bert" in metafunc.fixturenames:
-        sources = metafunc.config.stash[_SOURCES]
+        sources = _sources(metafunc.config)
         metafunc.parametrize("bert", sources, ids=[s.spec for s in sources], indirect=True, scope="session")
-        settings = getattr(metafunc.function, "_hypothesis_internal_use_settings", None)
-        if settings is not None:  # a Hypothesis property: its examples split into items (bertcheck.shards)
+        own = getattr(metafunc.function, "_hypothesis_internal_use_settings", None)
+        if own is not None:  # a Hypothesis property: its examples split into items (bertcheck.shards)
             from bertcheck.shards import ONE_FORWARD, shards_for
 
-            shards = shards_for(settings.max_examples)
+            shards = shards_for(for_test(own).max_examples)
             shared = metafunc.definition.get_closest_marker("shares_forward") is not None
             if len(shards) > 1:
                 ids = [s.id + (ONE_FORWARD if shared else "") for s in shards]
@@ -243,6 +344,7 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(scope="session")
 def bert(request):
     """The model under test (a `bertcheck.subject.Bert`), loaded once per worker."""
+    _one_thread_per_worker()  # a project that asks for bertcheck by this fixture alone
     try:
         return loaded(request.param, request.config)
     except ModelSpecError as err:
@@ -261,6 +363,9 @@ def bertcheck_shard(request):
     running for the strategies."""
     from bertcheck.shards import running
 
+    uses = [name for name in _FIXTURES if name in request.fixturenames]
+    if uses:  # for `_unchecked`, from every worker
+        request.node.user_properties.append(("bertcheck_uses", uses))
     shard = getattr(request, "param", None)
     test = getattr(request.node, "obj", None)
     if "bert" not in request.fixturenames or not hasattr(test, "_hypothesis_internal_use_settings"):
@@ -268,7 +373,9 @@ def bertcheck_shard(request):
         return
     from hypothesis import Phase, settings
 
-    base = test.__dict__.setdefault("_bertcheck_settings", test._hypothesis_internal_use_settings)
+    # The run's bertcheck profile, with what the test's own @settings(...) says (`bertcheck.profiles`).
+    base = for_test(test.__dict__.setdefault("_bertcheck_own_settings", test._hypothesis_internal_use_settings))
+    test._bertcheck_settings = base
     changes = {}
     if shard is not None:
         changes["max_examples"] = shard.examples(base.max_examples)
@@ -371,6 +478,7 @@ def pytest_cmdline_main(config):
         config.pluginmanager.hasplugin("xdist")
         and getattr(config.option, "numprocesses", None)
         and config.option.dist == "no"
+        and _asks_for_bertcheck(config)
     ):
         config.option.dist = "load"
         config.stash[_SCHEDULE] = True
@@ -389,7 +497,8 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_collection_modifyitems(config, items):
     """Sharded items in dtype order within each model (see `_dtype_order`). Without --bert-baseline
     there is no baseline to compare: those tests are deselected, not skipped."""
-    items.sort(key=_dtype_order)  # stable: the rest of the order is pytest's
+    if config.stash.get(_ASKED, False):
+        items.sort(key=_dtype_order)  # stable: the rest of the order is pytest's
     if not config.getoption("bert_baseline"):
         _deselect(config, items, lambda item: "bert_baseline" in getattr(item, "fixturenames", ()))
     part = config.stash[_RUN].part
@@ -408,9 +517,10 @@ def _deselect(config, items: list, drop) -> None:
 def _examples(item) -> int | None:
     """How many examples item runs: its shard's share of its property's; None for a test that is not one."""
     test = getattr(item, "obj", None)
-    settings = getattr(test, "_bertcheck_settings", None) or getattr(test, "_hypothesis_internal_use_settings", None)
-    if settings is None or "bert" not in getattr(item, "fixturenames", ()):
+    own = getattr(test, "_bertcheck_own_settings", None) or getattr(test, "_hypothesis_internal_use_settings", None)
+    if own is None or "bert" not in getattr(item, "fixturenames", ()):
         return None
+    settings = for_test(own)
     callspec = getattr(item, "callspec", None)
     shard = callspec.params.get("bertcheck_shard") if callspec is not None else None
     return shard.examples(settings.max_examples) if shard is not None else settings.max_examples
@@ -438,12 +548,15 @@ def pytest_runtest_logreport(report):
     for name, value in report.user_properties:
         if name == "bertcheck_examples":
             entry[1] = value
+        elif name == "bertcheck_uses":
+            _USED.update(value)
 
 
 def loaded(spec, config=None):
     """The `Bert` for `spec` (a string or a resolved `ModelSource`), loaded once per process."""
     from bertcheck.subject import Bert
 
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages, directories or the cache
     cache = getattr(config, "cache", None)
     bert = Bert.once(spec, cache.mkdir("bertcheck-models") if cache is not None else None)
     bert.shares_observations = True  # no property changes the plugin's models: an observation can serve several
@@ -482,12 +595,28 @@ def pytest_sessionfinish(session):
         config.workeroutput["bertcheck_worst"] = [[c, m, v] for (c, m), v in WORST.items()]
         return
     merge(config.stash.setdefault(WORST_KEY, {}), WORST)
+    if _unchecked(config) and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # never green on what was not checked
     if config.getoption("bert_store_durations"):
         _store_durations(config)
     if config.getoption("bert_worst_json"):
         from bertcheck.worst import save
 
         save(config.getoption("bert_worst_json"), config.stash[WORST_KEY], _specs(config), config.stash[_RUN].about())
+
+
+def _unchecked(config) -> list[str]:
+    """What the options named that no test of this run checked: `--bert-impl X` with test paths that hold
+    no property taking a layer candidate checked nothing. (A part of a split may hold none: not asked.)"""
+    if not config.stash.get(_ASKED, False) or config.stash[_RUN].part is not None:
+        return []
+    wanted = {"bert_impl": "bert_layer_impl", "bert_model_impl": "bert_model_impl", "bert_model": "bert"}
+    missing = [
+        f"--{o.replace('_', '-')}" for o, fixture in wanted.items() if config.getoption(o) and fixture not in _USED
+    ]
+    if os.environ.get("BERTCHECK_MODEL") and "bert" not in _USED:
+        missing.append("BERTCHECK_MODEL")
+    return missing
 
 
 def _specs(config) -> list[str]:
@@ -524,6 +653,14 @@ def pytest_testnodedown(node, error):
 def pytest_terminal_summary(terminalreporter, config):
     from bertcheck.worst import table
 
+    missing = _unchecked(config)
+    if missing:
+        terminalreporter.section("bertcheck: nothing checked", red=True)
+        terminalreporter.write_line(
+            f"bertcheck: {', '.join(missing)} given, but no test of this run checked it: the paths given hold "
+            f"none of bertcheck's properties (run without paths, or add {shipped_properties()})",
+            red=True,
+        )
     lines = table(config.stash.get(WORST_KEY, {}), _specs(config))
     if lines:
         terminalreporter.section("bertcheck: worst error per property, as a share of its tolerance (1 = the limit)")

@@ -1,18 +1,16 @@
-"""Hypothesis profiles for bertcheck runs: pick one with --hypothesis-profile or BERTCHECK_PROFILE."""
+"""Hypothesis profiles for bertcheck's properties: pick one with --hypothesis-profile or BERTCHECK_PROFILE.
+
+They apply to bertcheck's items alone (a test that takes the ``bert`` fixture), never to the rest of a
+project: the plugin never loads a profile, it hands each of its items the settings `for_test` makes.
+A project's own ``@given`` tests run exactly as they would without bertcheck installed.
+"""
 
 from __future__ import annotations
 
 import os
 
 from hypothesis import HealthCheck, settings
-
-try:  # Hypothesis >= 6.120 loads its own "ci" profile when it sees a CI machine (CI, GITHUB_ACTIONS, ...)
-    from hypothesis._settings import is_in_ci
-except ImportError:  # older Hypothesis loads nothing by itself
-
-    def is_in_ci() -> bool:
-        return False
-
+from hypothesis.errors import InvalidArgument
 
 DEFAULT = "ci"
 PROFILES = {
@@ -32,37 +30,75 @@ _COMMON = dict(
     # too_slow: a 12-layer forward is slow by nature. data_too_large: 512-token texts are drawn on purpose.
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# The settings a test's own @settings(...) can name: those it sets override the profile's.
+_FIELDS = (
+    "max_examples",
+    "derandomize",
+    "database",
+    "verbosity",
+    "phases",
+    "report_multiple_bugs",
+    "suppress_health_check",
+    "deadline",
+    "print_blob",
+)
+
+_OURS: dict[str, settings] = {}  # bertcheck's profiles, whatever a project registers under the same names
+_active = DEFAULT  # the profile bertcheck's items run under in this process (`choose`)
 
 
 def register_profiles() -> None:
-    # Each from Hypothesis's own defaults, not from whatever is loaded now: register_profile inherits
-    # from the loaded profile, and on a CI machine that is Hypothesis's "ci" (derandomized, no database),
-    # which would have made "dev" derandomized there and nowhere else.
+    """Make bertcheck's profiles, each from Hypothesis's own defaults (not from whatever is loaded: on a
+    CI machine that is Hypothesis's "ci", derandomized and with no database). A name Hypothesis or the
+    project has not registered is registered too, so ``--hypothesis-profile thorough`` is known in any
+    project; a name already taken (Hypothesis's own "ci") is left to its owner."""
     base = settings.get_profile("default")
     for name, values in PROFILES.items():
-        settings.register_profile(name, parent=base, **_COMMON, **values)
+        _OURS[name] = settings(base, **_COMMON, **values)
+        try:
+            settings.get_profile(name)
+        except InvalidArgument:
+            settings.register_profile(name, _OURS[name])
+
+
+def choose(named: str | None) -> str:
+    """The profile of this run's bertcheck items: `named` (--hypothesis-profile, which may be the
+    project's own), else BERTCHECK_PROFILE, else ci. ValueError for an unknown BERTCHECK_PROFILE."""
+    global _active
+    name = named or os.environ.get("BERTCHECK_PROFILE", DEFAULT)
+    if not named and name not in PROFILES:
+        raise ValueError(f"BERTCHECK_PROFILE={name!r} is not one of {', '.join(PROFILES)}")
+    _active = name
+    return name
 
 
 def current_profile() -> str:
-    """The name of the loaded Hypothesis profile ("default" until one is loaded)."""
-    name = getattr(settings, "get_current_profile_name", None)  # Hypothesis >= 6.86
-    return name() if name is not None else settings._current_profile
+    """The name of the profile bertcheck's items run under."""
+    return _active
 
 
-def chosen_profile() -> str | None:
-    """The profile someone loaded on purpose (a conftest, an outer pytest run in this process), or None
-    where only Hypothesis's automatic choice is loaded: "default", or "ci" on a CI machine."""
-    name = current_profile()
-    automatic = name == "default" or (name == "ci" and is_in_ci())
-    return None if automatic else name
+def profile_settings(name: str | None = None) -> settings:
+    """The settings of profile `name` (default: the current one): bertcheck's own where it has one."""
+    name = name or _active
+    return _OURS[name] if name in _OURS else settings.get_profile(name)
 
 
-def load_default_profile() -> str:
-    """Load BERTCHECK_PROFILE (default `ci`) unless someone chose a profile; `--hypothesis-profile` still
-    overrides it later. On a CI machine Hypothesis has loaded "ci" by itself: BERTCHECK_PROFILE wins."""
-    name = os.environ.get("BERTCHECK_PROFILE", DEFAULT)
-    if name not in PROFILES:
-        raise ValueError(f"BERTCHECK_PROFILE={name!r} is not one of {', '.join(PROFILES)}")
-    if chosen_profile() is None:
-        settings.load_profile(name)
-    return current_profile()
+def for_test(own: settings) -> settings:
+    """The settings one of bertcheck's items runs under: the current profile, with whatever the test set
+    itself in ``@settings(...)``. A test without one carries the profile loaded when it was decorated;
+    nothing of that is kept."""
+    profile = profile_settings()
+    return settings(profile, **_explicit(own)) if own is not None else profile
+
+
+def _explicit(own: settings) -> dict:
+    """What `own` sets itself: the fields that differ from what it falls back on (none for a profile)."""
+    if any(own is registered for registered in getattr(settings, "_profiles", {}).values()):
+        return {}
+    fallback = getattr(own, "_fallback", None)
+    if fallback is None:
+        return {}
+    changed = {f: getattr(own, f) for f in _FIELDS if getattr(own, f) != getattr(fallback, f)}
+    if changed.get("derandomize"):
+        changed.pop("database", None)  # derandomize=True implies database=None; naming both is refused
+    return changed

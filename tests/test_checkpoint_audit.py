@@ -275,7 +275,7 @@ def test_hidden_states(bert, case):
 def test_pytest_refuses_a_checkpoint_whose_weights_did_not_load_before_any_test(pytester, tmp_path, tiny):
     path = checkpoints.save(tmp_path / "ckpt", tiny, rename=lambda key: f"model.{key}")
     pytester.makepyfile(test_p=PROPERTY)
-    result = pytester.runpytest("--bert-model", str(path), "-p", "no:cacheprovider")
+    result = pytester.runpytest("test_p.py", "--bert-model", str(path), "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: --bert-model '{path}': not checked: * encoder weights are missing*"])
     assert "collected" not in result.stdout.str()
@@ -284,7 +284,7 @@ def test_pytest_refuses_a_checkpoint_whose_weights_did_not_load_before_any_test(
 def test_pytest_under_xdist_refuses_it_before_any_worker_starts(pytester, tmp_path, tiny):
     path = checkpoints.save(tmp_path / "ckpt", tiny, rename=lambda key: f"model.{key}")
     pytester.makepyfile(test_p=PROPERTY)
-    result = pytester.runpytest_subprocess("-n", "2", "--bert-model", str(path), "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("test_p.py", "-n", "2", "--bert-model", str(path), "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.stderr.fnmatch_lines(["ERROR: --bert-model *: not checked: * encoder weights are missing*"])
@@ -293,7 +293,7 @@ def test_pytest_under_xdist_refuses_it_before_any_worker_starts(pytester, tmp_pa
 def test_the_run_header_says_what_is_checked_and_how(pytester, tmp_path, tiny):
     path = checkpoints.save(tmp_path / "ckpt", tiny, dtype=torch.float16)
     pytester.makepyfile(test_p=PROPERTY)
-    result = pytester.runpytest("--bert-model", str(path), "-p", "no:cacheprovider")
+    result = pytester.runpytest("test_p.py", "--bert-model", str(path), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [

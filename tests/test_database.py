@@ -94,7 +94,7 @@ def _run(pytester, monkeypatch, *args, seed="0", plant=False):
     monkeypatch.setenv("DRAWN_LOG", str(log))
     monkeypatch.setenv("BERTCHECK_SEED", seed)
     monkeypatch.setenv("PLANT", "1" if plant else "0")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--bert-model", "random:tiny", *args)
+    result = pytester.runpytest_subprocess("test_p.py", "-p", "no:cacheprovider", "--bert-model", "random:tiny", *args)
     drawn = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return result, drawn
 

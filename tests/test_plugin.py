@@ -31,7 +31,7 @@ def isolated_models(monkeypatch):
 
 def test_the_plugin_runs_a_property_on_the_model_named_by_the_option(pytester):
     pytester.makepyfile(test_p=PASSING_PROPERTY)
-    result = pytester.runpytest("--bert-model", "random:tiny", "-v")
+    result = pytester.runpytest("test_p.py", "--bert-model", "random:tiny", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_hidden_states?random:tiny? PASSED*"])
 
@@ -39,7 +39,7 @@ def test_the_plugin_runs_a_property_on_the_model_named_by_the_option(pytester):
 def test_the_environment_variable_names_the_models_when_the_option_is_absent(pytester, monkeypatch):
     monkeypatch.setenv("BERTCHECK_MODEL", "random:tiny,minilm")
     pytester.makepyfile(test_p=PASSING_PROPERTY)
-    result = pytester.runpytest("-v")
+    result = pytester.runpytest("test_p.py", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*?random:tiny? PASSED*", "*?minilm? PASSED*"])
 
@@ -86,7 +86,7 @@ def test_residual(bert, case):
     run_model_property(bert, case, "residual-identity")
 """
     )
-    result = pytester.runpytest("--bert-model", "random:tiny")
+    result = pytester.runpytest("test_p.py", "--bert-model", "random:tiny")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -102,7 +102,7 @@ def test_residual(bert, case):
 
 def test_the_run_ends_with_the_worst_error_per_property_and_model(pytester):
     pytester.makepyfile(test_p=PASSING_PROPERTY)
-    result = pytester.runpytest("--bert-model", "random:tiny")
+    result = pytester.runpytest("test_p.py", "--bert-model", "random:tiny")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -113,7 +113,7 @@ def test_the_run_ends_with_the_worst_error_per_property_and_model(pytester):
     )
 
 
-# ---- the Hypothesis profiles come with the plugin ----------------------------------------------------
+# ---- bertcheck's Hypothesis profiles (tests/test_user_project.py: they apply to its items alone) ----
 
 PROFILE_PROBE = """
 from hypothesis import settings
@@ -122,46 +122,6 @@ def test_profile():
     s = settings.default
     print("PROFILE", settings._current_profile, s.max_examples, s.deadline, s.derandomize)
 """
-
-
-@pytest.mark.parametrize("machine", ["laptop", "ci"])
-def test_a_project_that_installs_bertcheck_gets_its_hypothesis_profiles(pytester, monkeypatch, machine):
-    """Outside this checkout (no root conftest): the ci profile by default, BERTCHECK_PROFILE, and
-    --hypothesis-profile, which wins. On a CI machine Hypothesis loads its own "ci" profile by itself;
-    BERTCHECK_PROFILE still wins there. In a subprocess: a profile loaded here would stay loaded."""
-    for var in _CI_VARIABLES:
-        monkeypatch.delenv(var, raising=False)
-    if machine == "ci":
-        monkeypatch.setenv("CI", "true")
-    monkeypatch.delenv("BERTCHECK_PROFILE", raising=False)
-    pytester.makepyfile(test_probe=PROFILE_PROBE)
-    for args, env, expected in (
-        ((), None, "PROFILE ci 25 None True"),
-        ((), "dev", "PROFILE dev 10 None False"),
-        (("--hypothesis-profile", "thorough"), "dev", "PROFILE thorough 250 None True"),
-    ):
-        if env:
-            monkeypatch.setenv("BERTCHECK_PROFILE", env)
-        result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", *args)
-        result.assert_outcomes(passed=1)
-        result.stdout.fnmatch_lines([f"*{expected}*"])
-
-
-# What Hypothesis reads to tell a CI machine (hypothesis._settings._CI_VARS), GitHub Actions included.
-_CI_VARIABLES = (
-    "CI",
-    "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI",
-    "TF_BUILD",
-    "bamboo.buildKey",
-    "BUILDKITE",
-    "CIRCLECI",
-    "CIRRUS_CI",
-    "CODEBUILD_BUILD_ID",
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "HEROKU_TEST_RUN_ID",
-    "TEAMCITY_VERSION",
-)
 
 
 def test_an_unknown_bertcheck_profile_stops_the_run_before_collection(pytester, monkeypatch):

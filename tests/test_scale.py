@@ -69,7 +69,7 @@ def test_a_property_runs_as_shards_with_one_dtype_each_and_its_explicit_examples
     monkeypatch.setenv("BERTCHECK_STATS", str(stats))
     pytester.makepyfile(test_p=SHARDED)
     result = pytester.runpytest(
-        "--bert-model", "random:tiny", "-v", "-p", "no:cacheprovider", "-p", "bertcheck.benchstats"
+        "test_p.py", "--bert-model", "random:tiny", "-v", "-p", "no:cacheprovider", "-p", "bertcheck.benchstats"
     )
     result.assert_outcomes(passed=3)  # 20 examples: 3 shards of 7
     result.stdout.fnmatch_lines(["*test_hidden_states?random:tiny-shard1of3? PASSED*", "*shard3of3? PASSED*"])
@@ -262,13 +262,28 @@ def test_auto_starts_no_more_workers_than_fit_in_the_memory_available(monkeypatc
     assert memory.auto_workers()[0] == 16
 
 
-@pytest.mark.parametrize("value", ["lots", "0", "-1"])
+@pytest.mark.parametrize("value", ["lots", "0", "-1", "nan", "inf"])
 def test_a_bad_worker_budget_is_a_usage_error(pytester, isolated_models, monkeypatch, value):
     monkeypatch.setenv("BERTCHECK_WORKER_MEMORY", value)
     pytester.makepyfile(test_p="def test_nothing():\n    pass\n")
-    result = pytester.runpytest()
+    result = pytester.runpytest("test_p.py", "--bert-model", "random:tiny")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*BERTCHECK_WORKER_MEMORY*"])
+    result.stderr.fnmatch_lines(
+        [
+            "*BERTCHECK_WORKER_MEMORY*must be a positive, finite number of GiB*"
+            if value != "lots"
+            else "*BERTCHECK_WORKER_MEMORY='lots' is not a number*"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_project_that_does_not_ask_for_bertcheck_never_reads_its_worker_budget(
+    pytester, isolated_models, monkeypatch
+):
+    monkeypatch.setenv("BERTCHECK_WORKER_MEMORY", "nan")
+    pytester.makepyfile(test_p="def test_nothing():\n    pass\n")
+    pytester.runpytest().assert_outcomes(passed=1)
 
 
 def test_between_items_a_worker_keeps_the_loaded_model_and_releases_its_copies(fresh):

@@ -87,7 +87,7 @@ def test_the_pytest_option_compares_the_live_model_and_fails_with_the_drift_tabl
 
     pytester.makepyfile(test_inner_baseline=(ROOT / "properties" / "test_baseline.py").read_text())
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
-    pytester.runpytest("--bert-baseline", str(baseline)).assert_outcomes(passed=1)
+    pytester.runpytest("test_inner_baseline.py", "--bert-baseline", str(baseline)).assert_outcomes(passed=1)
     pytester.makeconftest(
         """
         import torch
@@ -103,7 +103,7 @@ def test_the_pytest_option_compares_the_live_model_and_fails_with_the_drift_tabl
             modeling_bert.BertIntermediate.forward = ORIGINAL
         """
     )
-    result = pytester.runpytest("--bert-baseline", str(baseline))
+    result = pytester.runpytest("test_inner_baseline.py", "--bert-baseline", str(baseline))
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*Values (worst error as a share of the tolerance*", "*DRIFT: worst value error*"])
     assert any(line.startswith("  layer 0") and "mlp_post" in line for line in result.outlines), result.outlines

@@ -18,7 +18,6 @@ from bertcheck.verify import run
 from tests import reimplementations as impls
 
 ROOT = Path(__file__).resolve().parents[1]
-PROPERTIES = ROOT / "properties" / "test_reimplementation.py"
 
 
 def _verify(capsys, *args):
@@ -164,7 +163,7 @@ def test_check_model_accepts_a_model_spec_string():
 
 
 def _suite(pytester):
-    pytester.makepyfile(test_inner_reimplementation=PROPERTIES.read_text())
+    """A project of the user's with none of bertcheck's tests: the plugin collects the shipped properties."""
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
     pytester.syspathinsert(str(ROOT))
 
