@@ -102,15 +102,85 @@ def _validate(name: str, what: str, value, shape: tuple, dtype: torch.dtype, dev
 def reads_only(factory: Callable) -> Callable:
     """Mark a factory that only reads the module it is handed and never changes it (no in-place
     fusing, casting or weight surgery): bertcheck then hands it the model under test itself, not a
-    private copy, which for bert-base is 0.4 GB in float32 and 0.9 GB in float64 per build."""
+    private copy, which for bert-base is 0.4 GB in float32 and 0.9 GB in float64 per build.
+
+    The promise is held (`_Watch`): a factory or function that changes a weight or buffer anyway is a
+    `CandidateError` naming it, and the model under test is loaded again for whatever runs next. Seen:
+    any change during the build or the first call; later, any in-place write or swapped tensor (only a
+    write through ``.data`` after the first call goes unseen: summing the weights on every call would
+    cost a pass over them)."""
     factory.bertcheck_reads_only = True
     return factory
+
+
+def _reads_only(factory: Callable) -> bool:
+    return getattr(factory, "bertcheck_reads_only", False)
 
 
 def _handed(factory: Callable, module: torch.nn.Module) -> torch.nn.Module:
     """What a factory is handed: the module itself for a `reads_only` factory, else a private copy, so
     a factory that changes what it is given cannot change the model under test."""
-    return module if getattr(factory, "bertcheck_reads_only", False) else copy.deepcopy(module)
+    return module if _reads_only(factory) else copy.deepcopy(module)
+
+
+class ChangedWhatItRead(FactoryError):
+    """A `reads_only` factory, or the function it built, changed the module it was handed: nothing it
+    gives can be trusted, so nothing more of it runs."""
+
+
+def _tensors(module: torch.nn.Module):
+    yield from module.named_parameters()
+    yield from module.named_buffers()
+
+
+def _identity(t: torch.Tensor) -> tuple:
+    """What an in-place change or a swapped tensor changes (the version counter counts in-place writes
+    through the tensor or any view of it; `.data` writes and swaps change the storage or go uncounted
+    here, and the content below sees them)."""
+    return (t.data_ptr(), t.dtype, tuple(t.shape), t.detach()._version)
+
+
+def _content(t: torch.Tensor) -> tuple[float, float]:
+    """Two sums of the values, in float64: a rounding, cast or edit of any weight changes them."""
+    d = t.detach().double()
+    return float(d.sum()), float((d * d).sum())
+
+
+class _Watch:
+    """Holds a `reads_only` factory to its promise over the module it was handed: the content of every
+    weight and buffer before the build, compared after the build and after the first call (where an
+    engine that compiles lazily changes what it reads); the cheap identity after every call."""
+
+    def __init__(self, name: str, module: torch.nn.Module, repair: Callable | None):
+        self.name, self.module, self.repair = name, module, repair
+        with torch.no_grad(), unguarded():
+            self.before = {k: (_identity(t), _content(t)) for k, t in _tensors(module)}
+        self.calls = 0
+
+    def check(self, when: str) -> None:
+        """After the build ("build") or a call ("call"): raise `ChangedWhatItRead` if anything changed."""
+        deep = when == "build" or self.calls == 0
+        if when == "call":
+            self.calls += 1
+        with torch.no_grad(), unguarded():
+            now = {k: t for k, t in _tensors(self.module)}
+            changed = [k for k in self.before if k not in now]
+            for k, t in now.items():
+                if k not in self.before:
+                    changed.append(k)
+                    continue
+                identity, content = self.before[k]
+                if _identity(t) != identity or (deep and _content(t) != content):
+                    changed.append(k)
+        if changed:
+            if self.repair is not None:
+                self.repair()  # the model under test as it was loaded, for whatever runs next
+            shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            raise ChangedWhatItRead(
+                f"{self.name} is marked @bertcheck.reads_only, but its {'factory' if when == 'build' else 'function'} "
+                f"changed the module it was handed: {shown}. What it computes cannot be checked against the "
+                "spec computed from the same, changed weights: remove @reads_only (it is then handed a private copy)"
+            )
 
 
 class _Builds(dict):
@@ -165,11 +235,13 @@ class LayerCandidate(_Candidate):
         self.factory, self.name = factory, name or _name_of(factory)
         self._built = _Builds()
 
-    def build(self, hf_layer, config, key: tuple | None = None) -> Callable:
-        """Hand the factory a private copy of `hf_layer`; `key` caches the result (None: surgery, never cached)."""
+    def build(self, hf_layer, config, key: tuple | None = None, repair: Callable | None = None) -> Callable:
+        """Hand the factory a private copy of `hf_layer`; `key` caches the result (None: surgery, never cached).
+        `repair` restores the model under test if a `reads_only` factory changed it anyway."""
         key = None if self.own else key
         if key is not None and key in self._built:
             return self._built[key]
+        watch = _Watch(self.name, hf_layer, repair) if _reads_only(self.factory) and not self.own else None
         try:
             with unguarded():
                 fn = self.factory(_handed(self.factory, hf_layer), config)
@@ -183,6 +255,7 @@ class LayerCandidate(_Candidate):
             raise FactoryError(
                 f"the layer factory {self.name} returned {type(fn).__name__}, not fn(hidden_states, attention_mask)"
             )
+        fn = _watched(fn, watch)
         if key is not None:
             self._built.keep(key, fn)
         return fn
@@ -194,6 +267,8 @@ class LayerCandidate(_Candidate):
             try:
                 with unguarded():
                     out = fn(hidden_states, attention_mask)
+            except ChangedWhatItRead:
+                raise
             except Exception as err:  # noqa: BLE001
                 raise CandidateError(
                     f"{self.name} raised {type(err).__name__}: {err} on hidden states "
@@ -221,10 +296,12 @@ class ModelCandidate(_Candidate):
         self.factory, self.name = factory, name or _name_of(factory)
         self._built = _Builds()
 
-    def build(self, hf_model, key: tuple) -> Callable:
+    def build(self, hf_model, key: tuple, repair: Callable | None = None) -> Callable:
+        """Build over `hf_model` (a private copy unless `reads_only`), cached by `key`; `repair` as for a layer."""
         if self.own:
             return self.factory(hf_model)
         if key not in self._built:
+            watch = _Watch(self.name, hf_model, repair) if _reads_only(self.factory) else None
             try:
                 with unguarded():
                     fn = self.factory(_handed(self.factory, hf_model))
@@ -239,7 +316,7 @@ class ModelCandidate(_Candidate):
                     f"the model factory {self.name} returned {type(fn).__name__}, "
                     "not fn(input_ids, attention_mask, token_type_ids)"
                 )
-            self._built.keep(key, fn)
+            self._built.keep(key, _watched(fn, watch))
         return self._built[key]
 
     def call(self, fn, inputs: dict[str, torch.Tensor], config, dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -250,6 +327,8 @@ class ModelCandidate(_Candidate):
             try:
                 with unguarded():
                     out = fn(ids, inputs["attention_mask"], inputs["token_type_ids"])
+            except ChangedWhatItRead:
+                raise
             except Exception as err:  # noqa: BLE001
                 raise CandidateError(
                     f"{self.name} raised {type(err).__name__}: {err} on input_ids {tuple(ids.shape)}"
@@ -287,6 +366,20 @@ class ModelCandidate(_Candidate):
             short = key.split(".", 2)[2] if key.startswith("blocks.") else "resid_pre"  # embeddings are all (B, T, H)
             result[key] = _validate(self.name, key, value, shapes[short], dtype, device)
         return result
+
+
+def _watched(fn: Callable, watch: _Watch | None) -> Callable:
+    """`fn`, checked by `watch` after its build and after each call (itself where nothing is watched)."""
+    if watch is None:
+        return fn
+    watch.check("build")
+
+    def call(*args):
+        out = fn(*args)
+        watch.check("call")
+        return out
+
+    return call
 
 
 def layer_shapes(B: int, T: int, config) -> dict[str, tuple]:

@@ -86,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--example", metavar="JSON", help="run this one example (as a failure's Reproduce line gives it)"
     )
+    verify.add_argument(
+        "--max-time",
+        type=float,
+        metavar="SECONDS",
+        help="a time budget for the whole run, shared by the properties: one past its share draws no further "
+        "example and says 'stopped at the time budget' (a failure found is reported as shrunk so far)",
+    )
     baseline = commands.add_parser(
         "baseline", help="record a per-layer baseline, or compare the live model against one"
     )
@@ -286,6 +293,8 @@ def _verify(args) -> int:
     try:
         if args.examples < 1:
             raise ValueError(f"--examples {args.examples}: need at least 1")
+        if args.max_time is not None and not args.max_time > 0:
+            raise ValueError(f"--max-time {args.max_time}: give a positive number of seconds")
         example = example_from_json(kind, args.example) if args.example else None
         factory = load_factory(path)
         candidate = (LayerCandidate if kind == "layer" else ModelCandidate)(factory, path)
@@ -301,12 +310,42 @@ def _verify(args) -> int:
             dtypes=dtypes,
             device=args.device,
             example=example,
+            max_time=args.max_time,
+            progress=Progress(sys.stderr),
         )
     except (ValueError, ModelSpecError, CandidateError) as err:
         print(f"bertcheck verify: {err}", file=sys.stderr)
         return 2
     print(report.text())
     return report.exit_code
+
+
+class Progress:
+    """`verify`'s progress on stderr, per property: examples done and the worst error so far. On a
+    terminal one line rewritten in place; elsewhere (a CI log) a plain line at most every `every`
+    seconds, and one when each property ends."""
+
+    def __init__(self, stream, every: float = 10.0):
+        self.stream, self.every = stream, every
+        self.tty = stream.isatty()
+        self.last, self.current = 0.0, None
+
+    def __call__(self, result, finished: bool = False) -> None:
+        import math
+        import time
+
+        worst = "inf" if math.isinf(result.worst) else f"{result.worst:.3g}"
+        line = f"bertcheck verify: {result.property}: {result.examples} examples, worst {worst}"
+        if finished:
+            line += f": {result.status}"
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line + ("\n" if finished else ""))
+        elif finished or result is not self.current or now - self.last >= self.every:
+            self.stream.write(line + "\n")
+            self.last = now
+        self.current = None if finished else result
+        self.stream.flush()
 
 
 def _texts(args) -> str:

@@ -42,7 +42,8 @@ class LayerRun:
         self.hf = bert.model(case.dtype, case.device).encoder.layer[case.layer]
         self.check = Check(key, title, cand.wrap(case), bert.spec, self.mask.bool())
         cand.follow(bert)
-        self.fn = cand.build(self.hf, bert.config, key=(bert.spec, case.layer, case.dtype, str(case.device)))
+        key = (bert.spec, case.layer, case.dtype, str(case.device))
+        self.fn = cand.build(self.hf, bert.config, key=key, repair=bert.reload)
 
     def name(self, short: str) -> str:
         return layer_name(self.case.layer, short)

@@ -35,7 +35,7 @@ class ModelRun:
         self.hf = bert.model(case.dtype, case.device)
         self.check = Check(key, title, cand.wrap(case), bert.spec, self.mask.bool())
         cand.follow(bert)
-        self.fn = cand.build(self.hf, key=(bert.spec, case.dtype, str(case.device)))
+        self.fn = cand.build(self.hf, key=(bert.spec, case.dtype, str(case.device)), repair=bert.reload)
         self.n_layers = bert.config.num_hidden_layers
 
     def __call__(self, inputs: dict | None = None, *, states_only: bool = False) -> dict[str, torch.Tensor]:

@@ -86,6 +86,7 @@ class Bert:
         self._models = {self._base_key: model}  # (dtype, device) -> HF model: the loaded one and copies
         self._references = {}
         self._undropped = {}
+        self._cache_dir: Path | None = None  # where `load` found a converted checkpoint (`reload` again)
         # Called with (name, (dtype, device)) when a copy is dropped: caches built from it (a candidate's
         # builds) forget it too, so its tensors are freed.
         self.on_drop: list = []
@@ -101,7 +102,23 @@ class Bert:
         model, tokenizer, notes = load_model(source, cache_dir)
         # config.json's audit (a float16 checkpoint that transformers 4.x upcasts on load says so only there)
         # and the loaded model's, each said once.
-        return cls(source.spec, model, tokenizer, list(dict.fromkeys([*source.notes, *notes])), source)
+        bert = cls(source.spec, model, tokenizer, list(dict.fromkeys([*source.notes, *notes])), source)
+        bert._cache_dir = cache_dir
+        return bert
+
+    def reload(self) -> None:
+        """The model as loaded again, every copy and whatever shared their tensors dropped: after a
+        candidate changed the model it had promised only to read (`bertcheck.candidate.reads_only`).
+        A model built in memory (a test's) has nothing to load from and stays as it is."""
+        if self.source is None:
+            return
+        model, _, _ = load_model(self.source, self._cache_dir)
+        for key in list(self._models):
+            self._drop(key)
+        self._loaded_dtype = next(model.parameters()).dtype
+        self._base_key = (self._loaded_dtype, "cpu")
+        self._models = {self._base_key: model}
+        self.__dict__.pop("_observed", None)  # results on the changed model (`one_forward.observed`)
 
     @classmethod
     def once(cls, spec: str | ModelSource, cache_dir: Path | None = None) -> "Bert":

@@ -11,12 +11,14 @@ is then shrunk to its smallest failing example.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Flaky
 
 from bertcheck.candidate import CandidateError, FactoryError, LayerCandidate, ModelCandidate
 from bertcheck.cases import ATTENTION_SCALES, Case, LayerCase
@@ -49,10 +51,25 @@ class Result:
 
     error: CandidateError | None = None  # the candidate broke the protocol on the shrunk input
     not_applicable: str | None = None  # why the property does not apply to this model (never a pass)
+    stopped: str | None = None  # why the search ended before its examples ran (the time budget)
+    note: str | None = None  # what the report says before the failure (a candidate that is not deterministic)
+    # The latest failing example, while the search runs: what shrinking has reached so far.
+    last_failure: PropertyFailure | None = field(default=None, repr=False)
+    last_case: object = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
         return self.failure is None and self.error is None and self.not_applicable is None
+
+    @property
+    def status(self) -> str:
+        if self.not_applicable is not None:
+            return "n/a"
+        if self.error is not None:
+            return "ERROR"
+        if self.failure is not None:
+            return "FAIL"
+        return "pass" if self.stopped is None else "pass, stopped"
 
 
 @dataclass
@@ -61,6 +78,8 @@ class Report:
     kind: str
     spec: str  # the model's
     results: list[Result] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C: the results are those that finished
+    planned: int = 0  # how many properties were to run
 
     @property
     def passed(self) -> bool:
@@ -68,7 +87,10 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """0 every property that applies holds, 1 one fails, 2 the candidate broke the protocol (cannot be checked)."""
+        """0 every property that applies holds, 1 one fails, 2 the candidate broke the protocol (cannot be
+        checked), 130 interrupted (Ctrl-C)."""
+        if self.interrupted:
+            return 130
         return 2 if any(r.error for r in self.results) else (0 if self.passed else 1)
 
     def table(self) -> list[str]:
@@ -76,32 +98,43 @@ class Report:
         for r in self.results:
             worst = "inf" if math.isinf(r.worst) else f"{r.worst:.3g}"
             if r.not_applicable is not None:
-                rows.append((r.property, "n/a", str(r.examples), "-", r.not_applicable))
+                rows.append((r.property, r.status, str(r.examples), "-", r.not_applicable))
             elif r.error is not None:
-                rows.append((r.property, "ERROR", str(r.examples), "-", str(r.error).splitlines()[0][:160]))
+                rows.append((r.property, r.status, str(r.examples), "-", str(r.error).splitlines()[0][:160]))
             elif r.failure is not None:
                 where = f"{r.failure.where}, {r.failure.activation}"
-                case = r.failure.case.inner.describe(self.spec)[-1] if r.failure.case is not None else ""
-                rows.append((r.property, "FAIL", str(r.examples), worst, f"{where}: {case}"))
+                inner = getattr(r.failure.case, "inner", r.failure.case)
+                case = inner.describe(self.spec)[-1] if inner is not None else ""
+                rows.append((r.property, r.status, str(r.examples), worst, f"{where}: {case}" + _stopped(r)))
             else:
-                rows.append((r.property, "pass", str(r.examples), worst, ""))
+                rows.append((r.property, r.status, str(r.examples), worst, r.stopped or ""))
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         return ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
 
     def text(self) -> str:
         passed = sum(r.passed for r in self.results)
         skipped = sum(r.not_applicable is not None for r in self.results)
+        stopped = sum(r.stopped is not None for r in self.results)
         lines = [
             f"bertcheck verify: {self.kind} candidate {self.candidate} against {self.spec}: "
             f"{passed} of {len(self.results)} properties hold"
             + (f", {skipped} do not apply" if skipped else "")
+            + (f", {stopped} stopped at the time budget" if stopped else "")
+            + (f"; INTERRUPTED after {len(self.results)} of {self.planned} properties" if self.interrupted else "")
             + " (worst error as a share of the tolerance; 1 = the limit)",
             *self.table(),
         ]
         for r in self.results:
             if r.failure is not None or r.error is not None:
-                lines += ["", f"--- {r.property} ---", r.failure.report() if r.failure else str(r.error)]
+                lines += ["", f"--- {r.property} ---"]
+                lines += [r.note] if r.note else []
+                lines += [f"({r.stopped})"] if r.stopped else []
+                lines += [r.failure.report() if r.failure else str(r.error)]
         return "\n".join(lines)
+
+
+def _stopped(r: Result) -> str:
+    return f" ({r.stopped})" if r.stopped else ""
 
 
 def _settings(examples: int) -> settings:
@@ -119,15 +152,43 @@ def _settings(examples: int) -> settings:
     )
 
 
-def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: str, example=None) -> Result:
+class _Stop(BaseException):
+    """Ends a property's search at once. Hypothesis shrinks and replays every `Exception`; this passes
+    through it: a candidate that cannot be run at all, or the time budget."""
+
+    def __init__(self, error: FactoryError | None = None):
+        super().__init__()
+        self.error = error
+
+
+def _run_one(
+    prop: Callable,
+    cand,
+    bert: Bert,
+    strategy,
+    examples: int,
+    name: str,
+    example=None,
+    *,
+    deadline: float | None = None,
+    progress: Callable[..., None] | None = None,
+) -> Result:
+    """One property on `cand`, up to `examples` examples, and up to time.monotonic() `deadline`: past
+    it no further example is drawn (one always runs), and a failure found is reported as shrunk so far."""
     result = Result(name)
 
     def body(case):
-        result.examples += 1
+        if deadline is not None and result.examples and time.monotonic() > deadline:
+            raise _Stop()
+        if result.last_failure is None and result.error is None:  # the examples drawn, not shrinking's
+            result.examples += 1
         try:
             result.worst = max(result.worst, prop(cand, bert, case))
-        except FactoryError:
-            raise  # nothing can run: stop the whole run
+        except FactoryError as err:
+            raise _Stop(err) from None  # nothing of it can run: stop the whole run
+        except PropertyFailure as failure:
+            result.last_failure, result.last_case = failure, case
+            raise
         except CandidateError as err:  # name the input, as a property failure does
             wrapped = cand.wrap(case)
             lines = [
@@ -137,13 +198,25 @@ def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: st
                 "Reproduce:",
                 f"  {wrapped.reproduce(bert.spec, name)}",
             ]
-            raise CandidateError("\n".join(lines)) from err
+            result.error = CandidateError("\n".join(lines))
+            result.last_case = case
+            raise result.error from err
+        finally:
+            if progress is not None:
+                progress(result)
 
     try:
         if example is not None:
             body(example)
         else:
             given(strategy)(_settings(examples)(body))()
+    except _Stop as stop:
+        if stop.error is not None:
+            raise stop.error from None
+        result.stopped = "stopped at the time budget"
+        if result.last_failure is not None:  # found, and shrinking cut short: the smallest so far
+            result.failure, result.worst = result.last_failure, math.inf
+            result.stopped = "shrinking stopped at the time budget: the smallest input found so far"
     except PropertyFailure as failure:
         result.failure, result.worst = failure, math.inf
     except Unavailable as why:
@@ -152,7 +225,37 @@ def _run_one(prop: Callable, cand, bert: Bert, strategy, examples: int, name: st
         raise
     except CandidateError as err:
         result.error = err
+    except Flaky:  # a failure that did not happen again on the same input: the candidate's doing
+        _not_reproducible(result, cand, bert)
     return result
+
+
+def _not_reproducible(result: Result, cand, bert: Bert) -> None:
+    """A failure Hypothesis could not reproduce on the same input: the candidate gives different outputs
+    from call to call. The determinism property, run on that input, shows the two calls that differ."""
+    result.worst = math.inf
+    if result.last_failure is None:  # an error that went away when called again
+        first = str(result.error).splitlines()[0] if result.error else "an error"
+        result.error = CandidateError(
+            f"not deterministic: {first}, and then no error when called again on the same input"
+            + ("\n" + "\n".join(str(result.error).splitlines()[1:]) if result.error else "")
+        )
+        return
+    said = f"'{result.last_failure.title}' failed at {result.last_failure.where}, {result.last_failure.activation}"
+    result.note = (
+        f"The candidate is not deterministic: on one input {said}, and held when called again on the same "
+        "input. Two calls on that input:"
+    )
+    try:
+        for_candidates(cand.kind)["determinism"].run(cand, bert, result.last_case)
+    except PropertyFailure as differ:
+        result.failure = differ
+        return
+    result.note = (
+        f"The candidate is not deterministic: on one input {said}, and held when called again on the same "
+        "input (two more calls on it agreed with each other; it changes across calls or over time). The failure:"
+    )
+    result.failure = result.last_failure
 
 
 def layer_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[LayerCase]:
@@ -182,15 +285,26 @@ def run(
     dtypes: Iterable[torch.dtype] = DEFAULT_DTYPES,
     device: str = "cpu",
     example: LayerCase | Case | None = None,
+    max_time: float | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> Report:
     """Every (or each named) property on `candidate`; never raises for a failed property, only
-    `FactoryError` for a candidate that cannot be run at all."""
+    `FactoryError` for a candidate that cannot be run at all.
+
+    - max_time: seconds for the whole run, shared evenly by the properties not yet run (what one leaves
+      goes to the next); a property past its share draws no further example and says so.
+    - progress: called as progress(result) after each example of a property, and as
+      progress(result, finished=True) when it ends.
+    - Ctrl-C ends the run with the properties that finished, the report marked interrupted.
+    """
     bert = model if isinstance(model, Bert) else Bert.once(model)
     table = for_candidates(candidate.kind)
-    names = (
-        [ALIASES.get(n, n) if candidate.kind == "model" else n for n in properties]
-        if properties is not None
-        else list(table)
+    names = list(
+        dict.fromkeys(  # a property named twice runs once
+            [ALIASES.get(n, n) if candidate.kind == "model" else n for n in properties]
+            if properties is not None
+            else list(table)
+        )
     )
     unknown = [n for n in names if n not in table]
     if unknown:
@@ -199,10 +313,31 @@ def run(
     strategy = (
         layer_strategy(bert, dtypes, device) if candidate.kind == "layer" else model_strategy(bert, dtypes, device)
     )
-    report = Report(candidate.name, candidate.kind, bert.spec)
+    if max_time is not None and not max_time > 0:
+        raise ValueError(f"max_time {max_time}: give a positive number of seconds")
+    report = Report(candidate.name, candidate.kind, bert.spec, planned=len(names))
+    end = None if max_time is None else time.monotonic() + max_time
     with guard():  # bertcheck's own code names the device of every tensor it makes (bertcheck.devices)
-        for name in names:
-            report.results.append(_run_one(table[name].run, candidate, bert, strategy, examples, name, example))
+        for i, name in enumerate(names):
+            share = None if end is None else time.monotonic() + (end - time.monotonic()) / (len(names) - i)
+            try:
+                result = _run_one(
+                    table[name].run,
+                    candidate,
+                    bert,
+                    strategy,
+                    examples,
+                    name,
+                    example,
+                    deadline=share,
+                    progress=progress,
+                )
+            except KeyboardInterrupt:
+                report.interrupted = True
+                break
+            report.results.append(result)
+            if progress is not None:
+                progress(result, finished=True)
     return report
 
 

@@ -389,3 +389,71 @@ def misnamed_intermediates(hf_layer, config):
     """Returns a mapping whose names are not the vocabulary's ("hidden" for resid_post)."""
     inner = functional_layer(hf_layer, config)
     return lambda x, mask: {"hidden": inner(x, mask)["resid_post"]}
+
+
+# ---- candidates that misbehave over time: not deterministic, slow, interrupted ---------------------
+
+
+def off_on_the_second_call(hf_layer, config):
+    """0.01 off on its second call and right on every other: output that changes from call to call, so
+    a failure does not happen again when Hypothesis replays its input."""
+    inner, calls = functional_layer(hf_layer, config), [0]
+
+    def fn(hidden_states, attention_mask):
+        calls[0] += 1
+        out = dict(inner(hidden_states, attention_mask))
+        if calls[0] == 2:
+            out["resid_post"] = out["resid_post"] + 0.01
+        return out
+
+    return fn
+
+
+def _slow(layer, seconds=0.1):
+    def factory(hf_layer, config):
+        inner = layer(hf_layer, config)
+
+        def fn(hidden_states, attention_mask):
+            import time
+
+            time.sleep(seconds)
+            return inner(hidden_states, attention_mask)
+
+        return fn
+
+    return factory
+
+
+slow_layer = _slow(functional_layer)
+
+
+def _off_past_8_tokens(hf_layer, config):
+    inner = functional_layer(hf_layer, config)
+
+    def fn(hidden_states, attention_mask):
+        out = dict(inner(hidden_states, attention_mask))
+        if hidden_states.shape[1] > 8:
+            out["resid_post"] = out["resid_post"] + 0.01
+        return out
+
+    return fn
+
+
+# Wrong only past 8 tokens: the first input drawn (1 token) holds, so a failure needs shrinking.
+slow_layer_off_past_8_tokens = _slow(_off_past_8_tokens, seconds=0.3)
+
+
+_CALLS = [0]  # calls of every build of `interrupted_on_the_tenth_call`, in this process
+
+
+def interrupted_on_the_tenth_call(hf_layer, config):
+    """As if the user pressed Ctrl-C during its tenth call in this process (builds share the count)."""
+    inner = functional_layer(hf_layer, config)
+
+    def fn(hidden_states, attention_mask):
+        _CALLS[0] += 1
+        if _CALLS[0] == 10:
+            raise KeyboardInterrupt
+        return inner(hidden_states, attention_mask)
+
+    return fn

@@ -101,3 +101,65 @@ def test_nan_at_padded_positions_is_a_failure_that_says_nan(tiny):
 def test_the_determinism_property_alone_catches_a_few_ulps_of_jitter(tiny):
     report = run(LayerCandidate(impls.BROKEN_LAYERS["a few ulps of run-to-run jitter"][0]), tiny)
     assert [r.property for r in report.results if not r.passed] == ["determinism"], report.text()
+
+
+# ---- a factory that breaks its reads_only promise ---------------------------------------------------
+
+
+def _rounds_in_place(module):
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(p.round(decimals=1))
+
+
+def _rounds_through_data(module):  # no version bump: only the content tells
+    for p in module.parameters():
+        p.data.round_(decimals=1)
+
+
+def _swaps_the_tensors(module):
+    for p in module.parameters():
+        p.data = p.data.round(decimals=1)
+
+
+# Every change in the factory and on the first call; after that, the changes a tensor's version counter
+# or storage shows (a `.data` write in place on a later call is the one change not watched: the content
+# is summed after the build and the first call only, as a sum per call would cost a pass over the weights).
+WATCHED = [
+    (change, when)
+    for change in (_rounds_in_place, _rounds_through_data, _swaps_the_tensors)
+    for when in ("in the factory", "on the first call", "on a later call")
+    if (change, when) != (_rounds_through_data, "on a later call")
+]
+
+
+@pytest.mark.parametrize("change, when", WATCHED, ids=[f"{c.__name__[1:]}-{w}" for c, w in WATCHED])
+def test_a_reads_only_factory_that_changes_what_it_reads_is_refused_and_the_model_restored(change, when):
+    from bertcheck.candidate import ChangedWhatItRead, reads_only
+    from bertcheck.subject import Bert
+
+    bert = Bert.load("random:tiny")  # its own: this test changes it
+    before = {k: v.clone() for k, v in bert.model().state_dict().items()}
+    calls = []
+
+    @reads_only
+    def factory(hf_layer, config):
+        if when == "in the factory":
+            change(hf_layer)
+        inner = reference_layer(hf_layer, config)
+
+        def fn(hidden_states, attention_mask):
+            calls.append(1)
+            if (when == "on the first call" and len(calls) == 1) or (when == "on a later call" and len(calls) == 3):
+                change(hf_layer)
+            return inner(hidden_states, attention_mask)
+
+        return fn
+
+    with pytest.raises(ChangedWhatItRead) as caught:
+        run(LayerCandidate(factory, "mine:rounding"), bert, properties=["layer-equivalence"], dtypes=F32)
+    message = str(caught.value)
+    assert "mine:rounding is marked @bertcheck.reads_only, but its" in message
+    assert "changed the module it was handed: attention.self.query.weight" in message
+    after = bert.model().state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())  # loaded again: nothing after it sees the change

@@ -231,3 +231,106 @@ def test_the_user_writes_a_factory_in_their_own_package_and_verifies_it(tmp_path
 
 
 README_EXAMPLE = (ROOT / "README.md").read_text().split("<!-- worked-example -->\n```python\n")[1].split("```")[0]
+
+
+# ---- candidates that misbehave over time -----------------------------------------------------------
+
+
+def test_a_candidate_whose_output_changes_from_call_to_call_fails_saying_so_and_keeps_the_table(capsys, tiny):
+    args = ("--impl", "tests.reimplementations:off_on_the_second_call", "--dtype", "float32")
+    code, out, err = _verify(capsys, *args)
+    assert code == 1, out + err
+    assert "internal error" not in err and "Traceback" not in err
+    rows = [line.split() for line in out.splitlines()[2:9]]
+    assert [row[0] for row in rows] == list(impls_layer_rows()) and rows[0][1] == "FAIL"
+    assert all(row[1] in ("pass", "FAIL") for row in rows[1:])  # every property ran, each row kept, none an ERROR
+    assert "The candidate is not deterministic: on one input 'layer equivalence with the spec' failed at" in out
+    assert "and held when called again on the same input" in out
+
+
+def impls_layer_rows() -> list[str]:
+    from bertcheck.registry import for_candidates
+
+    return list(for_candidates("layer"))
+
+
+def test_verify_counts_the_examples_drawn_not_those_shrinking_ran(capsys, tiny):
+    args = ("--impl", "tests.reimplementations:functional_layer_pre_ln", "--property", "layer-equivalence")
+    code, out, _ = _verify(capsys, *args)
+    row = next(line for line in out.splitlines() if line.startswith("layer-equivalence "))
+    assert code == 1 and row.split()[1] == "FAIL" and 1 <= int(row.split()[2]) <= 5, out
+
+
+def test_a_property_named_twice_runs_once(capsys, tiny):
+    args = ("--impl", "tests.reimplementations:torch_encoder_layer", "--property", "padding", "--property", "padding")
+    code, out, _ = _verify(capsys, *args)
+    assert code == 0 and "1 of 1 properties hold" in out
+    assert [line.split()[0] for line in out.splitlines()].count("padding") == 1
+
+
+def test_verify_says_how_far_each_property_got_as_plain_lines_off_a_terminal(capsys, tiny):
+    code, _, err = _verify(capsys, "--impl", "tests.reimplementations:torch_encoder_layer", "--property", "padding")
+    assert code == 0
+    lines = err.splitlines()
+    assert lines[-1].startswith("bertcheck verify: padding: 5 examples, worst ") and lines[-1].endswith(": pass")
+    assert lines[0].startswith("bertcheck verify: padding: 1 examples, worst ")
+    assert "\r" not in err
+
+
+def test_the_progress_line_is_rewritten_in_place_on_a_terminal():
+    import io
+
+    from bertcheck.verify import Result
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = cli.Progress(stream)
+    result = Result("padding", examples=3, worst=0.25)
+    progress(result)
+    progress(result, finished=True)
+    assert stream.getvalue() == (
+        "\r\x1b[Kbertcheck verify: padding: 3 examples, worst 0.25"
+        "\r\x1b[Kbertcheck verify: padding: 3 examples, worst 0.25: pass\n"
+    )
+
+
+def test_max_time_stops_drawing_examples_and_says_so(capsys, tiny):
+    import time
+
+    start = time.monotonic()
+    args = ("--impl", "tests.reimplementations:slow_layer", "--examples", "25", "--max-time", "3")
+    code, out, err = (
+        cli.main(["verify", "--model", "random:tiny", *args, "--property", "padding"]),
+        *capsys.readouterr(),
+    )
+    assert time.monotonic() - start < 20
+    assert code == 0, out + err
+    row = next(line for line in out.splitlines() if line.startswith("padding "))
+    assert row.split()[1:3] == ["pass,", "stopped"] and "stopped at the time budget" in row
+    assert 1 <= int(row.split()[3]) < 25
+    assert "1 stopped at the time budget" in out.splitlines()[0]
+
+
+def test_max_time_while_shrinking_reports_the_smallest_failure_found_so_far(capsys, tiny):
+    args = (
+        "--impl",
+        "tests.reimplementations:slow_layer_off_past_8_tokens",
+        "--max-time",
+        "1.5",
+        "--property",
+        "layer-equivalence",
+    )
+    code, out, err = cli.main(["verify", "--model", "random:tiny", *args]), *capsys.readouterr()
+    assert code == 1, out + err
+    assert "shrinking stopped at the time budget: the smallest input found so far" in out
+    assert "Property 'layer equivalence with the spec' failed at layer" in out
+
+
+def test_ctrl_c_prints_the_table_of_what_finished_marked_interrupted_and_exits_130(capsys, tiny):
+    code, out, err = _verify(capsys, "--impl", "tests.reimplementations:interrupted_on_the_tenth_call")
+    assert code == 130, out + err
+    assert "INTERRUPTED after 1 of 7 properties" in out.splitlines()[0]
+    assert out.splitlines()[2].startswith("layer-equivalence  pass")
