@@ -9,8 +9,8 @@ first by every later run of that item, on any machine. ``--bert-db-readonly`` (p
 the server and writes only the local database.
 
 The server is never a reason for a red or hung run: every call has a short socket timeout, and the
-first failure turns the server off for the rest of the process with one warning; the local database
-goes on. The URL's password never appears in what bertcheck prints (`redact`).
+first failure (no answer, or any answer that is not a success) turns the server off for the rest of
+the process with one warning; the local database goes on. The URL's password never appears in what bertcheck prints (`redact`).
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def redact(url: str) -> str:
 
 
 class Tolerant(ExampleDatabase):
-    """A database whose server may go away: the first error (connection refused, timeout) warns once
-    and turns it off; from then on it reads nothing and writes nothing."""
+    """A database whose server may go away or answer with errors: the first error (connection refused,
+    timeout, an error reply, a protocol error) warns once and turns it off; from then on it reads
+    nothing and writes nothing."""
 
     def __init__(self, inner: ExampleDatabase, where: str, errors: tuple[type[BaseException], ...]):
         super().__init__()
@@ -66,7 +67,8 @@ class Tolerant(ExampleDatabase):
         self.down = f"{type(err).__name__}: {err}"
         warnings.warn(
             SharedDatabaseWarning(
-                f"bertcheck: the shared example database {self.where} is unreachable ({self.down}); "
+                f"bertcheck: the shared example database {self.where} is unreachable or refused a call "
+                f"({self.down}); "
                 "this run goes on with the local database only"
             ),
             stacklevel=3,
@@ -116,7 +118,10 @@ def shared(url: str, readonly: bool = False) -> Tolerant:
     db: ExampleDatabase = RedisExampleDatabase(client, expire_after=EXPIRE_AFTER, key_prefix=KEY_PREFIX)
     if readonly:
         db = ReadOnlyDatabase(db)
-    return Tolerant(db, redact(url), (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError))
+    # Every reply that is not a success counts as a lost server, not only a refused connection or a
+    # timeout: an error reply (a DB index out of range, a read-only replica, an auth failure), and a
+    # protocol error from something that is not Redis on that port. All are RedisError.
+    return Tolerant(db, redact(url), (redis.exceptions.RedisError, OSError))
 
 
 def layered(url: str | None, readonly: bool = False, local: ExampleDatabase | None = None) -> ExampleDatabase:

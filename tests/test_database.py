@@ -94,7 +94,8 @@ def _run(pytester, monkeypatch, *args, seed="0", plant=False):
     monkeypatch.setenv("DRAWN_LOG", str(log))
     monkeypatch.setenv("BERTCHECK_SEED", seed)
     monkeypatch.setenv("PLANT", "1" if plant else "0")
-    result = pytester.runpytest_subprocess("test_p.py", "-p", "no:cacheprovider", "--bert-model", "random:tiny", *args)
+    paths = [] if any(str(a).endswith(".py") for a in args) else ["test_p.py"]
+    result = pytester.runpytest_subprocess(*paths, "-p", "no:cacheprovider", "--bert-model", "random:tiny", *args)
     drawn = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return result, drawn
 
@@ -182,6 +183,59 @@ def test_a_server_lost_mid_run_leaves_the_local_database_and_one_warning(project
     assert "this run goes on with the local database only" in out
     assert any((project.path / ".hypothesis" / "examples").rglob("*")), "the counterexample was not kept locally"
     assert took < 120  # no hang on a dead server: each call times out in seconds, then no more calls
+
+
+class _NotRedis:
+    """A TCP server on localhost that answers every connection as a web server would."""
+
+    def __init__(self):
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(1)
+                try:
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
+
+
+def _refusing(kind: str, redis_server) -> str:
+    """A database URL whose every call gets an answer that is not a success, of the `kind` asked."""
+    import redis
+
+    url, _ = redis_server
+    if kind == "a DB index out of range":
+        return url.rsplit("/", 1)[0] + "/99"  # redis-server has 16
+    if kind == "a read-only replica":
+        redis.Redis.from_url(url).replicaof("127.0.0.1", _free_port())  # a master that is never there
+        return url
+    return f"redis://127.0.0.1:{_NotRedis().port}/0"
+
+
+@pytest.mark.parametrize("kind", ["a DB index out of range", "a read-only replica", "not Redis on that port"])
+def test_a_server_that_answers_with_errors_is_a_lost_server_not_a_red_run(project, monkeypatch, redis_server, kind):
+    url = _refusing(kind, redis_server)
+    result, _ = _run(project, monkeypatch, "--bert-db", url, plant=True)
+    result.assert_outcomes(failed=1)  # the planted bug's failure, nothing of the server's
+    result.stdout.fnmatch_lines(["*Property 'per-layer equivalence with hidden_states' failed at layer 0*"])
+    out = result.stdout.str()
+    assert out.count("is unreachable or refused a call") == 1, out
+    assert any((project.path / ".hypothesis" / "examples").rglob("*")), "the counterexample was not kept locally"
+    passing, _ = _run(project, monkeypatch, "--bert-db", url)  # and without the bug: green, one warning
+    passing.assert_outcomes(passed=1)
 
 
 def test_the_database_url_password_is_never_printed(project, monkeypatch):
