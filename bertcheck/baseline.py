@@ -82,6 +82,21 @@ class BaselineError(ValueError):
     """The baseline file cannot be used: what is wrong with it, and what to do."""
 
 
+# The safetensors header key of a baseline's checksum: sha256 of its metadata text and every tensor
+# (name, dtype, shape, bytes). Damage inside the tensor data is then "corrupted", never model drift.
+CHECKSUM_KEY = "bertcheck-sha256"
+
+
+def checksum(meta_text: str, tensors: dict[str, torch.Tensor]) -> str:
+    """The checksum of a baseline's metadata text and tensors (`CHECKSUM_KEY`)."""
+    digest = hashlib.sha256(meta_text.encode("utf-8"))
+    for key in sorted(tensors):
+        t = tensors[key].detach().reshape(-1).contiguous()
+        digest.update(f"\n{key}|{t.dtype}|{tuple(tensors[key].shape)}\n".encode("utf-8"))
+        digest.update(t.view(torch.uint8).cpu().numpy().data)
+    return digest.hexdigest()
+
+
 def _hash(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -215,17 +230,33 @@ def ensure_writable(out: Path, *, update: bool) -> None:
 
 
 def _reserve(out: Path) -> Path:
-    """A fresh temporary file beside `out` (creating its folders): the real test of writing there."""
+    """A fresh temporary file beside `out` (creating its folders): the real test of writing there. Its
+    name holds this process's id, so the next write sweeps what a killed one left (`_sweep`)."""
     above = next((p for p in out.parents if p.exists()), None)
     if above is not None and not above.is_dir():
         raise BaselineError(f"cannot write {out}: {above} is a file, not a folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        _sweep(out)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp")
     except OSError as err:
         raise BaselineError(f"cannot write {out}: {err.strerror or err} ({err.filename or out.parent})") from None
     os.close(fd)
     return Path(tmp)
+
+
+def _sweep(out: Path) -> None:
+    """Remove the temporary files of `out` that a process no longer running left (SIGKILL mid-write)."""
+    for tmp in out.parent.glob(f".{out.name}.*.tmp"):
+        pid = tmp.name[len(out.name) + 2 :].split(".", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # running, as another user: not ours to remove
+            pass
 
 
 def _save(out: Path, meta: dict, tensors: dict[str, torch.Tensor], *, update: bool) -> None:
@@ -235,7 +266,8 @@ def _save(out: Path, meta: dict, tensors: dict[str, torch.Tensor], *, update: bo
 
     tmp = _reserve(out)
     try:
-        save_file(tensors, str(tmp), metadata={"bertcheck": json.dumps(meta)})
+        text = json.dumps(meta)
+        save_file(tensors, str(tmp), metadata={"bertcheck": text, CHECKSUM_KEY: checksum(text, tensors)})
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a baseline is meant to be shared
         if update:
             os.replace(tmp, out)  # the old file stays until the new one is whole
@@ -266,6 +298,7 @@ class Baseline:
     path: Path
     meta: dict
     tensors: dict[str, torch.Tensor]
+    notes: list[str] = field(default_factory=list)  # what a user must know of the file (no checksum)
 
 
 def load(path: Path) -> Baseline:
@@ -283,6 +316,18 @@ def load(path: Path) -> Baseline:
         raise BaselineError(f"{path} is not a readable safetensors file (truncated or corrupted?): {err}") from None
     if "bertcheck" not in header:
         raise BaselineError(f"{path} is a safetensors file but not a bertcheck baseline (no bertcheck metadata)")
+    notes = []
+    if CHECKSUM_KEY not in header:
+        notes.append(
+            f"{path} has no checksum (recorded by an older bertcheck): damage inside it cannot be told from "
+            "drift; re-record it to add one"
+        )
+    elif checksum(header["bertcheck"], tensors) != header[CHECKSUM_KEY]:
+        raise BaselineError(
+            f"{path} is corrupted: its contents do not match the checksum recorded with them "
+            f"(sha256 {header[CHECKSUM_KEY][:16]}...); the file changed after it was written: "
+            "restore it or re-record it"
+        )
     try:
         meta = json.loads(header["bertcheck"])
     except json.JSONDecodeError as err:
@@ -319,7 +364,7 @@ def load(path: Path) -> Baseline:
             f"{path} was recorded on another probe set (hash {meta['probe_hash']}, this bertcheck's is "
             f"{probe_hash()}); re-record it with this bertcheck on the old transformers"
         )
-    return Baseline(path, meta, tensors)
+    return Baseline(path, meta, tensors, notes)
 
 
 # ---- comparing ------------------------------------------------------------------------------------

@@ -239,6 +239,8 @@ def _baseline(args) -> int:
             )
             return 0
         baseline = load(Path(args.file))
+        for note in baseline.notes:
+            print(f"bertcheck: note: {note}", file=sys.stderr)
         if args.update:
             ensure_writable(Path(args.file), update=True)
         bert = Bert.load(args.model or baseline.meta["model"])

@@ -10,7 +10,8 @@ the server and writes only the local database.
 
 The server is never a reason for a red or hung run: every call has a short socket timeout, and the
 first failure (no answer, or any answer that is not a success) turns the server off for the rest of
-the process with one warning; the local database goes on. The URL's password never appears in what bertcheck prints (`redact`).
+the process with one warning; the local database goes on. The URL's password never appears in what
+bertcheck prints (`redact`).
 """
 
 from __future__ import annotations

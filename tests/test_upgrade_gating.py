@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from transformers.models.bert import modeling_bert
 
 from bertcheck import cli
+from bertcheck.baseline import CHECKSUM_KEY, checksum
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +55,8 @@ def _rewrite(path: Path, *, meta=None, tensors=None):
         meta(header)
     if tensors:
         tensors(values)
-    save_file(values, str(path), metadata={"bertcheck": json.dumps(header)})
+    text = json.dumps(header)  # a whole file, checksum and all, as a bertcheck run under those conditions writes
+    save_file(values, str(path), metadata={"bertcheck": text, CHECKSUM_KEY: checksum(text, values)})
 
 
 def test_the_upgrade_cycle_record_compare_regress_update(baseline, capsys, monkeypatch):
@@ -152,6 +154,22 @@ def _corrupt_truncated(path):
     path.write_bytes(data[: len(data) // 2])
 
 
+def _flip_a_data_byte(path):
+    """One bit of one tensor's data flipped, the header untouched: a disk or copy error."""
+    data = bytearray(path.read_bytes())
+    header = int.from_bytes(data[:8], "little")
+    data[8 + header + (len(data) - 8 - header) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _edit_the_metadata_by_hand(path):
+    """A field changed in the header, the checksum left as it was."""
+    with safe_open(str(path), framework="pt") as f:
+        header, values = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    header["bertcheck"] = header["bertcheck"].replace('"float32"', '"float64"', 1)
+    save_file(values, str(path), metadata=header)
+
+
 def _corrupt_garbage(path):
     path.write_bytes(b"\x00\x01not a baseline at all" * 10)
 
@@ -187,6 +205,8 @@ def _not_json(path):
     [
         (_corrupt_truncated, "not a readable safetensors file (truncated or corrupted?)"),
         (_corrupt_garbage, "not a readable safetensors file (truncated or corrupted?)"),
+        (_flip_a_data_byte, "is corrupted: its contents do not match the checksum recorded with them"),
+        (_edit_the_metadata_by_hand, "is corrupted: its contents do not match the checksum recorded with them"),
         (_plain_safetensors, "not a bertcheck baseline (no bertcheck metadata)"),
         (_not_json, "its bertcheck metadata is not JSON"),
         (_nan, "single/blocks.0.mlp_post holds NaN or infinity"),
@@ -203,6 +223,53 @@ def test_an_unusable_baseline_exits_2_with_a_message_and_is_never_overwritten(ba
     assert code == 2, out + err
     assert says in err and "Traceback" not in err
     assert baseline.read_bytes() == before
+
+
+def test_a_baseline_from_before_checksums_is_compared_with_a_note_that_damage_would_look_like_drift(baseline, capsys):
+    with safe_open(str(baseline), framework="pt") as f:
+        header, values = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    save_file(values, str(baseline), metadata={"bertcheck": header["bertcheck"]})  # as bertcheck wrote it before
+    code, out, err = _cli(capsys, "baseline", "compare", str(baseline))
+    assert code == 0, out + err
+    assert "has no checksum (recorded by an older bertcheck): damage inside it cannot be told from drift" in err
+
+
+KILLED_WHILE_WRITING = """
+import sys, time
+import safetensors.torch
+from bertcheck import cli
+
+def save_file(tensors, path, metadata=None):
+    with open(path, "wb") as f:
+        f.write(b"half a baseline")
+        f.flush()
+    print("WRITING", flush=True)
+    time.sleep(600)
+
+safetensors.torch.save_file = save_file
+sys.exit(cli.main(["baseline", "record", "--model", "random:tiny", "--out", sys.argv[1], "--update"]))
+"""
+
+
+def test_a_write_killed_midway_leaves_the_baseline_whole_and_its_temporary_file_is_swept_by_the_next(
+    baseline, capsys, tmp_path
+):
+    import signal
+    import subprocess
+    import sys
+
+    before = baseline.read_bytes()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WHILE_WRITING, str(baseline)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "WRITING"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    left = list(baseline.parent.glob(f".{baseline.name}.*.tmp"))
+    assert len(left) == 1 and baseline.read_bytes() == before  # what SIGKILL leaves: the old file whole
+    code, out, err = _cli(capsys, "baseline", "record", "--model", "random:tiny", "--out", str(baseline), "--update")
+    assert code == 0, out + err
+    assert list(baseline.parent.glob(f".{baseline.name}.*.tmp")) == []
 
 
 def test_a_missing_baseline_file_exits_2(capsys, tmp_path):
