@@ -41,6 +41,8 @@ _RUN = pytest.StashKey[object]()  # this run's `Run`: split part, seed, example 
 _TIMES: dict[str, list] = {}  # nodeid -> [seconds, examples] of the items reported here, for --bert-store-durations
 _CANDIDATES: dict[tuple[str, str], object] = {}  # (kind, path) -> candidate: its builds are cached per process
 _USED: set[str] = set()  # the bertcheck fixtures some item of this run used (`_unchecked`)
+_FAILED: set[tuple[str, str]] = set()  # worst-error rows a failed item reported (`pytest_runtest_call`)
+_NOTHING_CHECKED = pytest.StashKey[list]()  # what the options named and no test checked, when that made the run red
 _ASKED = pytest.StashKey[bool]()  # this run asked for bertcheck (`_asks_for_bertcheck`)
 _FIXTURES = ("bert", "bert_layer_impl", "bert_model_impl")  # an item with one of these is bertcheck's
 
@@ -182,6 +184,7 @@ def _add_properties(config) -> None:
 
 def pytest_configure(config):
     _USED.clear()  # pytester runs several sessions in one process
+    _FAILED.clear()
     config.stash[_ASKED] = asked = _asks_for_bertcheck(config)
     if asked:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -292,8 +295,10 @@ def pytest_runtest_protocol(item, nextitem):
         return
     from bertcheck import memory
     from bertcheck.devices import guard
+    from bertcheck.worst import FAILED_ROWS
 
     memory.forget_inputs()
+    FAILED_ROWS.clear()
     with guard():
         yield
     subject = sys.modules.get("bertcheck.subject")  # None where no test asked for a model: nothing to release
@@ -304,6 +309,17 @@ def pytest_runtest_protocol(item, nextitem):
     said = item.config.stash[_BUDGET].after(item.nodeid) if _BUDGET in item.config.stash else None
     if said:
         item.warn(pytest.PytestWarning(said))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """The worst-error rows a failed item failed in, on its report: the controller marks them FAIL even
+    when a worker stops early (-x) and never hands over its table."""
+    yield
+    from bertcheck.worst import FAILED_ROWS
+
+    if FAILED_ROWS and any(name in getattr(item, "fixturenames", ()) for name in _FIXTURES):
+        item.user_properties.append(("bertcheck_failed", sorted([c, m] for c, m in FAILED_ROWS)))
 
 
 def pytest_report_header(config):
@@ -550,6 +566,8 @@ def pytest_runtest_logreport(report):
             entry[1] = value
         elif name == "bertcheck_uses":
             _USED.update(value)
+        elif name == "bertcheck_failed":
+            _FAILED.update((c, m) for c, m in value)
 
 
 def loaded(spec, config=None):
@@ -588,15 +606,18 @@ def bert_model_impl(request):
 
 
 def pytest_sessionfinish(session):
-    from bertcheck.worst import WORST, merge
+    from bertcheck.worst import FAILED, WORST, merge
 
     config = session.config
     if hasattr(config, "workeroutput"):  # an xdist worker: hand its numbers to the controller
         config.workeroutput["bertcheck_worst"] = [[c, m, v] for (c, m), v in WORST.items()]
         return
     merge(config.stash.setdefault(WORST_KEY, {}), WORST)
-    if _unchecked(config) and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+    merge(config.stash[WORST_KEY], dict.fromkeys(_FAILED, FAILED))
+    missing = _unchecked(config)
+    if missing and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # never green on what was not checked
+        config.stash[_NOTHING_CHECKED] = missing
     if config.getoption("bert_store_durations"):
         _store_durations(config)
     if config.getoption("bert_worst_json"):
@@ -653,7 +674,7 @@ def pytest_testnodedown(node, error):
 def pytest_terminal_summary(terminalreporter, config):
     from bertcheck.worst import table
 
-    missing = _unchecked(config)
+    missing = config.stash.get(_NOTHING_CHECKED, [])
     if missing:
         terminalreporter.section("bertcheck: nothing checked", red=True)
         terminalreporter.write_line(

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 from hypothesis import reject
 from hypothesis.control import currently_in_test_context
+from hypothesis.errors import UnsatisfiedAssumption
 
 from bertcheck import hf_properties, layer_properties, model_properties, one_forward
 from bertcheck.candidate import HF_LAYER, HF_MODEL
 from bertcheck.failures import Unavailable
-from bertcheck.worst import record
+from bertcheck.worst import FAILED, record
 
 
 @dataclass(frozen=True)
@@ -141,14 +142,28 @@ def run_model_property(bert, case, key: str, cand=None) -> float:
             # (a sentence pair for a single token type) is rejected, and Hypothesis draws another.
             reject()
         raise Unavailable(why)
-    return record(_recorded(prop, cand), bert.spec, prop(bert, case, cand))
+    return _run(prop, bert, case, cand)
 
 
 def run_layer_property(bert, case, key: str, cand=None) -> float:
     """Layer property `key` on one generated example, on HF's layer (or `cand`); as `run_model_property`."""
     __tracebackhide__ = True
-    prop = named("layer", key)
-    return record(_recorded(prop, cand), bert.spec, prop(bert, case, cand))
+    return _run(named("layer", key), bert, case, cand)
+
+
+def _run(prop: Property, bert, case, cand) -> float:
+    """One example, recorded in the worst-error table: its share of the tolerance, or FAILED when it
+    raised (a failure, a candidate error, a crash), so the table never shows a failed property as a pass."""
+    __tracebackhide__ = True
+    row = _recorded(prop, cand)
+    try:
+        value = prop(bert, case, cand)
+    except (Unavailable, UnsatisfiedAssumption):
+        raise
+    except Exception:
+        record(row, bert.spec, FAILED)
+        raise
+    return record(row, bert.spec, value)
 
 
 def _recorded(prop: Property, cand) -> str:

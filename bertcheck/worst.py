@@ -1,4 +1,5 @@
-"""The worst error each property reached in this process, as a share of its tolerance (1.0 is the limit).
+"""The worst error each property reached in this process, as a share of its tolerance (1.0 is the limit),
+or FAIL where an example failed.
 
 Every run of a property records here; the pytest plugin gathers it from each xdist worker and prints
 one table at the end, so a run says how close it came, not only that it passed.
@@ -12,14 +13,20 @@ import math
 from bertcheck.memory import relieve
 
 WORST: dict[tuple[str, str], float] = {}  # (property, model) -> worst share of the tolerance
+# What an example that failed records: above every share a passing example can have. Shown as FAIL, and
+# written as "FAIL" in JSON.
+FAILED = math.inf
 EXAMPLES: dict[tuple[str, str], int] = {}  # (property, model) -> examples that ran (for the benchmark)
+FAILED_ROWS: set[tuple[str, str]] = set()  # rows an example failed in since `FAILED_ROWS.clear()` (one test item)
 
 
 def record(check: str, model: str, value: float) -> float:
-    """Every passed example comes through here: also where its freed memory is handed back if the
-    process is near its budget (`bertcheck.memory.relieve`)."""
+    """Every example comes through here, `FAILED` for one that failed: also where its freed memory is
+    handed back if the process is near its budget (`bertcheck.memory.relieve`)."""
     key = (check, model)
     WORST[key] = max(WORST.get(key, 0.0), value)
+    if value == FAILED:
+        FAILED_ROWS.add(key)
     EXAMPLES[key] = EXAMPLES.get(key, 0) + 1
     relieve()
     return value
@@ -47,7 +54,7 @@ def table(worst: dict[tuple[str, str], float], models: list[str]) -> list[str]:
         cells = []
         for model, w in zip(models, columns):
             value = worst.get((check, model))
-            text = "-" if value is None else ("inf" if math.isinf(value) else f"{value:.3g}")
+            text = "-" if value is None else ("FAIL" if value == FAILED else f"{value:.3g}")
             cells.append(f"  {text:>{w}}")
         lines.append("  " + check.ljust(width) + "".join(cells))
     return lines
@@ -64,7 +71,7 @@ def save(path, worst: dict[tuple[str, str], float], models: list[str], run: dict
     data = {
         "run": {**run, "transformers": transformers.__version__},
         "models": models,
-        "worst": [[c, m, v] for (c, m), v in sorted(worst.items())],
+        "worst": [[c, m, "FAIL" if v == FAILED else v] for (c, m), v in sorted(worst.items())],
     }
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1)
@@ -75,7 +82,7 @@ def load(path) -> tuple[dict, list[str], dict]:
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        worst = {(str(c), str(m)): float(v) for c, m, v in data["worst"]}
+        worst = {(str(c), str(m)): FAILED if v == "FAIL" else float(v) for c, m, v in data["worst"]}
         return worst, [str(m) for m in data["models"]], dict(data.get("run", {}))
     except FileNotFoundError:
         raise WorstFileError(f"{path}: no such file") from None

@@ -113,6 +113,59 @@ def test_the_run_ends_with_the_worst_error_per_property_and_model(pytester):
     )
 
 
+PLANTED_NO_RESIDUAL = """
+import pytest
+
+@pytest.fixture(autouse=True)
+def drop_the_first_residual(bert):
+    block = bert.model().encoder.layer[1].attention.output
+    if type(block).__name__ == "NoResidual":
+        return
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)))
+    block.__class__ = type("NoResidual", (type(block),), {"forward": forward})
+"""
+RESIDUAL_PROPERTY = """
+from hypothesis import given, settings
+from bertcheck.registry import run_model_property
+from bertcheck.strategies import cases
+
+@settings(max_examples=5, database=None)
+@given(case=cases(long=False))
+def test_residual(bert, case):
+    run_model_property(bert, case, "residual-identity")
+
+@settings(max_examples=5, database=None)
+@given(case=cases(long=False))
+def test_residual_again(bert, case):
+    run_model_property(bert, case, "residual-identity")
+"""
+
+
+@pytest.mark.parametrize("args", [(), ("-n", "2", "-x")], ids=" ".join)
+def test_a_failed_property_shows_fail_in_the_worst_error_table_and_its_json_never_a_passing_number(
+    pytester, capsys, args
+):
+    """Both items fail; under -x the workers stop at the first, before handing over their tables."""
+    import json
+
+    from bertcheck import cli
+
+    pytester.makeconftest(PLANTED_NO_RESIDUAL)
+    pytester.makepyfile(test_p=RESIDUAL_PROPERTY)
+    out = pytester.path / "worst.json"
+    result = pytester.runpytest_subprocess(
+        "test_p.py", "--bert-model", "random:tiny", "-p", "no:cacheprovider", "--bert-worst-json", str(out), *args
+    )
+    # xdist says INTERRUPTED where -x stopped it
+    assert result.ret in (pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.INTERRUPTED if "-x" in args else 1)
+    result.stdout.fnmatch_lines(["*bertcheck: worst error per property*", "*residual-identity*FAIL"])
+    assert json.loads(out.read_text())["worst"] == [["residual-identity", "random:tiny", "FAIL"]]
+    capsys.readouterr()
+    assert cli.main(["worst", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split() == ["residual-identity", "FAIL"]
+
+
 # ---- bertcheck's Hypothesis profiles (tests/test_user_project.py: they apply to its items alone) ----
 
 PROFILE_PROBE = """
