@@ -236,7 +236,8 @@ def layer_cases(
     - scales ("unit", "low", "large"): standard deviations 1, 1e-3 (variance 1e-6, where eps matters
       even in float32) and 100.
     - dtypes, devices (None): strategies; None means `dtypes()` and `devices()`.
-    - long (False): one example in ten is instead a batch of 2 with 128 to `max_long_tokens` tokens.
+    - long (False): the lengths past `max_tokens` too: three examples in ten are medium (`max_tokens` + 1
+      to 127 tokens, any batch) and one in ten long (a batch of 2 with 128 to `max_long_tokens` tokens).
     - max_long_tokens (512): the longest input the model takes (`Bert.max_length`: min(512,
       max_position_embeddings)); long examples draw up to it, from at most 128 below it.
     """
@@ -253,12 +254,19 @@ def layer_cases(
     dtype_strategy = _all_dtypes() if dtypes is None else dtypes
     device_strategy = _all_devices() if devices is None else devices
 
+    medium = (max_tokens + 1, min(127, max_long_tokens))  # empty where max_tokens is 127 or more
+
     @st.composite
     def draw_case(draw):
-        is_long = long and draw(st.integers(0, 9)) == 9
-        tokens = draw(
-            st.integers(min(128, max_long_tokens), max_long_tokens) if is_long else st.integers(min_tokens, max_tokens)
-        )
+        # Shrinks towards short: 0-5 short, 6-8 medium, 9 long.
+        length = draw(st.integers(0, 9)) if long else 0
+        is_long = length == 9
+        if is_long:
+            tokens = draw(st.integers(min(128, max_long_tokens), max_long_tokens))
+        elif length >= 6 and medium[0] <= medium[1]:
+            tokens = draw(st.integers(*medium))
+        else:
+            tokens = draw(st.integers(min_tokens, max_tokens))
         return _drawn(
             LayerCase(
                 layer=draw(st.integers(0, n_layers - 1)),

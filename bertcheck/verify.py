@@ -30,6 +30,9 @@ from bertcheck.strategies import dtypes as dtype_strategy
 from bertcheck.subject import Bert
 
 DEFAULT_DTYPES = (torch.float32, torch.float64)
+# The largest batch a layer candidate is fed: model candidates get batches up to 8 (`strategies.cases`),
+# and a layer that is wrong only at some batch in 4-8 must meet one.
+LAYER_MAX_BATCH = 8
 
 
 class CandidateFailed(AssertionError):
@@ -259,10 +262,12 @@ def _not_reproducible(result: Result, cand, bert: Bert) -> None:
 
 
 def layer_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[LayerCase]:
-    """Generated states for a layer candidate: padded batches, 1 in 10 of 128-512 tokens, std 1 and 1e-3."""
+    """Generated states for a layer candidate: padded batches of 1 to 8, 1 to 127 tokens, and 1 in 10 of
+    128-512 tokens; std 1 and 1e-3."""
     return layer_cases(
         n_layers=bert.config.num_hidden_layers,
         scales=ATTENTION_SCALES,
+        max_batch=LAYER_MAX_BATCH,
         long=True,
         max_long_tokens=bert.max_length,
         dtypes=dtype_strategy(allowed=dtypes),

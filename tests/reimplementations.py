@@ -457,3 +457,27 @@ def interrupted_on_the_tenth_call(hf_layer, config):
         return inner(hidden_states, attention_mask)
 
     return fn
+
+
+# ---- layers wrong only in one input class: each must meet its class at the default budget ----------
+
+
+def _off_where(wrong):
+    """A layer right everywhere but where `wrong(batch, tokens)` holds, there 0.01 off."""
+
+    def factory(hf_layer, config):
+        inner = functional_layer(hf_layer, config)
+
+        def fn(hidden_states, attention_mask):
+            out = dict(inner(hidden_states, attention_mask))
+            if wrong(*hidden_states.shape[:2]):
+                out["resid_post"] = out["resid_post"] + 0.01
+            return out
+
+        return fn
+
+    return factory
+
+
+off_at_batch_4_to_8 = _off_where(lambda batch, tokens: 4 <= batch <= 8)
+off_at_17_to_127_tokens = _off_where(lambda batch, tokens: 17 <= tokens <= 127)

@@ -163,3 +163,11 @@ def test_a_reads_only_factory_that_changes_what_it_reads_is_refused_and_the_mode
     assert "changed the module it was handed: attention.self.query.weight" in message
     after = bert.model().state_dict()
     assert all(torch.equal(after[k], v) for k, v in before.items())  # loaded again: nothing after it sees the change
+
+
+@pytest.mark.parametrize("factory", ["off_at_batch_4_to_8", "off_at_17_to_127_tokens"])
+def test_a_layer_wrong_only_at_large_batches_or_medium_lengths_is_caught_at_the_default_budget(factory, tiny):
+    report = run(LayerCandidate(getattr(impls, factory), factory), tiny, dtypes=F32)  # 25 examples, the default
+    assert not report.passed, report.text()
+    caught = [r for r in report.results if r.failure is not None]
+    assert any(r.property == "layer-equivalence" for r in caught), report.text()
