@@ -156,6 +156,8 @@ class LayerCase:
             )
         if self.scale not in SCALES:
             raise ValueError(f"scale {self.scale!r} is not one of {', '.join(SCALES)}")
+        if not 0 <= self.seed < 2**64:  # what torch.Generator.manual_seed takes
+            raise ValueError(f"seed {self.seed}: give a whole number from 0 to 2**64 - 1")
 
     def states(self, hidden_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         gen = torch.Generator().manual_seed(self.seed)

@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from bertcheck.devices import available_devices, guard
+from bertcheck.devices import canonical, guard
 from bertcheck.cases import SCALES
 from bertcheck.registry import LAYER, MODEL
 from bertcheck.tolerances import TOLERANCES
@@ -368,10 +368,6 @@ def _say_notes(bert) -> None:
         print(f"bertcheck: note: {bert.spec}: {note}", file=sys.stderr)
 
 
-def _devices() -> list[str]:
-    return available_devices()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 holds, 1 a property fails or a baseline drifts, 2 anything that kept the command from
     running; an unforeseen crash is a 2 as well, never a 1 that would read as a failed property."""
@@ -423,9 +419,12 @@ def _example(args):
 
 def _main(args) -> int:
     device = getattr(args, "device", None)  # every command that runs a model takes one
-    if device is not None and device not in _devices():
-        print(f"bertcheck: --device {device!r} is not available here (have {_devices()})", file=sys.stderr)
-        return 2
+    if device is not None:
+        try:
+            args.device = canonical(device)  # cpu:0 is cpu; cuda:0 is available where cuda is
+        except ValueError as err:
+            print(f"bertcheck: {err}", file=sys.stderr)
+            return 2
     if args.command == "baseline":
         return _baseline(args)
     if args.command == "walk":

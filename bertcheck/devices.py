@@ -20,6 +20,30 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 
+def canonical(device: str) -> str:
+    """`device` as bertcheck names it everywhere: "cpu" for any CPU (cpu:0 too), "cuda" or "cuda:N", "mps";
+    ValueError saying what is wrong for a device that is not one or not here."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {device!r} is not a device (cpu, cuda, cuda:1, mps)") from None
+    have = available_devices()
+    if parsed.type not in have:
+        raise ValueError(f"--device {device!r} is not available here (have {have})")
+    if parsed.type == "cuda" and parsed.index is not None:
+        count = torch.cuda.device_count()
+        if parsed.index >= count:
+            raise ValueError(
+                f"--device {device!r} is not available here ({count} cuda devices: cuda:0 to cuda:{count - 1})"
+            )
+        return f"cuda:{parsed.index}"
+    if parsed.index not in (None, 0):
+        raise ValueError(f"--device {device!r} is not available here (have {have})")
+    return parsed.type
+
+
 def available_devices() -> list[str]:
     """cpu always; cuda and mps where this machine has them."""
     found = ["cpu"]

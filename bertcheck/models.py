@@ -171,6 +171,8 @@ def resolve(spec: str) -> ModelSource:
     looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or os.sep != "/" and os.sep in spec
     if path.exists() or looks_like_path:
         return _check_directory(spec, path)
+    if "/" not in spec and (cached := _from_hub_cache(spec)) is not None:
+        return _check_directory(spec, cached)  # a legacy hub id (bert-base-cased), as cached under that name
     if spec.count("/") == 1:  # org/name: a hub id
         cached = _from_hub_cache(spec)
         if cached is None:
@@ -181,8 +183,9 @@ def resolve(spec: str) -> ModelSource:
             )
         return _check_directory(spec, cached)
     raise ModelSpecError(
-        f"--bert-model {spec!r}: unknown model. Give one of {', '.join(EMBEDDED)}, random:tiny, "
-        f"a checkpoint directory, or a hub id (org/name) already in the local Hugging Face cache"
+        f"--bert-model {spec!r}: unknown model, and not in the local Hugging Face cache under that name. Give "
+        f"one of {', '.join(EMBEDDED)}, random:tiny, a checkpoint directory, or a hub id (org/name, or a legacy "
+        f"id such as bert-base-cased) already in the local Hugging Face cache"
     )
 
 

@@ -61,6 +61,27 @@ def test_every_command_that_runs_a_model_takes_a_device_and_refuses_one_this_mac
     assert capsys.readouterr().err.startswith("bertcheck: --device 'cuda:7' is not available here")
 
 
+@pytest.mark.parametrize(
+    "command", [["check-layer", "permutation"], ["walk"], ["check", "layernorm", "--texts", '["a"]']]
+)
+def test_cpu_0_is_the_cpu_and_a_word_that_is_no_device_is_one_line(capsys, command):
+    assert cli.main([*command, "--model", "random:tiny", "--device", "cpu:0"]) == 0, capsys.readouterr()
+    assert "(float32, cpu)" in capsys.readouterr().out or command == ["walk"]
+    assert cli.main([*command, "--model", "random:tiny", "--device", "gpu"]) == 2
+    assert capsys.readouterr().err == "bertcheck: --device 'gpu' is not a device (cpu, cuda, cuda:1, mps)\n"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuda not available")
+def test_cuda_0_is_the_first_gpu_where_there_is_one(capsys):
+    assert cli.main(["check-layer", "permutation", "--model", "random:tiny", "--device", "cuda:0"]) == 0
+
+
+@pytest.mark.parametrize("seed", ["18446744073709551616", "99999999999999999999", "-1"])
+def test_a_seed_out_of_the_generators_range_is_one_line(capsys, seed):
+    assert cli.main(["check-layer", "permutation", "--model", "random:tiny", "--seed", seed]) == 2
+    assert capsys.readouterr().err == f"bertcheck: seed {seed}: give a whole number from 0 to 2**64 - 1\n"
+
+
 def test_walk_and_a_baseline_run_on_the_device_given(capsys, tmp_path):
     assert cli.main(["walk", "--model", "random:tiny", "--device", "cpu"]) == 0
     out = str(tmp_path / "b.safetensors")

@@ -59,7 +59,7 @@ def test_corrupted_weights_are_reported_as_a_failed_load_not_a_traceback(tmp_pat
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ("bert-large-cased", "unknown model. Give one of random:bert-base-uncased, minilm"),
+        ("bert-large-cased", "unknown model, and not in the local Hugging Face cache under that name. Give one of"),
         ("random:bert-large", "no random config 'bert-large'; known: random:bert-base-uncased, random:tiny"),
         ("./no/such/dir", "does not exist"),
         ("bertcheck-tests/not-cached", "not in the local Hugging Face cache (bertcheck never downloads)"),
@@ -94,6 +94,18 @@ def test_a_hub_id_resolves_from_the_local_cache_only(tmp_path, tiny, monkeypatch
     (tmp_path / "models--someone--tiny-bert" / "refs" / "main").write_text("0123abcd")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     assert resolve("someone/tiny-bert").path == snapshot
+
+
+def test_a_legacy_hub_id_resolves_from_the_local_cache_under_that_name(tmp_path, tiny, monkeypatch):
+    import huggingface_hub.constants
+
+    snapshot = tmp_path / "models--bert-base-cased" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    _checkpoint(snapshot, tiny)
+    (tmp_path / "models--bert-base-cased" / "refs").mkdir()
+    (tmp_path / "models--bert-base-cased" / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    assert resolve("bert-base-cased").path == snapshot
 
 
 def test_specs_default_to_both_embedded_models_and_split_on_commas():
