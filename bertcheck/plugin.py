@@ -346,7 +346,7 @@ def pytest_generate_tests(metafunc):
     if "bert" in metafunc.fixturenames:
         sources = _sources(metafunc.config)
         metafunc.parametrize("bert", sources, ids=[s.spec for s in sources], indirect=True, scope="session")
-        own = getattr(metafunc.function, "_hypothesis_internal_use_settings", None)
+        own = _own_settings(metafunc.function)
         if own is not None:  # a Hypothesis property: its examples split into items (bertcheck.shards)
             from bertcheck.shards import ONE_FORWARD, shards_for
 
@@ -390,7 +390,7 @@ def bertcheck_shard(request):
     from hypothesis import Phase, settings
 
     # The run's bertcheck profile, with what the test's own @settings(...) says (`bertcheck.profiles`).
-    base = for_test(test.__dict__.setdefault("_bertcheck_own_settings", test._hypothesis_internal_use_settings))
+    base = for_test(_own_settings(test))
     test._bertcheck_settings = base
     changes = {}
     if shard is not None:
@@ -409,6 +409,14 @@ def bertcheck_shard(request):
             yield shard
     finally:
         test._hypothesis_internal_use_seed = None
+
+
+def _own_settings(test):
+    """The settings `test` was decorated with (None: not a Hypothesis test), kept aside the first time:
+    `bertcheck_shard` replaces them with each item's, and a module imported once serves several runs."""
+    if test is None or not hasattr(test, "_hypothesis_internal_use_settings"):
+        return None
+    return test.__dict__.setdefault("_bertcheck_own_settings", test._hypothesis_internal_use_settings)
 
 
 def _dtype_order(item) -> tuple:
@@ -533,7 +541,7 @@ def _deselect(config, items: list, drop) -> None:
 def _examples(item) -> int | None:
     """How many examples item runs: its shard's share of its property's; None for a test that is not one."""
     test = getattr(item, "obj", None)
-    own = getattr(test, "_bertcheck_own_settings", None) or getattr(test, "_hypothesis_internal_use_settings", None)
+    own = _own_settings(test)
     if own is None or "bert" not in getattr(item, "fixturenames", ()):
         return None
     settings = for_test(own)

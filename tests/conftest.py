@@ -9,6 +9,16 @@ from bertcheck.subject import Bert
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(autouse=True)
+def device_guard():
+    """Every test of bertcheck's own runs under the device guard (`bertcheck.devices`), as the plugin runs
+    bertcheck's properties: bertcheck code a unit test reaches must name the device of what it makes."""
+    from bertcheck.devices import guard
+
+    with guard():
+        yield
+
+
 def _load(spec: str, cache_dir: Path) -> Bert:
     return Bert.once(spec, cache_dir)  # the process's one copy, shared with the plugin's `bert` fixture
 

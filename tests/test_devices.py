@@ -45,7 +45,7 @@ def test_a_deliberate_cpu_tensor_and_code_outside_bertcheck_pass_the_guard():
 
 
 def test_every_test_item_runs_under_the_guard():
-    assert _guarded()  # the plugin's pytest_runtest_protocol
+    assert _guarded()  # tests/conftest.py's device_guard, as the plugin guards bertcheck's properties
 
 
 def test_nested_guards_are_one_and_a_candidate_runs_with_it_lifted():
