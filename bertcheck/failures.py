@@ -55,7 +55,11 @@ class PropertyFailure(AssertionError):
         return "\n".join(lines)
 
     def again(self) -> "PropertyFailure":
-        """The same failure as a fresh exception: one object is never raised twice."""
+        """The same failure as a fresh exception: one object is never raised twice. The copy holds the
+        numbers and the input alone: no traceback, so none of the frames that made it, whose locals are
+        tensors, gradients and autograd graphs. Hypothesis keeps the exception of failing examples while
+        it shrinks; kept with its frames, a bert-base gradients failure held ~1.4 GB per example. Raise
+        the copy outside the ``except`` block that caught the original, or it keeps that as context."""
         return PropertyFailure(
             check=self.check,
             title=self.title,

@@ -318,8 +318,12 @@ class _Result:
             return
         try:
             self.worst = max(self.worst, fn(*args))
-        except (PropertyFailure, Unavailable) as err:
-            self.outcome = err
+        except PropertyFailure as err:
+            # Kept (and memoized by `observed`) without the frames that made it: they hold the forward's
+            # activations (`PropertyFailure.again`). `run_check` raises a fresh copy in any case.
+            self.outcome = err.again()
+        except Unavailable as err:
+            self.outcome = Unavailable(str(err))
         except Exception as err:  # noqa: BLE001 - a bug of ours inside the model's forward: raised after it, as is
             self.outcome = err
 
@@ -332,7 +336,7 @@ class _Result:
                     try:
                         self.check.get(where, name)  # raises: its module ran more than once
                     except PropertyFailure as err:
-                        self.outcome = err
+                        self.outcome = err.again()
                     return
 
     @property

@@ -24,7 +24,7 @@ from hypothesis.errors import UnsatisfiedAssumption
 
 from bertcheck import hf_properties, layer_properties, model_properties, one_forward
 from bertcheck.candidate import HF_LAYER, HF_MODEL
-from bertcheck.failures import Unavailable
+from bertcheck.failures import PropertyFailure, Unavailable
 from bertcheck.worst import FAILED, record
 
 
@@ -156,13 +156,19 @@ def _run(prop: Property, bert, case, cand) -> float:
     raised (a failure, a candidate error, a crash), so the table never shows a failed property as a pass."""
     __tracebackhide__ = True
     row = _recorded(prop, cand)
+    failure = None
     try:
         value = prop(bert, case, cand)
+    except PropertyFailure as raised:
+        failure = raised.again()  # raised again below, outside this block: see `PropertyFailure.again`
     except (Unavailable, UnsatisfiedAssumption):
         raise
     except Exception:
         record(row, bert.spec, FAILED)
         raise
+    if failure is not None:
+        record(row, bert.spec, FAILED)
+        raise failure
     return record(row, bert.spec, value)
 
 

@@ -185,13 +185,13 @@ def _run_one(
             raise _Stop()
         if result.last_failure is None and result.error is None:  # the examples drawn, not shrinking's
             result.examples += 1
+        failure = None
         try:
             result.worst = max(result.worst, prop(cand, bert, case))
         except FactoryError as err:
             raise _Stop(err) from None  # nothing of it can run: stop the whole run
-        except PropertyFailure as failure:
-            result.last_failure, result.last_case = failure, case
-            raise
+        except PropertyFailure as raised:
+            failure = raised.again()  # no frames, no tensors (`PropertyFailure.again`): raised below
         except CandidateError as err:  # name the input, as a property failure does
             wrapped = cand.wrap(case)
             lines = [
@@ -207,6 +207,9 @@ def _run_one(
         finally:
             if progress is not None:
                 progress(result)
+        if failure is not None:
+            result.last_failure, result.last_case = failure, case
+            raise failure
 
     try:
         if example is not None:
