@@ -264,3 +264,26 @@ def gelu_wrong_backward(model, layer: int | None = None) -> None:
     layers = model.encoder.layer if layer is None else [model.encoder.layer[layer]]
     for each in layers:
         _swap_class(each.intermediate, "GeluWrongBackward", forward=forward)
+
+
+class _TwiceTheGradient(torch.autograd.Function):
+    """The identity forward; a backward that doubles the gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return 2 * grad
+
+
+def output_bias_gradient_doubled(model, layer: int) -> None:
+    """A layer's FFN output dense whose bias gets twice its gradient, every other gradient (the input's
+    among them) exact: only that one weight's gradient can show it."""
+
+    def forward(self, hidden_states, input_tensor):
+        dense = torch.nn.functional.linear(hidden_states, self.dense.weight) + _TwiceTheGradient.apply(self.dense.bias)
+        return self.LayerNorm(self.dropout(dense) + input_tensor)
+
+    _swap_class(model.encoder.layer[layer].output, "BiasGradientDoubled", forward=forward)

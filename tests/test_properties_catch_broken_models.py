@@ -267,6 +267,16 @@ BROKEN = {
         "inputs_embeds",
         "d loss / d inputs_embeds == reference",
     ),
+    "one bias given twice its gradient": (
+        "random:tiny",
+        torch.float64,
+        lambda m: mutants.output_bias_gradient_doubled(m, 1),
+        SEED,
+        "gradients",
+        "layer 1",
+        "encoder.layer.1.output.dense.bias",
+        "d loss / d encoder.layer.1.output.dense.bias == reference",
+    ),
 }
 
 
