@@ -72,6 +72,68 @@ class PropertyFailure(AssertionError):
         )
 
 
+class ShrinkingStopped(BaseException):
+    """Shrinking a failure went past its time budget (`ShrinkClock`): the smallest failure found so far is
+    the report. A BaseException, so that Hypothesis neither shrinks nor replays it (it does both with
+    every Exception); pytest reports it as a failed test, with this text."""
+
+    def __init__(self, failure: PropertyFailure, seconds: float, profile: str):
+        self.failure = failure
+        super().__init__(
+            f"{failure.report()}\n(shrinking stopped at its time budget of {seconds:g} s under the {profile} "
+            "profile: this is the smallest input found so far; BERTCHECK_SHRINK_SECONDS sets the budget)"
+        )
+
+
+# Seconds a property item may spend shrinking a failure, from its first failing example, per profile:
+# a failing `ci` run must report within the time a passing one takes (its slowest bert-base item is
+# ~13 s); thorough and fleet search ten times as long and may shrink as long. BERTCHECK_SHRINK_SECONDS
+# overrides them all.
+SHRINK_SECONDS = {"dev": 30.0, "ci": 60.0, "thorough": 600.0, "fleet": 600.0}
+
+
+class ShrinkClock:
+    """The time one test item has spent since its first failing example. Armed by the pytest plugin
+    around each of bertcheck's items; unarmed (the CLI, the API, tests calling a property directly) it
+    never stops anything."""
+
+    def __init__(self):
+        self.armed = False
+        self.first: float | None = None
+        self.smallest: PropertyFailure | None = None
+
+    def arm(self) -> None:
+        self.armed, self.first, self.smallest = True, None, None
+
+    def disarm(self) -> None:
+        self.armed, self.first, self.smallest = False, None, None
+
+    def failed(self, failure: PropertyFailure) -> None:
+        """An example failed: Hypothesis shrinks towards smaller inputs, so the latest is the smallest."""
+        if self.armed:
+            import time
+
+            self.first = self.first or time.monotonic()
+            self.smallest = failure
+
+    def check(self) -> None:
+        """Before an example: raise `ShrinkingStopped` if this item is past its budget."""
+        if not self.armed or self.first is None:
+            return
+        import os
+        import time
+
+        from bertcheck.profiles import current_profile
+
+        profile = current_profile()
+        budget = float(os.environ.get("BERTCHECK_SHRINK_SECONDS") or SHRINK_SECONDS.get(profile, 60.0))
+        if time.monotonic() - self.first > budget:
+            raise ShrinkingStopped(self.smallest.again(), budget, profile)
+
+
+SHRINKING = ShrinkClock()
+
+
 class Check:
     """Builds the failures of one property on one example: the property (key and title), the example and
     the model spec a failure names, the real tokens compared, and, for a property that reads a hooked

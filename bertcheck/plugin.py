@@ -288,19 +288,24 @@ def pytest_xdist_auto_num_workers(config):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """Run the item under the device guard (`bertcheck.devices`); note its largest input; after it, warn
-    if it took this process past its memory budget."""
+    """Run the item under the device guard (`bertcheck.devices`) and its shrinking time budget; note its
+    largest input; after it, warn if it took this process past its memory budget."""
     if not any(name in getattr(item, "fixturenames", ()) for name in _FIXTURES):
         yield  # not bertcheck's: left alone
         return
     from bertcheck import memory
     from bertcheck.devices import guard
+    from bertcheck.failures import SHRINKING
     from bertcheck.worst import FAILED_ROWS
 
     memory.forget_inputs()
     FAILED_ROWS.clear()
-    with guard():
-        yield
+    SHRINKING.arm()  # the item's shrinking is held to its time budget (`bertcheck.failures.ShrinkClock`)
+    try:
+        with guard():
+            yield
+    finally:
+        SHRINKING.disarm()
     subject = sys.modules.get("bertcheck.subject")  # None where no test asked for a model: nothing to release
     if subject is not None:
         for bert in subject.loaded():

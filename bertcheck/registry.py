@@ -24,7 +24,7 @@ from hypothesis.errors import UnsatisfiedAssumption
 
 from bertcheck import hf_properties, layer_properties, model_properties, one_forward
 from bertcheck.candidate import HF_LAYER, HF_MODEL
-from bertcheck.failures import PropertyFailure, Unavailable
+from bertcheck.failures import SHRINKING, PropertyFailure, Unavailable
 from bertcheck.worst import FAILED, record
 
 
@@ -156,6 +156,7 @@ def _run(prop: Property, bert, case, cand) -> float:
     raised (a failure, a candidate error, a crash), so the table never shows a failed property as a pass."""
     __tracebackhide__ = True
     row = _recorded(prop, cand)
+    SHRINKING.check()  # an item shrinking a failure past its time budget stops here, reporting the smallest
     failure = None
     try:
         value = prop(bert, case, cand)
@@ -168,6 +169,7 @@ def _run(prop: Property, bert, case, cand) -> float:
         raise
     if failure is not None:
         record(row, bert.spec, FAILED)
+        SHRINKING.failed(failure)
         raise failure
     return record(row, bert.spec, value)
 

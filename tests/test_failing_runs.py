@@ -118,3 +118,45 @@ def test_a_planted_gradient_regression_on_bert_base_is_reported_shrunk_within_th
     peak_gib = int(out.split("PEAK ")[1].split()[0]) / 2**20
     assert peak_gib <= 2.0, out[-1500:]  # the per-worker budget (BERTCHECK_WORKER_MEMORY's default)
     assert wall <= 90, out[-1500:]  # 29 s measured here: import, load, fail, shrink
+
+
+# Layer 0 wrong only past 6 tokens, and every forward slowed down: shrinking takes many slow steps.
+SLOW_AND_BROKEN = """
+import time
+import pytest
+
+@pytest.fixture(autouse=True)
+def long_inputs_break_layer_0_slowly(bert):
+    out = bert.model().encoder.layer[0].output
+    if type(out).__name__ == "SlowLongInputsBreak":
+        return
+    forward = type(out).forward
+    def broken(self, hidden_states, input_tensor):
+        time.sleep(0.2)
+        y = forward(self, hidden_states, input_tensor)
+        return y + 0.5 if y.shape[1] > 6 else y
+    out.__class__ = type("SlowLongInputsBreak", (type(out),), {"forward": broken})
+"""
+HIDDEN_STATES = """
+from hypothesis import given, settings
+from bertcheck.registry import run_model_property
+from bertcheck.strategies import cases
+
+@settings(max_examples=20, database=None)
+@given(case=cases(long=False, max_batch=2))
+def test_hidden_states(bert, case):
+    run_model_property(bert, case, "hidden-states")
+"""
+
+
+def test_shrinking_past_its_time_budget_reports_the_smallest_failure_so_far_and_says_so(pytester, monkeypatch):
+    monkeypatch.setenv("BERTCHECK_SHRINK_SECONDS", "1")
+    pytester.makeconftest(SLOW_AND_BROKEN)
+    pytester.makepyfile(test_p=HIDDEN_STATES)
+    result = pytester.runpytest_subprocess("test_p.py", "--bert-model", "random:tiny", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=3)  # 20 examples: 3 shards, each finds it
+    out = result.stdout.str()
+    assert "Property 'per-layer equivalence with hidden_states' failed at layer 0" in out
+    assert "(shrinking stopped at its time budget of 1 s under the ci profile: this is the smallest input found" in out
+    assert "Reproduce:" in out and "python -m bertcheck check hidden-states" in out
+    result.stdout.fnmatch_lines(["*hidden-states*FAIL"])
