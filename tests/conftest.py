@@ -10,6 +10,18 @@ pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(autouse=True)
+def own_worst_table(request, monkeypatch):
+    """An inner pytest run in this process (`pytester`) gets a worst-error table of its own: the
+    process's table also holds what this suite's other tests recorded, their broken models' FAILs."""
+    if "pytester" in request.fixturenames:
+        from bertcheck import worst
+
+        monkeypatch.setattr(worst, "WORST", {})
+        monkeypatch.setattr(worst, "EXAMPLES", {})
+        monkeypatch.setattr(worst, "FAILED_ROWS", set())
+
+
+@pytest.fixture(autouse=True)
 def device_guard():
     """Every test of bertcheck's own runs under the device guard (`bertcheck.devices`), as the plugin runs
     bertcheck's properties: bertcheck code a unit test reaches must name the device of what it makes."""

@@ -481,3 +481,7 @@ def _off_where(wrong):
 
 off_at_batch_4_to_8 = _off_where(lambda batch, tokens: 4 <= batch <= 8)
 off_at_17_to_127_tokens = _off_where(lambda batch, tokens: 17 <= tokens <= 127)
+
+
+# A broken model candidate by import path, for runs in a subprocess (`--bert-model-impl`).
+positions_shifted_model = BROKEN_MODELS["position ids from 1"][0]

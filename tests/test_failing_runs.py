@@ -88,6 +88,100 @@ def plant_gelu_wrong_backward(request):
 """
 
 
+# Long inputs only, every example 512 tokens after truncation, and layer 3 wrong past token 400: the
+# failure is found on a 512-token input and shrinks among 512-token inputs.
+LONG_HIDDEN_STATES = """
+from hypothesis import given, strategies as st
+from bertcheck.cases import Case
+from bertcheck.registry import run_model_property
+from bertcheck.strategies import long_sentences
+
+@given(case=st.builds(lambda text: Case((text,)), long_sentences()))
+def test_hidden_states_at_512_tokens(bert, case):
+    run_model_property(bert, case, "hidden-states")
+"""
+PLANT_PAST_400 = """
+import pytest
+
+@pytest.fixture(autouse=True)
+def layer_3_wrong_past_token_400(request):
+    if "bert" not in request.fixturenames:
+        return
+    out = request.getfixturevalue("bert").model().encoder.layer[3].output
+    if type(out).__name__ == "WrongPast400":
+        return
+    forward = type(out).forward
+    def broken(self, hidden_states, input_tensor):
+        y = forward(self, hidden_states, input_tensor).clone()
+        y[:, 400:] += 0.5
+        return y
+    out.__class__ = type("WrongPast400", (type(out),), {"forward": broken})
+"""
+BERT_BASE = ("--bert-model", "random:bert-base-uncased")
+HEAVY_FAILURES = {
+    "hidden states at 512 tokens": (PLANT_PAST_400, LONG_HIDDEN_STATES, ("-k", "512"), "failed at layer 3"),
+    "a layer candidate": (
+        None,
+        None,
+        ("properties", "-k", "equals_the_spec", "--bert-impl", "tests.reimplementations:functional_layer_pre_ln"),
+        "candidate: tests.reimplementations:functional_layer_pre_ln (layer factory)",
+    ),
+    "a model candidate": (
+        None,
+        None,
+        (
+            "properties",
+            "-k",
+            "specs_embeddings",
+            "--bert-model-impl",
+            "tests.reimplementations:positions_shifted_model",
+        ),
+        "candidate: tests.reimplementations:positions_shifted_model (model factory)",
+    ),
+}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+@pytest.mark.parametrize("case", HEAVY_FAILURES)
+def test_a_failure_on_a_heavy_path_of_bert_base_is_reported_within_the_worker_budget_and_time(tmp_path, case):
+    plant, test_file, args, says = HEAVY_FAILURES[case]
+    extra = []
+    if plant:
+        (tmp_path / "plant_heavy.py").write_text(plant)
+        extra += ["-p", "plant_heavy"]
+    if test_file:
+        (tmp_path / "test_heavy.py").write_text(test_file)
+        extra.append(str(tmp_path / "test_heavy.py"))
+    # A shrinking budget of 10 s, not ci's 60: at 512 tokens it is reached, and the item stays shorter.
+    code, out, peak_gib, wall = _measured(tmp_path, [*args, *extra, *BERT_BASE], BERTCHECK_SHRINK_SECONDS="10")
+    print(f"{case}: peak {peak_gib:.2f} GiB, {wall:.1f} s")
+    assert code == 1, out[-3000:]
+    assert says in out, out[-3000:]
+    assert peak_gib <= 2.0, out[-1500:]  # the per-worker budget (BERTCHECK_WORKER_MEMORY's default)
+    assert wall <= 150, out[-1500:]  # 27 s measured at 512 tokens with this budget (89 s with 20 s)
+
+
+def _measured(tmp_path: Path, args: list[str], **variables) -> tuple[int, str, float, float]:
+    """pytest in a subprocess from the checkout, one process, stopping at the first failure: its exit
+    code, output, peak resident memory (GiB) and wall time (s)."""
+    import time
+
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.update(variables)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED, "-p", "no:xdist", "-p", "no:cacheprovider", "-x", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = done.stdout + done.stderr
+    return done.returncode, out, int(out.split("PEAK ")[1].split()[0]) / 2**20, time.monotonic() - start
+
+
 # pytest in this process, reporting its peak resident memory as it exits.
 MEASURED = """
 import atexit, resource, sys
@@ -99,23 +193,13 @@ sys.exit(pytest.main(sys.argv[1:]))
 
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
 def test_a_planted_gradient_regression_on_bert_base_is_reported_shrunk_within_the_worker_budget(tmp_path):
-    import time
-
     (tmp_path / "plant_gelu.py").write_text(PLANT.format(tests=str(ROOT / "tests")))
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    env.pop("PYTEST_XDIST_WORKER", None)
-    args = ["properties", "-p", "no:xdist", "-p", "plant_gelu", "-p", "no:cacheprovider", "-x"]
-    args += ["-k", "reference_backward", "--bert-model", "random:bert-base-uncased"]
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURED, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    wall = time.monotonic() - start
-    out = done.stdout + done.stderr
-    assert done.returncode == 1, out[-3000:]
+    args = ["properties", "-p", "plant_gelu", "-k", "reference_backward", *BERT_BASE]
+    code, out, peak_gib, wall = _measured(tmp_path, args)
+    print(f"gradients: peak {peak_gib:.2f} GiB, {wall:.1f} s")
+    assert code == 1, out[-3000:]
     assert "Property 'gradients' failed at" in out
     assert "sentences: ['']" in out  # shrunk to the smallest input
-    peak_gib = int(out.split("PEAK ")[1].split()[0]) / 2**20
     assert peak_gib <= 2.0, out[-1500:]  # the per-worker budget (BERTCHECK_WORKER_MEMORY's default)
     assert wall <= 90, out[-1500:]  # 29 s measured here: import, load, fail, shrink
 
@@ -160,3 +244,41 @@ def test_shrinking_past_its_time_budget_reports_the_smallest_failure_so_far_and_
     assert "(shrinking stopped at its time budget of 1 s under the ci profile: this is the smallest input found" in out
     assert "Reproduce:" in out and "python -m bertcheck check hidden-states" in out
     result.stdout.fnmatch_lines(["*hidden-states*FAIL"])
+
+
+# `bertcheck` in this process with every GELU the tanh approximation: a drifting model; peak memory at exit.
+DRIFTING_CLI = """
+import atexit, resource, sys
+import torch
+from transformers.models.bert import modeling_bert
+from bertcheck import cli
+
+atexit.register(lambda: print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))
+if sys.argv[1] == "drift":
+    modeling_bert.BertIntermediate.forward = lambda self, h: torch.nn.functional.gelu(self.dense(h), approximate="tanh")
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+def test_baseline_compare_on_a_drifting_bert_base_reports_drift_within_the_worker_budget(tmp_path):
+    import time
+
+    baseline = str(tmp_path / "bert-base.safetensors")
+
+    def cli(*args):
+        start = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-c", DRIFTING_CLI, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
+        )
+        out = done.stdout + done.stderr
+        return done.returncode, out, int(out.split("PEAK ")[1].split()[0]) / 2**20, time.monotonic() - start
+
+    code, out, _, _ = cli("exact", "baseline", "record", "--model", "random:bert-base-uncased", "--out", baseline)
+    assert code == 0, out[-2000:]
+    code, out, peak_gib, wall = cli("drift", "baseline", "compare", baseline)
+    print(f"baseline compare: peak {peak_gib:.2f} GiB, {wall:.1f} s")
+    assert code == 1, out[-2000:]
+    assert "DRIFT: worst value error" in out
+    assert peak_gib <= 2.0, out[-1500:]
+    assert wall <= 90, out[-1500:]
