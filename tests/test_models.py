@@ -84,28 +84,18 @@ def test_an_empty_directory_is_not_a_checkpoint(tmp_path):
         resolve(str(tmp_path))
 
 
-def test_a_hub_id_resolves_from_the_local_cache_only(tmp_path, tiny, monkeypatch):
+@pytest.mark.parametrize("spec", ["someone/tiny-bert", "bert-base-cased"], ids=["org/name", "a legacy id"])
+def test_a_hub_id_resolves_from_the_local_cache_only(tmp_path, tiny, monkeypatch, spec):
     import huggingface_hub.constants
 
-    snapshot = tmp_path / "models--someone--tiny-bert" / "snapshots" / "0123abcd"
+    folder = tmp_path / ("models--" + spec.replace("/", "--"))
+    snapshot = folder / "snapshots" / "0123abcd"
     snapshot.mkdir(parents=True)
     _checkpoint(snapshot, tiny)
-    (tmp_path / "models--someone--tiny-bert" / "refs").mkdir()
-    (tmp_path / "models--someone--tiny-bert" / "refs" / "main").write_text("0123abcd")
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text("0123abcd")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    assert resolve("someone/tiny-bert").path == snapshot
-
-
-def test_a_legacy_hub_id_resolves_from_the_local_cache_under_that_name(tmp_path, tiny, monkeypatch):
-    import huggingface_hub.constants
-
-    snapshot = tmp_path / "models--bert-base-cased" / "snapshots" / "0123abcd"
-    snapshot.mkdir(parents=True)
-    _checkpoint(snapshot, tiny)
-    (tmp_path / "models--bert-base-cased" / "refs").mkdir()
-    (tmp_path / "models--bert-base-cased" / "refs" / "main").write_text("0123abcd")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    assert resolve("bert-base-cased").path == snapshot
+    assert resolve(spec).path == snapshot
 
 
 def test_specs_default_to_both_embedded_models_and_split_on_commas():
