@@ -46,6 +46,12 @@ _NOTHING_CHECKED = pytest.StashKey[list]()  # what the options named and no test
 _ASKED = pytest.StashKey[bool]()  # this run asked for bertcheck (`_asks_for_bertcheck`)
 _FIXTURES = ("bert", "bert_layer_impl", "bert_model_impl")  # an item with one of these is bertcheck's
 
+
+def _bertchecks(item) -> list[str]:
+    """The bertcheck fixtures `item` takes: none for a test that is not bertcheck's."""
+    return [name for name in _FIXTURES if name in getattr(item, "fixturenames", ())]
+
+
 # Options that name what to check: given any, the run checks it with bertcheck's properties.
 _WHAT_TO_CHECK = ("bert_model", "bert_impl", "bert_model_impl", "bert_baseline")
 # Options and variables that ask for bertcheck without naming a model.
@@ -277,7 +283,8 @@ def pytest_xdist_auto_num_workers(config):
     """`-n auto`: a worker per core, but only as many as fit in the memory available, at the worker
     budget each (16 cores and 32 GiB start 16 workers of bert-base only if they fit). Not asked for
     bertcheck: xdist's own count."""
-    if not config.stash.get(_ASKED, _asks_for_bertcheck(config)):
+    asked = config.stash[_ASKED] if _ASKED in config.stash else _asks_for_bertcheck(config)
+    if not asked:
         return None  # xdist's own -n auto
     from bertcheck.memory import auto_workers
 
@@ -290,7 +297,7 @@ def pytest_xdist_auto_num_workers(config):
 def pytest_runtest_protocol(item, nextitem):
     """Run the item under the device guard (`bertcheck.devices`) and its shrinking time budget; note its
     largest input; after it, warn if it took this process past its memory budget."""
-    if not any(name in getattr(item, "fixturenames", ()) for name in _FIXTURES):
+    if not _bertchecks(item):
         yield  # not bertcheck's: left alone
         return
     from bertcheck import memory
@@ -323,7 +330,7 @@ def pytest_runtest_call(item):
     yield
     from bertcheck.worst import FAILED_ROWS
 
-    if FAILED_ROWS and any(name in getattr(item, "fixturenames", ()) for name in _FIXTURES):
+    if FAILED_ROWS and _bertchecks(item):
         item.user_properties.append(("bertcheck_failed", sorted([c, m] for c, m in FAILED_ROWS)))
 
 
@@ -384,7 +391,7 @@ def bertcheck_shard(request):
     running for the strategies."""
     from bertcheck.shards import running
 
-    uses = [name for name in _FIXTURES if name in request.fixturenames]
+    uses = _bertchecks(request.node)
     if uses:  # for `_unchecked`, from every worker
         request.node.user_properties.append(("bertcheck_uses", uses))
     shard = getattr(request, "param", None)

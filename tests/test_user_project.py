@@ -150,8 +150,8 @@ def test_bert_impl_with_test_paths_that_hold_no_property_is_red_not_green(projec
 
 def _header_and_settings(out: str) -> tuple[list[str], list[str]]:
     lines = out.splitlines()
-    header = [line for line in lines[: next(i for i, x in enumerate(lines) if "collected" in x or "created" in x)]]
-    header = [line for line in header if not line.startswith(("plugins:", "platform", "cachedir"))]
+    end = next(i for i, x in enumerate(lines) if "collected" in x or "created" in x)
+    header = [line for line in lines[:end] if not line.startswith(("plugins:", "platform", "cachedir"))]
     return header, [line for line in lines if "SETTINGS" in line or re.search(r"created: \d+/\d+ workers", line)]
 
 
@@ -165,9 +165,9 @@ def test_a_project_that_does_not_ask_for_bertcheck_runs_exactly_as_without_it(
     bertcheck's memory-based `-n auto` would start one worker: it must not be asked."""
     (tmp_path / "conftest.py").write_text(UNRELATED_CONFTEST)
     (tmp_path / "test_unrelated.py").write_text(UNRELATED)
+    # BERTCHECK_WORKER_MEMORY does not ask for bertcheck: it sizes bertcheck's workers once asked.
     env = {"BERTCHECK_WORKER_MEMORY": "1000"} | ({"CI": "true"} if machine == "ci" else {})
-    # A BERTCHECK_* variable asks for bertcheck; this one sizes its workers only once it is asked.
-    env = {k: v for k, v in env.items()} | ({"HYPOTHESIS_PROFILE": profile_variable} if profile_variable else {})
+    env |= {"HYPOTHESIS_PROFILE": profile_variable} if profile_variable else {}
     runs = {}
     for plugin in ((), ("-p", "no:bertcheck")):
         for args in (("-s",), ("-s", "-n", "auto")):
