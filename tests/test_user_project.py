@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -78,12 +79,27 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """bertcheck built as a wheel and installed (not editable) into a folder of its own."""
-    wheels, target = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("site")
+    # Built from a copy of the sources: setuptools writes build/ and *.egg-info into the tree it builds,
+    # and two xdist workers building the checkout at once broke each other's build (CI, stop 27).
+    source, wheels, target = (tmp_path_factory.mktemp(name) for name in ("source", "wheel", "site"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    for name in ("bertcheck", "properties"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, ROOT], check=True)
+    _must(subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, source], **TEXT))
     (wheel,) = wheels.glob("bertcheck-*.whl")
-    subprocess.run([*pip, "install", "--no-deps", "--no-compile", "--target", target, wheel], check=True)
+    _must(subprocess.run([*pip, "install", "--no-deps", "--no-compile", "--target", target, wheel], **TEXT))
     return target
+
+
+TEXT = dict(capture_output=True, text=True)
+
+
+def _must(done: subprocess.CompletedProcess) -> None:
+    """A step of the install that failed stops the test with what it printed, not a bare exit status."""
+    if done.returncode:
+        pytest.fail(f"{' '.join(map(str, done.args))} exited {done.returncode}:\n{done.stdout}{done.stderr}")
 
 
 def _env(installed: Path, **extra) -> dict:
