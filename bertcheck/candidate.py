@@ -21,7 +21,7 @@ the candidate cannot be checked at all. A NaN or infinity in an output is a prop
 
 from __future__ import annotations
 
-import copy
+from copy import deepcopy
 import importlib
 import os
 import sys
@@ -120,7 +120,7 @@ def _reads_only(factory: Callable) -> bool:
 def _handed(factory: Callable, module: torch.nn.Module) -> torch.nn.Module:
     """What a factory is handed: the module itself for a `reads_only` factory, else a private copy, so
     a factory that changes what it is given cannot change the model under test."""
-    return module if _reads_only(factory) else copy.deepcopy(module)
+    return module if _reads_only(factory) else deepcopy(module)
 
 
 class ChangedWhatItRead(FactoryError):
@@ -296,17 +296,24 @@ class ModelCandidate(_Candidate):
         self.factory, self.name = factory, name or _name_of(factory)
         self._built = _Builds()
 
-    def build(self, hf_model, key: tuple, repair: Callable | None = None) -> Callable:
-        """Build over `hf_model` (a private copy unless `reads_only`), cached by `key`; `repair` as for a layer."""
+    @property
+    def takes_a_copy(self) -> bool:
+        """Whether the factory is handed a private copy of the model (not `own`, not `reads_only`)."""
+        return not self.own and not _reads_only(self.factory)
+
+    def build(self, hf_model, key: tuple, repair: Callable | None = None, copy: Callable | None = None) -> Callable:
+        """Build over `hf_model` (a private copy unless `reads_only`), cached by `key`; `repair` as for a
+        layer. `copy()`, where given, makes the private copy instead (`Bert.private_copy`)."""
         if self.own:
             return self.factory(hf_model)
         if key not in self._built:
             watch = _Watch(self.name, hf_model, repair) if _reads_only(self.factory) else None
+            handed = copy() if copy is not None and watch is None else _handed(self.factory, hf_model)
             try:
                 with unguarded():
-                    fn = self.factory(_handed(self.factory, hf_model))
+                    fn = self.factory(handed)
             except Exception as err:  # noqa: BLE001
-                weight = next(hf_model.parameters())
+                weight = next(handed.parameters())
                 raise FactoryError(
                     f"the model factory {self.name} raised {type(err).__name__}: {err} (handed a "
                     f"{weight.dtype} model on {weight.device}; --dtype restricts the dtypes drawn)"

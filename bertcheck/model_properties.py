@@ -32,10 +32,18 @@ class ModelRun:
         self.cand, self.bert, self.case, self.config = cand, bert, case, bert.config
         self.inputs = bert.encode(case)
         self.mask = self.inputs["attention_mask"]
-        self.hf = bert.model(case.dtype, case.device)
         self.check = Check(key, title, cand.wrap(case), bert.spec, self.mask.bool())
         cand.follow(bert)
-        self.fn = cand.build(self.hf, key=(bert.spec, case.dtype, str(case.device)), repair=bert.reload)
+        key = (bert.spec, case.dtype, str(case.device))
+        if cand.takes_a_copy and bert.converts_in_place(case.dtype, case.device):
+            # The factory's copy made from the model as loaded, which stays so: not the model converted
+            # in place beside a copy of it (`Bert.private_copy`). Nothing here reads the model itself
+            # in this dtype: the reference reads it converting as it runs.
+            self.hf = None
+            self.fn = cand.build(None, key=key, copy=lambda: bert.private_copy(case.dtype, case.device))
+        else:
+            self.hf = bert.model(case.dtype, case.device)
+            self.fn = cand.build(self.hf, key=key, repair=bert.reload)
         self.n_layers = bert.config.num_hidden_layers
 
     def __call__(self, inputs: dict | None = None, *, states_only: bool = False) -> dict[str, torch.Tensor]:

@@ -8,7 +8,7 @@ import torch
 # Inner pytest runs are in-process: everything heavy is imported before any (see test_plugin).
 import bertcheck.one_forward  # noqa: F401
 from bertcheck import memory, subject
-from bertcheck.candidate import LayerCandidate, reads_only
+from bertcheck.candidate import LayerCandidate, ModelCandidate, reads_only
 from bertcheck.cases import Case
 from bertcheck.one_forward import CHECKS
 from bertcheck.registry import run_model_property
@@ -201,6 +201,30 @@ def test_a_reads_only_factory_is_handed_the_model_itself_and_any_other_a_copy(ti
     LayerCandidate(factory).build(layer, tiny.config)
     LayerCandidate(reads_only(factory)).build(layer, tiny.config)
     assert handed[0] is not layer and handed[1] is layer
+
+
+def test_a_model_factory_given_a_copy_in_float64_gets_one_from_the_model_as_loaded_which_stays_float32(fresh):
+    """A float64 copy of bert-base beside the model converted to float64 was 1.8 GB of weights: a worker
+    past its 2 GiB on every model candidate's float64 item (1.3 GB beside the float32 model)."""
+    bert = fresh()
+    handed = []
+
+    def factory(model):
+        handed.append(model)
+        return lambda ids, mask, types: (
+            model(input_ids=ids, attention_mask=mask, token_type_ids=types, output_hidden_states=True).hidden_states
+        )
+
+    cand = ModelCandidate(factory)
+    bert.model(torch.float64)  # the loaded model converted in place, as an HF item left it
+    case = Case(SEED.texts, dtype=torch.float64)
+    assert run_model_property(bert, case, "model-equivalence", cand) <= 1.0
+    (copy,) = handed
+    assert next(copy.parameters()).dtype == torch.float64
+    assert list(bert._models) == [(torch.float32, "cpu")]  # converted back, exactly, and no float64 model
+    assert run_model_property(bert, case, "model-equivalence", cand) <= 1.0 and len(handed) == 1  # kept
+    bert.release_copies()  # between items: the build over the copy goes with the other copies
+    assert run_model_property(bert, case, "model-equivalence", cand) <= 1.0 and len(handed) == 2
 
 
 # ---- gradients --------------------------------------------------------------------------------------
