@@ -10,7 +10,9 @@ Measures, in one run and on one torch thread (what each xdist worker gets):
 - model load time (after the first load, which builds the cache) and, from timed
   ``pytest -n N properties`` runs under the `ci` profile (N = 1 and 2 by default, `--workers`): wall
   time, workers, examples per property and per core-second, the peak memory of each worker, the
-  slowest test item, seconds per test, and the distribution of the inputs drawn.
+  slowest test item, seconds per test, and the distribution of the inputs drawn;
+- the same suite failing, with one regression planted (`bertcheck.planted`): each worker's peak memory
+  while Hypothesis shrinks, the wall time, and the size of every shrunk input.
 
 Prints a table and writes JSON. Timings are never asserted by a test: they are measured here.
 """
@@ -205,6 +207,52 @@ def suite(root: Path, workers: int | str = "auto") -> dict:
     }
 
 
+# The failing run (issue #25): the suite with one regression planted (`bertcheck.planted`: every GELU's
+# backward wrong, its forward exact), as a user runs it after an upgrade that broke something. What a
+# failure costs while Hypothesis shrinks it: each worker's peak memory, the wall time, and what each
+# failure shrank to.
+PLANTED = "GELU's backward wrong in every layer, its forward exact (-p bertcheck.planted)"
+
+
+def failing_suite(root: Path, workers: int | str = 2, args: tuple[str, ...] = ("properties",)) -> dict:
+    """Run ``pytest -n WORKERS properties -p bertcheck.planted`` under the ci profile: its wall time, each
+    worker's peak memory, and every failed item with its time and the size of the input it shrank to."""
+    proc, wall, stats = _timed_pytest(
+        root, ["-n", str(workers), *args, "-p", "bertcheck.planted"], {"BERTCHECK_PROFILE": "ci"}, "the failing suite"
+    )
+    failed = [{**f, "size": shrunk_size(f["shrunk"])} for f in stats.get("failed", [])]
+    return {
+        "command": f"pytest -n {workers} -q {' '.join(args)} -p bertcheck.planted (BERTCHECK_PROFILE=ci)",
+        "planted": PLANTED,
+        "exit_code": proc.returncode,
+        "summary": _last_line(proc),
+        "wall_s": wall,
+        "workers": len(stats["peak_rss_mib"]),
+        "items": stats.get("items"),
+        "peak_rss_mib_per_worker": stats["peak_rss_mib"],
+        "failed": failed,
+        "slowest_failed_s": max((f["seconds"] or 0.0 for f in failed), default=0.0),
+    }
+
+
+def shrunk_size(shrunk: dict | None) -> dict | None:
+    """How large the input a failure shrank to is: batch, tokens (the model's tokenizer counts them for
+    texts), characters of text, dtype. None where the item recorded no input (it failed outside a
+    property: an error, not a failure)."""
+    if not shrunk:
+        return None
+    example = shrunk["example"]
+    if "texts" not in example:  # a layer example: its shape is the example
+        return {"batch": example["batch"], "tokens": example["tokens"], "dtype": example["dtype"]}
+    from bertcheck.cases import example_from_json
+    from bertcheck.subject import Bert
+
+    case = example_from_json("model", json.dumps(example))
+    tokens = Bert.load(shrunk["model"]).encode(case)["input_ids"].shape[1]
+    characters = sum(len(s) for t in case.texts for s in (t if isinstance(t, tuple) else (t,)))
+    return {"batch": case.batch, "tokens": tokens, "characters": characters, "dtype": example["dtype"]}
+
+
 # The many-machine measurement (issue #14): a split's parts run one after another on this machine,
 # under the fleet profile, on the trained model alone (both models' thorough search is over half an
 # hour here; the split's balance and spread do not depend on which model is checked).
@@ -275,6 +323,7 @@ def run(
     repeat: int = 3,
     with_suite: bool = True,
     with_split: bool = True,
+    with_failing: bool = True,
     workers=(1, 2),
     root: Path = Path("."),
     cache_dir: Path | None = None,
@@ -326,6 +375,10 @@ def run(
             result["suites"].append(suite(root, n))
         result["suite"] = result["suites"][-1]  # the run the goals are read from: the most workers'
         result["before"] = BEFORE
+    if with_failing:
+        n = max((w for w in workers if isinstance(w, int)), default=2)
+        progress(f"timing pytest -n {n} properties with a regression planted ...")
+        result["failing"] = failing_suite(root, n)
     if with_split:
         progress(f"timing the {SPLIT_PARTS} parts of a split under the fleet profile, one after another ...")
         result["split"] = split_suites(root, workers=max((w for w in workers if isinstance(w, int)), default=2))
@@ -371,6 +424,19 @@ def goals(result: dict) -> dict:
             "worst": s["examples_per_property_min"],
             "met": s["examples_per_property_min"] >= 25,
         }
+    f = result.get("failing")
+    if f:
+        peak = max(f["peak_rss_mib_per_worker"], default=0) / 1024
+        out["failing run: peak RSS per worker <= 2 GiB"] = {"worst": peak, "met": peak <= 2.0}
+        # The issue's bound: a failure reported, shrunk, within 60 s on the default models; the ci
+        # profile's shrinking budget alone is 60 s, so the whole item gets the search before it too.
+        out["failing run: slowest failed item <= 90 s"] = {
+            "worst": f["slowest_failed_s"],
+            "met": f["slowest_failed_s"] <= 90,
+        }
+        if s:
+            ratio = f["wall_s"] / s["wall_s"]
+            out["failing run: wall <= 2x the passing run's"] = {"worst": ratio, "met": ratio <= 2}
     sp = result.get("split")
     if sp:
         out[f"split: slowest of {len(sp['parts'])} parts <= 1.25x their mean"] = {
@@ -425,6 +491,23 @@ def table(result: dict) -> list[str]:
             + ", ".join(f"{k} {v:.0%}" for k, v in s["inputs"]["share"].items()),
             f"  pytest: {s['summary']}",
         ]
+    f = result.get("failing")
+    if f:
+        lines += [
+            "",
+            f"failing: {f['command']}: {f['wall_s']:.0f} s wall, {f['workers']} workers, {f['items']} items",
+            f"  planted: {f['planted']}",
+            "  peak RSS per worker " + ", ".join(f"{r / 1024:.2f} GiB" for r in f["peak_rss_mib_per_worker"]),
+        ]
+        for item in f["failed"]:
+            size = item["size"]
+            shrunk = (
+                "no input recorded"
+                if size is None
+                else ", ".join(f"{k} {v}" for k, v in size.items() if k != "dtype") + f", {size['dtype']}"
+            )
+            lines.append(f"  FAILED in {item['seconds'] or 0:.1f} s, shrunk to {shrunk}: {item['nodeid']}")
+        lines.append(f"  pytest: {f['summary']}")
     sp = result.get("split")
     if sp:
         lines += ["", f"split: {sp['command']}"]

@@ -2,8 +2,8 @@
 from the suite run it times, written as JSON to the file BERTCHECK_STATS names.
 
 Examples run per (property, model) and the inputs drawn (`bertcheck.worst`, `bertcheck.strategies`),
-the peak memory of each xdist worker, every item's time, and the worst-error table the main plugin
-gathered. Users' runs never load it.
+the peak memory of each xdist worker, every item's time, the worst-error table the main plugin
+gathered, and each failed item with the input its failure shrank to. Users' runs never load it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 _STATS = pytest.StashKey[dict]()  # examples per (property, model), peak RSS per worker, inputs drawn
 _DURATIONS: dict[str, dict] = {}  # "items" -> nodeid -> seconds (setup + call + teardown), in the process that reports
+_FAILURES: dict[str, dict | None] = {}  # failed item -> the input its failure shrank to (`bertcheck_shrunk`)
 
 
 def _peak_rss_mib() -> float:
@@ -38,6 +39,8 @@ def _add(stats: dict, examples: dict, rss: float, drawn: dict, distinct) -> None
 
 def pytest_runtest_logreport(report):
     """The controller sees every item's report, from every worker: keep each item's total time."""
+    if report.when == "call" and report.failed:
+        _FAILURES[report.nodeid] = dict(report.user_properties).get("bertcheck_shrunk")
     if report.when in ("setup", "call", "teardown") and not report.nodeid.startswith("tests/"):
         durations = _DURATIONS.setdefault("items", {})
         durations[report.nodeid] = durations.get(report.nodeid, 0.0) + report.duration
@@ -95,6 +98,10 @@ def _write(config, stats: dict, path: str) -> None:
                 "distinct": sorted(stats["distinct"]),
                 "items": len(items),
                 "slowest": items[:10],
+                "failed": [
+                    {"nodeid": nodeid, "seconds": dict(items).get(nodeid), "shrunk": shrunk}
+                    for nodeid, shrunk in sorted(_FAILURES.items())
+                ],
                 "seconds_per_test": sorted(_DURATIONS.get("tests", {}).items(), key=lambda kv: -kv[1]),
             },
             f,

@@ -133,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--no-split", action="store_true", help="skip timing the 4 parts of a split under the fleet profile"
     )
+    bench.add_argument("--no-failing", action="store_true", help="skip timing the suite with a regression planted")
     bench.add_argument(
         "--workers",
         default="1,2",
@@ -187,15 +188,18 @@ def _bench(args) -> int:
         "models": args.model or bench.MODELS,
         "with_suite": not args.no_suite,
         "with_split": not args.no_split,
+        "with_failing": not args.no_failing,
         "root": Path.cwd(),
         "workers": workers,
     }
     if args.quick:
         options.update(shapes=[(1, 8), (1, 32)], property_shapes=[(1, 32)], repeat=1)
-    if (options["with_suite"] or options["with_split"]) and not (Path.cwd() / "properties").is_dir():
+    if (options["with_suite"] or options["with_split"] or options["with_failing"]) and not (
+        Path.cwd() / "properties"
+    ).is_dir():
         print(
             "bertcheck bench: run it from a bertcheck checkout (it times `pytest -n auto properties`), "
-            "or pass --no-suite --no-split",
+            "or pass --no-suite --no-split --no-failing",
             file=sys.stderr,
         )
         return 2

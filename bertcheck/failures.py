@@ -54,6 +54,19 @@ class PropertyFailure(AssertionError):
             lines += ["Reproduce:", f"  {self.case.reproduce(self.spec, self.check)}"]
         return "\n".join(lines)
 
+    def example(self) -> dict | None:
+        """The failing input as data: the property, the model and the example as `bertcheck verify
+        --example` reads it. On the item's report (`bertcheck_shrunk`), so that a machine, the benchmark
+        among them, can read what a failure shrank to."""
+        if self.case is None:
+            return None
+        import json
+
+        from bertcheck.cases import CandidateCase, example_json
+
+        text = self.case.example_json() if isinstance(self.case, CandidateCase) else example_json(self.case)
+        return {"property": self.check, "model": self.spec, "example": json.loads(text)}
+
     def again(self) -> "PropertyFailure":
         """The same failure as a fresh exception: one object is never raised twice. The copy holds the
         numbers and the input alone: no traceback, so none of the frames that made it, whose locals are

@@ -325,13 +325,19 @@ def pytest_runtest_protocol(item, nextitem):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
-    """The worst-error rows a failed item failed in, on its report: the controller marks them FAIL even
-    when a worker stops early (-x) and never hands over its table."""
-    yield
+    """On a failed item's report: the worst-error rows it failed in (the controller marks them FAIL even
+    when a worker stops early, -x, and never hands over its table), and the input its failure shrank to
+    (`bertcheck_shrunk`, the last failing example: Hypothesis replays the smallest last)."""
+    outcome = yield
+    from bertcheck.failures import SHRINKING
     from bertcheck.worst import FAILED_ROWS
 
-    if FAILED_ROWS and _bertchecks(item):
+    if not _bertchecks(item):
+        return
+    if FAILED_ROWS:
         item.user_properties.append(("bertcheck_failed", sorted([c, m] for c, m in FAILED_ROWS)))
+    if outcome.excinfo is not None and SHRINKING.smallest is not None:
+        item.user_properties.append(("bertcheck_shrunk", SHRINKING.smallest.example()))
 
 
 def pytest_report_header(config):

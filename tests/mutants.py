@@ -7,6 +7,8 @@ Each swaps a module's class for a subclass (or changes one attribute), so the br
 import torch
 from torch import nn
 
+from bertcheck import planted
+
 
 def _swap_class(module: nn.Module, name: str, **methods) -> None:
     module.__class__ = type(name, (module.__class__,), methods)
@@ -239,31 +241,9 @@ def layernorm_wrong_backward(model, where: str, layer: int = 0) -> None:
     _swap_class(_layernorm(model, where, layer), "WrongBackwardLayerNorm", forward=forward)
 
 
-class _GeluWrongBackward(torch.autograd.Function):
-    """The exact erf GELU forward; a backward that uses the sigmoid approximation's derivative."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.nn.functional.gelu(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        s = torch.sigmoid(1.702 * x)
-        return grad * (s + 1.702 * x * s * (1 - s))
-
-
-def gelu_wrong_backward(model, layer: int | None = None) -> None:
-    """Every layer's (or one layer's) GELU: the forward exact, the backward wrong, as a fused kernel with
-    a hand-written backward can be. Only the gradients property can see it."""
-
-    def forward(self, hidden_states):
-        return _GeluWrongBackward.apply(self.dense(hidden_states))
-
-    layers = model.encoder.layer if layer is None else [model.encoder.layer[layer]]
-    for each in layers:
-        _swap_class(each.intermediate, "GeluWrongBackward", forward=forward)
+# Every layer's (or one layer's) GELU: the forward exact, the backward wrong. It is also the regression
+# `bertcheck bench` plants for its failing run, so it lives in the package.
+gelu_wrong_backward = planted.gelu_wrong_backward
 
 
 class _TwiceTheGradient(torch.autograd.Function):
