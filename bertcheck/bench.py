@@ -204,7 +204,19 @@ def suite(root: Path, workers: int | str = "auto") -> dict:
         "slowest_items": slowest,
         "seconds_per_test": stats.get("seconds_per_test", []),
         "inputs": inputs_drawn(stats.get("drawn", [])),
+        "coverage": coverage_of(stats.get("coverage", {})),
+        "over_budget": over_budget(proc),
     }
+
+
+def coverage_of(merged: dict) -> dict:
+    """The input classes each property drew in a suite run (`bertcheck.coverage`): the summary's lines,
+    and the classes a property could draw and never did."""
+    from bertcheck import coverage
+
+    models = sorted({m for _, m, _ in merged.get("applicable", [])})
+    lines, never = coverage.summary(merged, models)
+    return {"lines": lines, "never": [[r, m, cs] for (r, m), cs in sorted(never.items())]}
 
 
 # The failing run (issue #25): the suite with one regression planted (`bertcheck.planted`: every GELU's
@@ -232,7 +244,17 @@ def failing_suite(root: Path, workers: int | str = 2, args: tuple[str, ...] = ("
         "peak_rss_mib_per_worker": stats["peak_rss_mib"],
         "failed": failed,
         "slowest_failed_s": max((f["seconds"] or 0.0 for f in failed), default=0.0),
+        "over_budget": over_budget(proc),
     }
+
+
+def over_budget(proc) -> list[str]:
+    """The over-budget warnings of a run (`bertcheck.memory.OverBudget`): which item took a worker past
+    its budget, with what input and what peak."""
+    text = proc.stdout + proc.stderr
+    return sorted(
+        {line.split("PytestWarning: ", 1)[-1].strip() for line in text.splitlines() if "memory peaked at" in line}
+    )
 
 
 def shrunk_size(shrunk: dict | None) -> dict | None:
@@ -490,6 +512,13 @@ def table(result: dict) -> list[str]:
             f"  inputs: {s['inputs']['cases']} cases, batch sizes {s['inputs']['batch_sizes']}, "
             + ", ".join(f"{k} {v:.0%}" for k, v in s["inputs"]["share"].items()),
             f"  pytest: {s['summary']}",
+            *(f"  {line}" for line in s.get("over_budget", [])),
+            "  input classes: "
+            + (
+                "every property drew every class its inputs can take"
+                if not s.get("coverage", {}).get("never")
+                else "; ".join(f"{r} [{m}] never drew {', '.join(cs)}" for r, m, cs in s["coverage"]["never"])
+            ),
         ]
     f = result.get("failing")
     if f:
@@ -498,6 +527,7 @@ def table(result: dict) -> list[str]:
             f"failing: {f['command']}: {f['wall_s']:.0f} s wall, {f['workers']} workers, {f['items']} items",
             f"  planted: {f['planted']}",
             "  peak RSS per worker " + ", ".join(f"{r / 1024:.2f} GiB" for r in f["peak_rss_mib_per_worker"]),
+            *(f"  {line}" for line in f.get("over_budget", [])),
         ]
         for item in f["failed"]:
             size = item["size"]

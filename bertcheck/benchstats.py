@@ -84,7 +84,7 @@ def pytest_sessionfinish(session):
 
 
 def _write(config, stats: dict, path: str) -> None:
-    from bertcheck.plugin import WORST_KEY
+    from bertcheck.plugin import COVERAGE_KEY, WORST_KEY
 
     items = sorted(_DURATIONS.get("items", {}).items(), key=lambda kv: -kv[1])
     worst = sorted(config.stash.get(WORST_KEY, {}).items())
@@ -98,6 +98,7 @@ def _write(config, stats: dict, path: str) -> None:
                 "distinct": sorted(stats["distinct"]),
                 "items": len(items),
                 "slowest": items[:10],
+                "coverage": config.stash.get(COVERAGE_KEY, {}),
                 "failed": [
                     {"nodeid": nodeid, "seconds": dict(items).get(nodeid), "shrunk": shrunk}
                     for nodeid, shrunk in sorted(_FAILURES.items())

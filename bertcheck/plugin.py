@@ -33,6 +33,7 @@ register_profiles()
 _SOURCES = pytest.StashKey[list]()
 _NOTES = pytest.StashKey[dict]()  # spec -> what the audit of the loaded checkpoint said, for the run header
 WORST_KEY = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
+COVERAGE_KEY = pytest.StashKey[dict]()  # the input classes drawn (`bertcheck.coverage.state`), over all workers
 _BUDGET = pytest.StashKey[object]()  # bertcheck.memory.OverBudget of this process
 _SCHEDULE = pytest.StashKey[bool]()  # -n without --dist: bertcheck schedules (bertcheck.scheduling)
 _AUTO = pytest.StashKey[str]()  # why -n auto started the workers it did
@@ -321,6 +322,45 @@ def pytest_runtest_protocol(item, nextitem):
     said = item.config.stash[_BUDGET].after(item.nodeid) if _BUDGET in item.config.stash else None
     if said:
         item.warn(pytest.PytestWarning(said))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A property's item runs its shard's examples drawn at random, then one example per row of its
+    covering design that falls to the shard, each a Hypothesis run of its own (`bertcheck.coverage`):
+    every input class its strategy can draw is drawn by construction. The rows count among the shard's
+    examples. A bug in every class fails among the random ones and shrinks over all classes; one that
+    lives in one class is met by its row and shrinks inside it."""
+    test = pyfuncitem.obj
+    if "bert" not in pyfuncitem.fixturenames or not hasattr(test, "_hypothesis_internal_use_settings"):
+        return None
+    from hypothesis import Phase, settings
+
+    from bertcheck import coverage
+    from bertcheck.profiles import current_profile
+    from bertcheck.shards import Shard
+
+    shard = pyfuncitem.funcargs.get("bertcheck_shard") or Shard(0, 1)
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    item_settings = test._hypothesis_internal_use_settings
+    design = (shard.index, shard.count, coverage.strength(current_profile()))
+
+    def one_example(n: int) -> None:
+        test._hypothesis_internal_use_settings = settings(
+            item_settings, max_examples=n, database=None, phases=(Phase.generate, Phase.shrink)
+        )
+        test(**args)
+
+    try:
+        rows = coverage.rows_for_shard(one_example, *design)
+        test._hypothesis_internal_use_settings = settings(
+            item_settings, max_examples=max(1, item_settings.max_examples - rows)
+        )
+        test(**args)
+        coverage.run_rows(one_example, rows, *design)
+    finally:
+        test._hypothesis_internal_use_settings = item_settings
+    return True
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -635,10 +675,14 @@ def pytest_sessionfinish(session):
     from bertcheck.worst import FAILED, WORST, merge
 
     config = session.config
+    from bertcheck import coverage
+
     if hasattr(config, "workeroutput"):  # an xdist worker: hand its numbers to the controller
         config.workeroutput["bertcheck_worst"] = [[c, m, v] for (c, m), v in WORST.items()]
+        config.workeroutput["bertcheck_coverage"] = coverage.state()
         return
     merge(config.stash.setdefault(WORST_KEY, {}), WORST)
+    coverage.absorb(config.stash.setdefault(COVERAGE_KEY, {}), coverage.state())
     merge(config.stash[WORST_KEY], dict.fromkeys(_FAILED, FAILED))
     missing = _unchecked(config)
     if missing and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
@@ -693,8 +737,11 @@ def _store_durations(config) -> None:
 def pytest_testnodedown(node, error):
     from bertcheck.worst import merge
 
+    from bertcheck import coverage
+
     output = getattr(node, "workeroutput", {})
     merge(node.config.stash.setdefault(WORST_KEY, {}), {(c, m): v for c, m, v in output.get("bertcheck_worst", [])})
+    coverage.absorb(node.config.stash.setdefault(COVERAGE_KEY, {}), output.get("bertcheck_coverage", {}))
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -713,3 +760,22 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.section("bertcheck: worst error per property, as a share of its tolerance (1 = the limit)")
         for line in lines:
             terminalreporter.write_line(line)
+    _coverage_summary(terminalreporter, config)
+
+
+def _coverage_summary(terminalreporter, config) -> None:
+    """The input classes each property drew (`bertcheck.coverage`), and any it could draw and never did."""
+    from bertcheck import coverage
+
+    lines, never = coverage.summary(config.stash.get(COVERAGE_KEY, {}), _specs(config))
+    if not lines:
+        return
+    terminalreporter.section("bertcheck: input classes drawn per property (examples; NEVER: not drawn in this run)")
+    for line in lines:
+        terminalreporter.write_line(line)
+    if never:
+        terminalreporter.write_line(
+            f"bertcheck: {len(never)} property and model pairs never drew some class their inputs can take "
+            "(a -k selection, an item that failed or stopped early, or a gap in the covering design)",
+            yellow=True,
+        )

@@ -24,6 +24,7 @@ from hypothesis.errors import UnsatisfiedAssumption
 
 from bertcheck import hf_properties, layer_properties, model_properties, one_forward
 from bertcheck.candidate import HF_LAYER, HF_MODEL
+from bertcheck import coverage
 from bertcheck.failures import SHRINKING, PropertyFailure, Unavailable
 from bertcheck.worst import FAILED, record
 
@@ -137,6 +138,7 @@ def run_model_property(bert, case, key: str, cand=None) -> float:
     prop = named("model", key)
     why = bert.unsupported(case)
     if why:
+        coverage.rejected(_recorded(prop, cand), bert.spec)
         if currently_in_test_context():
             # The strategies are built before the model is known: an input this model does not take
             # (a sentence pair for a single token type) is rejected, and Hypothesis draws another.
@@ -156,6 +158,7 @@ def _run(prop: Property, bert, case, cand) -> float:
     raised (a failure, a candidate error, a crash), so the table never shows a failed property as a pass."""
     __tracebackhide__ = True
     row = _recorded(prop, cand)
+    coverage.record(row, bert.spec)  # the input classes of this example (`bertcheck.coverage`)
     SHRINKING.check()  # an item shrinking a failure past its time budget stops here, reporting the smallest
     failure = None
     try:

@@ -7,9 +7,11 @@ Plural nouns, keyword-only arguments, paired bounds; each validates its argument
 from __future__ import annotations
 
 import torch
+from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from bertcheck import coverage
 from bertcheck.cases import Case
 from bertcheck.devices import available_devices
 
@@ -94,7 +96,14 @@ def long_sentences(*, min_words: int = 520, max_words: int = 700) -> st.SearchSt
       tokens with [CLS] and [SEP], and truncation to 512 always happens.
     """
     _validate_sizes("min_words", min_words, "max_words", max_words, lower=1, upper=4096)
-    return st.lists(st.sampled_from(_WORDS), min_size=min_words, max_size=max_words).map(" ".join)
+    # A length and up to 32 words, repeated to that length: a failure shrinks in a few dozen steps (the
+    # length halves, the words go), where 520-700 words drawn one by one took each a step of its own, each
+    # a 512-token forward: a failing shard spent its whole shrinking budget and still reported 600 words.
+    return st.builds(
+        lambda n, words: " ".join((words * (n // len(words) + 1))[:n]),
+        st.integers(min_words, max_words),
+        st.lists(st.sampled_from(_WORDS), min_size=1, max_size=32),
+    )
 
 
 def sentence_pairs(
@@ -169,17 +178,36 @@ def _drawn(case):
     return case
 
 
+_TEXT_KINDS = {"sentences": "sentences", "pairs": "pairs", "past the limit": "long"}
+
+
+def _case_allowed(row: dict) -> bool:
+    """A text past the limit comes alone: batch 1 keeps the example's cost at one 512-token forward."""
+    return not (row.get("text") == "past the limit" and row.get("batch") not in (None, "1"))
+
+
 @st.composite
 def _cases(draw, min_batch, max_batch, dtypes_, devices_, unicode, long, pairs):
     device = draw(devices_)
     dtype = draw(dtypes_)
-    kind = draw(st.sampled_from(["sentences"] * 5 + (["pairs"] * 4 if pairs else []) + (["long"] if long else [])))
+    texts_ = ("sentences",) + (("pairs",) if pairs else ()) + (("past the limit",) if long else ())
+    classes = {"text": texts_, "batch": coverage.batches(min_batch, max_batch)}
+    row = coverage.forced_row(classes, _case_allowed)
+    if row is not None:  # a row of the covering design (`bertcheck.coverage`): inside its classes, at random
+        assume(draw(st.integers(0, 15)) != 0)  # not the simplest input of the classes, which sits on their edge
+        kind = _TEXT_KINDS[row["text"]]
+        low, high = coverage.batch_bounds(row["batch"], min_batch, max_batch)
+    else:
+        choices = ["sentences"] * 5 + (["pairs"] * 4 if pairs else []) + (["long"] if long else [])
+        kind, (low, high) = draw(st.sampled_from(choices)), (min_batch, max_batch)
     if kind == "long":  # alone: batch 1 keeps the example's cost at one 512-token forward
         case = Case((draw(long_sentences()),), dtype=dtype, device=device)
     else:
         texts = sentence_pairs(unicode=unicode) if kind == "pairs" else sentences(unicode=unicode)
-        case = Case(tuple(draw(st.lists(texts, min_size=min_batch, max_size=max_batch))), dtype=dtype, device=device)
+        case = Case(tuple(draw(st.lists(texts, min_size=low, max_size=high))), dtype=dtype, device=device)
     DRAWN[kind, case.batch] = DRAWN.get((kind, case.batch), 0) + 1
+    text = {"long": "past the limit"}.get(kind, kind)
+    coverage.drawn({"text": text, "batch": coverage.batch_class(case.batch)}, classes)
     return _drawn(case)
 
 
@@ -255,9 +283,22 @@ def layer_cases(
     device_strategy = _all_devices() if devices is None else devices
 
     medium = (max_tokens + 1, min(127, max_long_tokens))  # empty where max_tokens is 127 or more
+    # The length classes (`bertcheck.coverage`) this strategy can draw, each with its bounds in tokens.
+    bounds = {"short": (min_tokens, min(max_tokens, max_long_tokens - 1) if long else max_tokens)}
+    if long:
+        bounds.update(medium=medium, long=(128, max_long_tokens - 1), max=(max_long_tokens, max_long_tokens))
+    bounds = {name: (lo, hi) for name, (lo, hi) in bounds.items() if lo <= hi}
+    classes = {
+        "length": tuple(bounds),
+        "batch": coverage.batches(1, max_batch),
+        "padding": coverage.PADDINGS if max_batch >= 2 and max(hi for _, hi in bounds.values()) >= 2 else ("none",),
+        "scale": tuple(scales),
+    }
 
-    @st.composite
-    def draw_case(draw):
+    def length_of(tokens: int) -> str:
+        return next(name for name, (lo, hi) in reversed(bounds.items()) if lo <= tokens <= hi)
+
+    def drawn_at_random(draw) -> LayerCase:
         # Shrinks towards short: 0-5 short, 6-8 medium, 9 long.
         length = draw(st.integers(0, 9)) if long else 0
         is_long = length == 9
@@ -267,17 +308,49 @@ def layer_cases(
             tokens = draw(st.integers(*medium))
         else:
             tokens = draw(st.integers(min_tokens, max_tokens))
-        return _drawn(
-            LayerCase(
-                layer=draw(st.integers(0, n_layers - 1)),
-                batch=2 if is_long else draw(st.integers(1, max_batch)),
-                tokens=tokens,
-                pad=draw(st.integers(0, tokens - 1)),
-                scale=draw(st.sampled_from(scales)),
-                seed=draw(st.integers(0, 2**31 - 1)),
-                dtype=draw(dtype_strategy),
-                device=draw(device_strategy),
-            )
+        return LayerCase(
+            layer=draw(st.integers(0, n_layers - 1)),
+            batch=2 if is_long else draw(st.integers(1, max_batch)),
+            tokens=tokens,
+            pad=draw(st.integers(0, tokens - 1)),
+            scale=draw(st.sampled_from(scales)),
+            seed=draw(st.integers(0, 2**31 - 1)),
+            dtype=draw(dtype_strategy),
+            device=draw(device_strategy),
         )
 
+    def drawn_in(draw, row: dict) -> LayerCase:
+        """A row of the covering design (`bertcheck.coverage`): inside its classes, at random."""
+        assume(draw(st.integers(0, 15)) != 0)  # not the simplest input of the classes, which sits on their edge
+        padded = row["padding"] == "some"
+        low, high = bounds[row["length"]]
+        tokens = draw(st.integers(max(low, 2) if padded else low, high))
+        return LayerCase(
+            layer=draw(st.integers(0, n_layers - 1)),
+            batch=draw(st.integers(*coverage.batch_bounds(row["batch"], 1, max_batch))),
+            tokens=tokens,
+            pad=draw(st.integers(1, tokens - 1)) if padded else 0,
+            scale=row["scale"],
+            seed=draw(st.integers(0, 2**31 - 1)),
+            dtype=draw(dtype_strategy),
+            device=draw(device_strategy),
+        )
+
+    @st.composite
+    def draw_case(draw):
+        row = coverage.forced_row(classes, _layer_allowed)
+        case = drawn_at_random(draw) if row is None else drawn_in(draw, row)
+        padding = "some" if case.batch >= 2 and case.pad >= 1 else "none"
+        drew = {"length": length_of(case.tokens), "batch": coverage.batch_class(case.batch), "padding": padding}
+        coverage.drawn({**drew, "scale": case.scale}, classes)
+        return _drawn(case)
+
     return draw_case()
+
+
+def _layer_allowed(row: dict) -> bool:
+    """Padding needs a second row (rows 1+ are the padded ones); a long input comes in a batch of at most
+    3, so that a 512-token example stays one layer's forward of a few rows."""
+    if row.get("batch") == "1" and row.get("padding") == "some":
+        return False
+    return not (row.get("length") in ("long", "max") and row.get("batch") == "4-8")

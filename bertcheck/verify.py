@@ -24,6 +24,7 @@ from bertcheck.candidate import CandidateError, FactoryError, LayerCandidate, Mo
 from bertcheck.cases import ATTENTION_SCALES, Case, LayerCase
 from bertcheck.devices import guard
 from bertcheck.failures import PropertyFailure, Unavailable
+from bertcheck import coverage
 from bertcheck.registry import ALIASES, for_candidates
 from bertcheck.strategies import cases, layer_cases
 from bertcheck.strategies import dtypes as dtype_strategy
@@ -211,11 +212,21 @@ def _run_one(
             result.last_failure, result.last_case = failure, case
             raise failure
 
+    def search(n: int) -> None:
+        def one(case):  # a fresh function each run: @settings applies once per function
+            body(case)
+
+        given(strategy)(_settings(n)(one))()
+
     try:
         if example is not None:
             body(example)
         else:
-            given(strategy)(_settings(examples)(body))()
+            # The examples at random, then one per row of the covering design (`bertcheck.coverage`):
+            # every input class the strategy can draw, by construction. The rows count among the examples.
+            rows = coverage.rows_for_shard(search)
+            search(max(1, examples - rows))
+            coverage.run_rows(search, rows)
     except _Stop as stop:
         if stop.error is not None:
             raise stop.error from None

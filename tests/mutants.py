@@ -267,3 +267,16 @@ def output_bias_gradient_doubled(model, layer: int) -> None:
         return self.LayerNorm(self.dropout(dense) + input_tensor)
 
     _swap_class(model.encoder.layer[layer].output, "BiasGradientDoubled", forward=forward)
+
+
+def wrong_past_128_tokens(model, layer: int) -> None:
+    """A layer's FFN output 0.01 off at every position past 128 and exact before: only an input longer
+    than 128 tokens shows it (issue #26: a class drawn by chance could be missing from a whole run)."""
+
+    def forward(self, hidden_states, input_tensor):
+        out = type(self).__mro__[1].forward(self, hidden_states, input_tensor)
+        if out.shape[1] <= 128:
+            return out
+        return torch.cat([out[:, :128], out[:, 128:] + 0.01], dim=1)
+
+    _swap_class(model.encoder.layer[layer].output, "WrongPast128Output", forward=forward)

@@ -483,5 +483,58 @@ off_at_batch_4_to_8 = _off_where(lambda batch, tokens: 4 <= batch <= 8)
 off_at_17_to_127_tokens = _off_where(lambda batch, tokens: 17 <= tokens <= 127)
 
 
+def keys_past_128_masked(hf_layer, config):
+    """Exact, but every key past position 128 is masked out: a kernel tiled for 128 tokens that drops the
+    rest. Issue #26's example: at the default budget it passed every property."""
+    inner = functional_layer(hf_layer, config)
+
+    def fn(hidden_states, attention_mask):
+        mask = attention_mask.clone()
+        mask[:, 128:] = 0
+        return inner(hidden_states, mask)
+
+    return fn
+
+
+def off_at_low_variance(hf_layer, config):
+    """Right, except where the layer's input has a standard deviation under 0.01 (a LayerNorm that
+    clamps the variance, say): there 0.01 off."""
+    inner = functional_layer(hf_layer, config)
+
+    def fn(hidden_states, attention_mask):
+        out = dict(inner(hidden_states, attention_mask))
+        if hidden_states.std() < 0.01:
+            out["resid_post"] = out["resid_post"] + 0.01
+        return out
+
+    return fn
+
+
+# Model candidates wrong only in one input class.
+
+
+def _model_off_where(wrong):
+    """A model right everywhere but where `wrong(input_ids, token_type_ids)` holds: there its last hidden
+    state is 0.01 off."""
+
+    def factory(hf_model):
+        inner = _hf_states(hf_model)
+
+        def fn(input_ids, attention_mask, token_type_ids):
+            states = list(inner(input_ids, attention_mask, token_type_ids))
+            if wrong(input_ids, token_type_ids):
+                states[-1] = states[-1] + 0.01
+            return tuple(states)
+
+        return fn
+
+    return factory
+
+
+model_off_on_pairs = _model_off_where(lambda ids, types: bool((types == 1).any()))
+model_off_at_batch_4_to_8 = _model_off_where(lambda ids, types: 4 <= ids.shape[0] <= 8)
+model_off_past_128_tokens = _model_off_where(lambda ids, types: ids.shape[1] > 128)
+
+
 # A broken model candidate by import path, for runs in a subprocess (`--bert-model-impl`).
 positions_shifted_model = BROKEN_MODELS["position ids from 1"][0]

@@ -272,7 +272,8 @@ def test_verify_says_how_far_each_property_got_as_plain_lines_off_a_terminal(cap
     code, _, err = _verify(capsys, "--impl", "tests.reimplementations:torch_encoder_layer", "--property", "padding")
     assert code == 0
     lines = err.splitlines()
-    assert lines[-1].startswith("bertcheck verify: padding: 5 examples, worst ") and lines[-1].endswith(": pass")
+    # --examples 5 (_verify's): 1 at random, then the 5 rows of the covering design (bertcheck.coverage).
+    assert lines[-1].startswith("bertcheck verify: padding: 6 examples, worst ") and lines[-1].endswith(": pass")
     assert lines[0].startswith("bertcheck verify: padding: 1 examples, worst ")
     assert "\r" not in err
 
