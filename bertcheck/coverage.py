@@ -221,6 +221,7 @@ class Drawn:
 
     classes: dict[str, str]
     applicable: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    case: object = None  # the example itself: only a property run on this very object counts it
 
 
 _LAST: list[Drawn] = []  # the latest example a strategy drew in this process, until a property records it
@@ -230,27 +231,34 @@ APPLICABLE: dict[tuple[str, str], set[str]] = {}
 NOT_APPLICABLE: dict[tuple[str, str], set[str]] = {}  # classes the model cannot take (`rejected`)
 
 
-def drawn(classes: dict[str, str], applicable: dict[str, tuple[str, ...]]) -> None:
+def drawn(case, classes: dict[str, str], applicable: dict[str, tuple[str, ...]]) -> None:
     """Called by a strategy for each example it draws."""
-    _LAST[:] = [Drawn(classes, applicable)]
+    _LAST[:] = [Drawn(classes, applicable, case)]
 
 
-def record(row: str, model: str) -> None:
-    """Called for each example a property runs: the classes of the example its strategy drew last."""
-    if not _LAST:
-        return  # not drawn by bertcheck's strategies (an explicit example, a user's own strategy)
-    last = _LAST.pop()
+def _taken(case) -> Drawn | None:
+    """The classes of `case` if it is the example a strategy drew last (else None: an explicit example,
+    one a user's own strategy drew, or a test calling a property directly); forgotten either way."""
+    last = _LAST.pop() if _LAST else None
+    return last if last is not None and last.case is case else None
+
+
+def record(row: str, model: str, case) -> None:
+    """Called for each example a property runs: the classes of `case`, as its strategy drew them."""
+    last = _taken(case)
+    if last is None:
+        return
     counts = COUNTS.setdefault((row, model), {})
     for d, c in last.classes.items():
         counts[f"{d}={c}"] = counts.get(f"{d}={c}", 0) + 1
     APPLICABLE.setdefault((row, model), set()).update(f"{d}={c}" for d, cs in last.applicable.items() for c in cs)
 
 
-def rejected(row: str, model: str) -> None:
-    """The example drawn last is one this model cannot take (a sentence pair, where it has one token type):
-    its classes are not this model's to draw."""
-    if _LAST:
-        last = _LAST.pop()
+def rejected(row: str, model: str, case) -> None:
+    """`case` is one this model cannot take (a sentence pair, where it has one token type): its classes
+    are not this model's to draw."""
+    last = _taken(case)
+    if last is not None:
         key = (row, model)
         NOT_APPLICABLE.setdefault(key, set()).update(
             f"{d}={c}" for d, c in last.classes.items() if (d, c) == ("text", "pairs")

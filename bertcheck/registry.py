@@ -138,7 +138,7 @@ def run_model_property(bert, case, key: str, cand=None) -> float:
     prop = named("model", key)
     why = bert.unsupported(case)
     if why:
-        coverage.rejected(_recorded(prop, cand), bert.spec)
+        coverage.rejected(_recorded(prop, cand), bert.spec, case)
         if currently_in_test_context():
             # The strategies are built before the model is known: an input this model does not take
             # (a sentence pair for a single token type) is rejected, and Hypothesis draws another.
@@ -158,7 +158,7 @@ def _run(prop: Property, bert, case, cand) -> float:
     raised (a failure, a candidate error, a crash), so the table never shows a failed property as a pass."""
     __tracebackhide__ = True
     row = _recorded(prop, cand)
-    coverage.record(row, bert.spec)  # the input classes of this example (`bertcheck.coverage`)
+    coverage.record(row, bert.spec, case)  # the input classes of this example (`bertcheck.coverage`)
     SHRINKING.check()  # an item shrinking a failure past its time budget stops here, reporting the smallest
     failure = None
     try:

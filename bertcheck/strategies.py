@@ -207,7 +207,7 @@ def _cases(draw, min_batch, max_batch, dtypes_, devices_, unicode, long, pairs):
         case = Case(tuple(draw(st.lists(texts, min_size=low, max_size=high))), dtype=dtype, device=device)
     DRAWN[kind, case.batch] = DRAWN.get((kind, case.batch), 0) + 1
     text = {"long": "past the limit"}.get(kind, kind)
-    coverage.drawn({"text": text, "batch": coverage.batch_class(case.batch)}, classes)
+    coverage.drawn(case, {"text": text, "batch": coverage.batch_class(case.batch)}, classes)
     return _drawn(case)
 
 
@@ -342,7 +342,7 @@ def layer_cases(
         case = drawn_at_random(draw) if row is None else drawn_in(draw, row)
         padding = "some" if case.batch >= 2 and case.pad >= 1 else "none"
         drew = {"length": length_of(case.tokens), "batch": coverage.batch_class(case.batch), "padding": padding}
-        coverage.drawn({**drew, "scale": case.scale}, classes)
+        coverage.drawn(case, {**drew, "scale": case.scale}, classes)
         return _drawn(case)
 
     return draw_case()

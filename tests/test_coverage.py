@@ -110,6 +110,34 @@ def test_a_property_drawing_from_its_own_strategy_has_no_rows_and_its_probe_is_a
     assert coverage.rows_for_shard(search) == 0 and len(ran) == 1
 
 
+def test_an_example_counts_under_its_own_classes_only_never_under_those_of_an_earlier_draw(tiny):
+    """A test that draws a layer case and then runs a model property on a sentence of its own: the
+    layer case's classes were counted under the model property (seen in this suite's own summary)."""
+    from bertcheck.cases import Case
+    from bertcheck.registry import run_model_property
+
+    drawn = []
+
+    @settings(max_examples=1, database=None)
+    @given(layer_cases(n_layers=2))
+    def draw(case):
+        drawn.append(case)
+
+    draw()
+    before = {k: dict(v) for k, v in coverage.COUNTS.items()}
+    run_model_property(tiny, Case(("a sentence of its own",)), "hidden-states")
+    assert coverage.COUNTS == before  # not drawn by a strategy: no classes to count
+
+    @settings(max_examples=1, database=None)
+    @given(cases(max_batch=2, long=False, dtypes=st.just(torch.float32), devices=st.just("cpu")))
+    def run_drawn(case):
+        run_model_property(tiny, case, "hidden-states")
+
+    run_drawn()
+    counted = coverage.COUNTS[("hidden-states", "random:tiny")]
+    assert not any(c.startswith(("length=", "scale=")) for c in counted), counted
+
+
 # ---- a bug in one class only is caught at the default budget -----------------------------------------
 
 
