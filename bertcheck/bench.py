@@ -270,7 +270,7 @@ def shrunk_size(shrunk: dict | None) -> dict | None:
     from bertcheck.subject import Bert
 
     case = example_from_json("model", json.dumps(example))
-    tokens = Bert.load(shrunk["model"]).encode(case)["input_ids"].shape[1]
+    tokens = Bert.once(shrunk["model"]).encode(case)["input_ids"].shape[1]  # one load per model, not per failure
     characters = sum(len(s) for t in case.texts for s in (t if isinstance(t, tuple) else (t,)))
     return {"batch": case.batch, "tokens": tokens, "characters": characters, "dtype": example["dtype"]}
 
