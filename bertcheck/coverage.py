@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import combinations
 
 from hypothesis.errors import Unsatisfiable
-from itertools import combinations
 
 # ---- the vocabulary ------------------------------------------------------------------------------
 
@@ -41,17 +41,10 @@ PADDINGS = ("none", "some")
 SCALES = ("unit", "low", "large")
 TEXTS = ("sentences", "pairs", "past the limit")
 BATCH_BOUNDS = {"1": (1, 1), "2-3": (2, 3), "4-8": (4, 8)}
-SHORT_MAX, MEDIUM_MAX = 16, 127  # the upper bounds of short and medium layer inputs, in tokens
 
 
 def batch_class(batch: int) -> str:
     return "1" if batch == 1 else "2-3" if batch <= 3 else "4-8"
-
-
-def length_class(tokens: int, longest: int) -> str:
-    if tokens >= longest:
-        return "max"
-    return "short" if tokens <= SHORT_MAX else "medium" if tokens <= MEDIUM_MAX else "long"
 
 
 def batches(min_batch: int, max_batch: int) -> tuple[str, ...]:
@@ -82,14 +75,11 @@ def rows(dims: dict[str, tuple[str, ...]], strength: int, allowed=lambda row: Tr
             return {((d, row[d]),) for d in names}
         return {((a, row[a]), (b, row[b])) for a, b in combinations(names, 2)}
 
-    def possible(unit) -> bool:
-        return _completable(dims, names, dict(unit), allowed)
-
     if strength == 1:
         wanted = {((d, c),) for d in names for c in dims[d]}
     else:
         wanted = {((a, x), (b, y)) for a, b in combinations(names, 2) for x in dims[a] for y in dims[b]}
-    wanted = {u for u in wanted if possible(u)}
+    wanted = {u for u in wanted if _completable(dims, names, dict(u), allowed)}
     out: list[Row] = []
     while wanted:
         row: Row = dict(min(wanted))  # an uncovered unit first, so that every row covers something new
@@ -130,7 +120,7 @@ def strength(profile: str) -> int:
     return 2 if profile in ("thorough", "fleet") else 1
 
 
-# ---- forcing: the rows a test item draws first ----------------------------------------------------
+# ---- forcing: the rows a test item draws after its random examples -----------------------------
 
 
 @dataclass
@@ -150,7 +140,7 @@ def forcing(shard: int, count: int, index: int, strength_: int):
     state = _Forcing(shard, count, index, strength_)
     _FORCING.append(state)
     try:
-        yield state
+        yield
     finally:
         _FORCING.pop()
 
