@@ -436,6 +436,9 @@ def reference_model(hf_model) -> Callable:
                 acts = reference.layer(i, states[-1], attention_mask)
                 named.update({layer_name(i, short): acts[layer_name(i, short)] for short in REFERENCE_MODEL_NAMES})
                 states.append(acts[layer_name(i, "resid_post")])
+                # The rest of the layer's activations go now, not beside the next layer's: its attention
+                # scores and probabilities and 3072-wide intermediates, ~105 MB at 512 tokens in float64.
+                del acts
         return {"hidden_states": states, **named}
 
     return fn
