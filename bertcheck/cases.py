@@ -137,7 +137,8 @@ ATTENTION_SCALES = ("unit", "low")
 @dataclass(frozen=True)
 class LayerCase:
     """Generated input for one layer: (batch, tokens, hidden) states drawn from `seed` at `scale`,
-    the last `pad` tokens of every row but the first padded."""
+    the last `pad` tokens of every row but the first padded (all of them, `pad == tokens`: rows 1+ fully
+    padded, as a batch filled up to a fixed size in serving is)."""
 
     layer: int
     batch: int
@@ -149,9 +150,11 @@ class LayerCase:
     device: str = "cpu"
 
     def __post_init__(self):
-        if not (self.layer >= 0 and self.batch >= 1 and self.tokens >= 1 and 0 <= self.pad < self.tokens):
+        pad_ok = 0 <= self.pad < self.tokens or (self.pad == self.tokens and self.batch >= 2)
+        if not (self.layer >= 0 and self.batch >= 1 and self.tokens >= 1 and pad_ok):
             raise ValueError(
-                f"need batch >= 1, tokens >= 1, 0 <= pad < tokens and layer >= 0; got layer "
+                f"need batch >= 1, tokens >= 1, 0 <= pad < tokens (or pad == tokens, rows 1+ fully padded, "
+                f"for batch >= 2) and layer >= 0; got layer "
                 f"{self.layer}, batch {self.batch}, tokens {self.tokens}, pad {self.pad}"
             )
         if self.scale not in SCALES:
@@ -177,7 +180,8 @@ class LayerCase:
     def describe(self, spec: str) -> list[str]:
         return [
             f"model: {spec}   dtype: {_dtype(self.dtype)}   device: {self.device}   layer: {self.layer}",
-            f"hidden states: batch {self.batch}, tokens {self.tokens}, padded {self.pad} (rows 1+), "
+            f"hidden states: batch {self.batch}, tokens {self.tokens}, padded {self.pad} (rows 1+"
+            f"{': fully padded' if self.pad == self.tokens else ''}), "
             f"std {SCALES[self.scale]:g} ({self.scale}), seed {self.seed}",
         ]
 

@@ -32,12 +32,13 @@ from hypothesis.errors import Unsatisfiable
 
 # Dimension -> its classes, in the order a covering design assigns them. Bounds, for layer inputs:
 # short up to 16 tokens, medium 17-127, long 128 to one below the model's longest input, max the longest
-# (512 for BERT); batch 1, 2-3 and 4-8 rows; padding none, or some of rows 1+ padded (a batch of one
-# has none); scale the std of the generated states (`bertcheck.cases.SCALES`). Texts: sentences,
+# (512 for BERT); batch 1, 2-3 and 4-8 rows; padding none, some of rows 1+ padded, or rows 1+ fully
+# padded (a batch of one has neither; generated layer inputs only: an encoded text always has real
+# tokens, [CLS] and [SEP]); scale the std of the generated states (`bertcheck.cases.SCALES`). Texts: sentences,
 # sentence pairs (token types 0 and 1), or one text past the 512-token limit, which is truncated.
 LENGTHS = ("short", "medium", "long", "max")
 BATCHES = ("1", "2-3", "4-8")
-PADDINGS = ("none", "some")
+PADDINGS = ("none", "some", "full")
 SCALES = ("unit", "low", "large")
 TEXTS = ("sentences", "pairs", "past the limit")
 BATCH_BOUNDS = {"1": (1, 1), "2-3": (2, 3), "4-8": (4, 8)}

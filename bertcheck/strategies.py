@@ -291,7 +291,11 @@ def layer_cases(
     classes = {
         "length": tuple(bounds),
         "batch": coverage.batches(1, max_batch),
-        "padding": coverage.PADDINGS if max_batch >= 2 and max(hi for _, hi in bounds.values()) >= 2 else ("none",),
+        "padding": tuple(
+            c
+            for c in coverage.PADDINGS
+            if c == "none" or (max_batch >= 2 and (c == "full" or max(hi for _, hi in bounds.values()) >= 2))
+        ),
         "scale": tuple(scales),
     }
 
@@ -325,11 +329,12 @@ def layer_cases(
         padded = row["padding"] == "some"
         low, high = bounds[row["length"]]
         tokens = draw(st.integers(max(low, 2) if padded else low, high))
+        pad = {"none": 0, "full": tokens}.get(row["padding"]) if not padded else draw(st.integers(1, tokens - 1))
         return LayerCase(
             layer=draw(st.integers(0, n_layers - 1)),
             batch=draw(st.integers(*coverage.batch_bounds(row["batch"], 1, max_batch))),
             tokens=tokens,
-            pad=draw(st.integers(1, tokens - 1)) if padded else 0,
+            pad=pad,
             scale=row["scale"],
             seed=draw(st.integers(0, 2**31 - 1)),
             dtype=draw(dtype_strategy),
@@ -340,7 +345,7 @@ def layer_cases(
     def draw_case(draw):
         row = coverage.forced_row(classes, _layer_allowed)
         case = drawn_at_random(draw) if row is None else drawn_in(draw, row)
-        padding = "some" if case.batch >= 2 and case.pad >= 1 else "none"
+        padding = "none" if case.batch == 1 or case.pad == 0 else "full" if case.pad == case.tokens else "some"
         drew = {"length": length_of(case.tokens), "batch": coverage.batch_class(case.batch), "padding": padding}
         coverage.drawn(case, {**drew, "scale": case.scale}, classes)
         return _drawn(case)
@@ -349,8 +354,8 @@ def layer_cases(
 
 
 def _layer_allowed(row: dict) -> bool:
-    """Padding needs a second row (rows 1+ are the padded ones); a long input comes in a batch of at most
+    """Padding, some or full, needs a second row (rows 1+ are the padded ones); a long input comes in a batch of at most
     3, so that a 512-token example stays one layer's forward of a few rows."""
-    if row.get("batch") == "1" and row.get("padding") == "some":
+    if row.get("batch") == "1" and row.get("padding") in ("some", "full"):
         return False
     return not (row.get("length") in ("long", "max") and row.get("batch") == "4-8")

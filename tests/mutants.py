@@ -280,3 +280,62 @@ def wrong_past_128_tokens(model, layer: int) -> None:
         return torch.cat([out[:, :128], out[:, 128:] + 0.01], dim=1)
 
     _swap_class(model.encoder.layer[layer].output, "WrongPast128Output", forward=forward)
+
+
+# ---- wrong in one input class only (issue #26): each must meet its class at the default budget ------
+
+
+def _plus(out, shift):
+    """A layer module's output moved by `shift`: the tensor, or the first of a tuple (4.33 returns tuples)."""
+    if isinstance(out, tuple):
+        return (out[0] + shift, *out[1:])
+    return out + shift
+
+
+def wrong_at_batch_4_to_8(model, layer: int) -> None:
+    """A layer's FFN output 0.01 off in a batch of 4 to 8 rows and exact otherwise (a kernel tuned for
+    small batches whose large-batch tiling is off, say)."""
+
+    def forward(self, hidden_states, input_tensor):
+        out = type(self).__mro__[1].forward(self, hidden_states, input_tensor)
+        return out + 0.01 if 4 <= out.shape[0] <= 8 else out
+
+    _swap_class(model.encoder.layer[layer].output, "WrongAtBatch4To8Output", forward=forward)
+
+
+def wrong_on_pairs(model) -> None:
+    """Embeddings 0.01 off in a batch that holds a sentence pair (a second token type), exact otherwise."""
+
+    def forward(self, input_ids=None, token_type_ids=None, *args, **kwargs):
+        out = type(self).__mro__[1].forward(self, input_ids, token_type_ids, *args, **kwargs)
+        return out + 0.01 if token_type_ids is not None and bool((token_type_ids == 1).any()) else out
+
+    _swap_class(model.embeddings, "WrongOnPairsEmbeddings", forward=forward)
+
+
+def wrong_at_low_variance(model, layer: int) -> None:
+    """A layer's output 0.01 off where its input's standard deviation is under 0.01 (a LayerNorm that
+    clamps the variance, say), exact otherwise: only generated low-variance states show it."""
+
+    def forward(self, hidden_states, *args, **kwargs):
+        out = type(self).__mro__[1].forward(self, hidden_states, *args, **kwargs)
+        return _plus(out, 0.01) if float(hidden_states.std()) < 0.01 else out
+
+    _swap_class(model.encoder.layer[layer], "WrongAtLowVarianceLayer", forward=forward)
+
+
+def nan_on_fully_padded_rows(model, layer: int) -> None:
+    """A layer whose output is NaN in a row that is all padding (a softmax over keys all masked with
+    -inf: 0/0), exact in every other row: only a fully padded row shows it."""
+
+    def forward(self, hidden_states, attention_mask=None, *args, **kwargs):
+        out = type(self).__mro__[1].forward(self, hidden_states, attention_mask, *args, **kwargs)
+        if attention_mask is None:
+            return out
+        B = hidden_states.shape[0]
+        keep = attention_mask if attention_mask.dtype == torch.bool else attention_mask > -1e3
+        blank = ~keep.reshape(B, -1).any(-1)
+        shift = torch.where(blank, float("nan"), 0.0).to(hidden_states)[:, None, None]
+        return _plus(out, shift)
+
+    _swap_class(model.encoder.layer[layer], "NanOnFullyPaddedRowsLayer", forward=forward)

@@ -510,6 +510,20 @@ def off_at_low_variance(hf_layer, config):
     return fn
 
 
+def nan_on_fully_padded_rows(hf_layer, config):
+    """Exact, but NaN in a row that is all padding (a softmax over keys all masked with -inf: 0/0), as a
+    batch filled up to a fixed size in serving has."""
+    inner = functional_layer(hf_layer, config)
+
+    def fn(hidden_states, attention_mask):
+        out = dict(inner(hidden_states, attention_mask))
+        blank = attention_mask.sum(-1) == 0
+        out["resid_post"] = out["resid_post"].masked_fill(blank[:, None, None], float("nan"))
+        return out
+
+    return fn
+
+
 # Model candidates wrong only in one input class.
 
 
@@ -534,6 +548,18 @@ def _model_off_where(wrong):
 model_off_on_pairs = _model_off_where(lambda ids, types: bool((types == 1).any()))
 model_off_at_batch_4_to_8 = _model_off_where(lambda ids, types: 4 <= ids.shape[0] <= 8)
 model_off_past_128_tokens = _model_off_where(lambda ids, types: ids.shape[1] > 128)
+
+
+def model_nan_on_fully_padded_rows(hf_model):
+    """HF's model, with NaN as every hidden state of a row that is all padding (0/0 in an attention over
+    keys all masked with -inf), every other row exact."""
+    inner = _hf_states(hf_model)
+
+    def fn(input_ids, attention_mask, token_type_ids):
+        blank = (attention_mask.sum(-1) == 0)[:, None, None]
+        return tuple(h.masked_fill(blank, float("nan")) for h in inner(input_ids, attention_mask, token_type_ids))
+
+    return fn
 
 
 # A broken model candidate by import path, for runs in a subprocess (`--bert-model-impl`).

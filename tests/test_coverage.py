@@ -141,56 +141,109 @@ def test_an_example_counts_under_its_own_classes_only_never_under_those_of_an_ea
 # ---- a bug in one class only is caught at the default budget -----------------------------------------
 
 
-@pytest.mark.parametrize(
-    "factory",
-    ["keys_past_128_masked", "off_at_low_variance", "off_at_batch_4_to_8", "off_at_17_to_127_tokens"],
-)
+# A layer candidate wrong in one class only, and the property that must catch it (among any others).
+LAYER_CLASS_BUGS = {
+    "keys_past_128_masked": "layer-equivalence",
+    "off_at_low_variance": "layer-equivalence",
+    "off_at_batch_4_to_8": "layer-equivalence",
+    "off_at_17_to_127_tokens": "layer-equivalence",
+    "nan_on_fully_padded_rows": "layer-equivalence",
+}
+# Model candidates. A text always has real tokens: a fully padded row is one the padding property
+# appends to every example of up to 128 tokens.
+MODEL_CLASS_BUGS = {
+    "model_off_on_pairs": "model-equivalence",
+    "model_off_at_batch_4_to_8": "model-equivalence",
+    "model_off_past_128_tokens": "model-equivalence",
+    "model_nan_on_fully_padded_rows": "padding",
+}
+
+
+@pytest.mark.parametrize("factory", LAYER_CLASS_BUGS)
 def test_a_layer_wrong_in_one_input_class_only_fails_verify_at_the_default_budget(factory, tiny):
     report = run(LayerCandidate(getattr(impls, factory), factory), tiny, dtypes=F32)  # 25 examples, the default
     assert not report.passed, report.text()
     caught = [r for r in report.results if r.failure is not None]
-    assert any(r.property == "layer-equivalence" for r in caught), report.text()
+    assert any(r.property == LAYER_CLASS_BUGS[factory] for r in caught), report.text()
 
 
-@pytest.mark.parametrize("factory", ["model_off_on_pairs", "model_off_at_batch_4_to_8", "model_off_past_128_tokens"])
+@pytest.mark.parametrize("factory", MODEL_CLASS_BUGS)
 def test_a_model_wrong_in_one_input_class_only_fails_verify_at_the_default_budget(factory, tiny):
     report = run(ModelCandidate(getattr(impls, factory), factory), tiny, dtypes=F32)
     assert not report.passed, report.text()
     caught = [r for r in report.results if r.failure is not None]
-    assert any(r.property == "model-equivalence" for r in caught), report.text()
+    assert any(r.property == MODEL_CLASS_BUGS[factory] for r in caught), report.text()
 
 
-PLANT_PAST_128 = """
+PLANT = """
 import sys
 import pytest
 sys.path.insert(0, {tests!r})
 import mutants
 
 @pytest.fixture(autouse=True)
-def layer_1_wrong_past_128_tokens(request):
+def planted(request):
     if "bert" in request.fixturenames:
         model = request.getfixturevalue("bert").model()
-        if type(model.encoder.layer[1].output).__name__ != "WrongPast128Output":
-            mutants.wrong_past_128_tokens(model, 1)
+        if not getattr(model, "planted", False):
+            layers = range(model.config.num_hidden_layers)
+            {plant}
+            model.planted = True
 """
 
+# HF's model wrong in one input class only (`tests/mutants.py`), the property file whose default budget
+# must meet that class, and what its failure says. A layer property draws its layer: those bugs sit in
+# every layer.
+HF_CLASS_BUGS = {
+    "past 128 tokens": (
+        "mutants.wrong_past_128_tokens(model, 1)",
+        "test_hidden_states.py",
+        "per-layer equivalence with hidden_states' failed at layer 1",
+    ),
+    "batch 4-8": (
+        "mutants.wrong_at_batch_4_to_8(model, 1)",
+        "test_hidden_states.py",
+        "per-layer equivalence with hidden_states' failed at layer 1",
+    ),
+    "pairs": (
+        "mutants.wrong_on_pairs(model)",
+        "test_hidden_states.py",
+        "per-layer equivalence with hidden_states' failed at embeddings",
+    ),
+    "low variance": (
+        "[mutants.wrong_at_low_variance(model, i) for i in layers]",
+        "test_layer_metamorphic.py",
+        "layer equivalence with the spec' failed at layer",
+    ),
+    "a fully padded row": (
+        "[mutants.nan_on_fully_padded_rows(model, i) for i in layers]",
+        "test_layer_metamorphic.py",
+        "layer equivalence with the spec' failed at layer",
+    ),
+}
 
-def test_hfs_model_wrong_past_128_tokens_fails_the_hidden_states_property_at_the_default_budget(pytester, monkeypatch):
+
+@pytest.mark.parametrize("mutant", HF_CLASS_BUGS)
+def test_hfs_model_wrong_in_one_input_class_only_fails_its_property_at_the_default_budget(
+    pytester, monkeypatch, mutant
+):
     # Shrinking a 520-700 word text takes each failing shard to its 60 s budget; 2 s keeps this test short.
     monkeypatch.setenv("BERTCHECK_SHRINK_SECONDS", "2")
-    pytester.makepyfile(plant_past_128=PLANT_PAST_128.format(tests=str(ROOT / "tests")))  # a plugin: -p below
+    plant, path, says = HF_CLASS_BUGS[mutant]
+    pytester.makepyfile(planted_bug=PLANT.format(tests=str(ROOT / "tests"), plant=plant))  # a plugin: -p below
     result = pytester.runpytest_subprocess(
-        str(ROOT / "properties" / "test_hidden_states.py"),
+        str(ROOT / "properties" / path),
+        *(["-k", "each_layer_equals_the_reference"] if "layer" in path else []),
         "--bert-model",
         "random:tiny",
         "-p",
-        "plant_past_128",
+        "planted_bug",
         "-p",
         "no:cacheprovider",
     )
-    # At least the shard whose row is a text past the limit (random draws in the others may meet one too).
+    # At least the shard whose row is of that class (random draws in the others may meet one too).
     assert result.parseoutcomes().get("failed", 0) >= 1, result.stdout.str()[-3000:]
-    result.stdout.fnmatch_lines(["*Property 'per-layer equivalence with hidden_states' failed at layer 1*"])
+    result.stdout.fnmatch_lines([f"*Property '{says}*"])
 
 
 def test_a_layer_candidate_wrong_past_128_tokens_fails_the_properties_run_by_pytest(pytester):
