@@ -15,6 +15,7 @@ _API = {
     "CandidateFailed": "bertcheck.verify",
     "CandidateError": "bertcheck.candidate",
     "reads_only": "bertcheck.candidate",
+    "runs": "bertcheck.capabilities",
     "PropertyFailure": "bertcheck.failures",
 }
 

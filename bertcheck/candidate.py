@@ -29,8 +29,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
+from bertcheck.arrays import NotAnArray, kind_of, to_torch
+from bertcheck.capabilities import Runs, declared
 from bertcheck.devices import unguarded
-from bertcheck.names import EMBED_NAMES, LAYER_NAMES, LAYER_SHAPES, layer_name
+from bertcheck.names import EMBED_NAMES, LAYER_NAMES, LAYER_SHAPES, POOLER_NAMES, layer_name
+from bertcheck.outputs import state_name
 
 
 class CandidateError(RuntimeError):
@@ -83,10 +86,16 @@ def _device_matches(actual: torch.device, wanted: str) -> bool:
 
 
 def _validate(name: str, what: str, value, shape: tuple, dtype: torch.dtype, device: str) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
+    """`value` as a torch tensor (any array type: `bertcheck.arrays`), held to `shape`, `dtype` and `device`."""
+    try:
+        value = to_torch(value)
+    except NotAnArray:
         raise CandidateError(
-            f"{name} returned {type(value).__name__} for {what}, expected a torch.Tensor of shape {shape}"
-        )
+            f"{name} returned {kind_of(value)} for {what}, expected an array of shape {shape}: a torch tensor, "
+            "a numpy array, or anything with __dlpack__ or __array__"
+        ) from None
+    except (BufferError, RuntimeError, TypeError) as err:
+        raise CandidateError(f"{name} returned {kind_of(value)} for {what}, which torch cannot take: {err}") from None
     problems = []
     if tuple(value.shape) != shape:
         problems.append(f"shape {tuple(value.shape)}, expected {shape}")
@@ -218,6 +227,11 @@ class _Candidate:
         if not self.own and self._built.forget_copy not in bert.on_drop:
             bert.on_drop.append(self._built.forget_copy)
 
+    @property
+    def runs(self) -> Runs:
+        """What its factory declared it runs (`bertcheck.runs`); HF's own model and layer run everything."""
+        return declared(self.factory) if not self.own else declared(None)
+
     def wrap(self, case):
         """The example as a failure shows it: with the candidate's name and a `verify` reproduce line."""
         from bertcheck.cases import CandidateCase
@@ -295,6 +309,45 @@ class ModelCandidate(_Candidate):
     def __init__(self, factory: Callable, name: str | None = None):
         self.factory, self.name = factory, name or _name_of(factory)
         self._built = _Builds()
+        self._seen: set[str] = set()  # every output key its calls gave (`outputs_seen`)
+
+    def outside(self, bert, case) -> str | None:
+        """Why `case` is outside what the candidate declared it runs (None: inside): it is then never run."""
+        runs = self.runs
+        if runs.dtypes is not None and case.dtype not in runs.dtypes:
+            return f"{self.name} runs {runs.says('dtypes')}, not {str(case.dtype).removeprefix('torch.')}"
+        if not runs.runs_device(case.device):
+            return f"{self.name} runs on {runs.says('devices')}, not {case.device}"
+        if runs.max_batch is not None and case.batch > runs.max_batch:
+            return f"{self.name} takes batches of up to {runs.max_batch}"
+        if runs.max_tokens is not None and bert.encode(case)["input_ids"].shape[1] > runs.max_tokens:
+            return f"{self.name} takes inputs of up to {runs.max_tokens} tokens"
+        return None
+
+    def outputs_seen(self, config) -> tuple[list[str], list[str]]:
+        """What its calls gave, as HF names them, and what they never gave (so was never compared)."""
+        n, seen = config.num_hidden_layers, self._seen
+        states = sorted(int(k.split(".")[1]) for k in seen if k.startswith("hidden_states."))
+        named = sorted(k for k in seen if k.startswith(("embed.", "blocks.")))
+        compared, missing = [], []
+        if len(states) == n + 1:
+            compared.append(f"every hidden state (hidden_states[0] to [{n}])")
+        elif states:
+            compared.append(
+                ", ".join(f"hidden_states[{i}]" + (" (last_hidden_state)" if i == n else "") for i in states)
+            )
+        absent = [i for i in range(n + 1) if i not in states]
+        if absent:
+            missing.append(
+                f"{len(absent)} hidden states (hidden_states[{absent[0]}]"
+                + (f" to [{absent[-1]}])" if len(absent) > 1 else ")")
+            )
+        (compared if "pooler.out" in seen else missing).append("pooler_output")
+        if named:
+            compared.append(f"{len(named)} named intermediates")
+        else:
+            missing.append("named intermediates (a failure can name no activation inside a layer)")
+        return compared, missing
 
     @property
     def takes_a_copy(self) -> bool:
@@ -327,9 +380,9 @@ class ModelCandidate(_Candidate):
         return self._built[key]
 
     def call(self, fn, inputs: dict[str, torch.Tensor], config, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-        """Run `fn`; returns ``hidden_states.{i}`` for each hidden state plus any full names it gave."""
+        """Run `fn`; returns what it gave (`given`), each output validated, by vocabulary name: hidden state
+        i as ``hidden_states.{i}``, the pooler's output as ``pooler.out``, and any full names it gave."""
         ids = inputs["input_ids"]
-        B, T = ids.shape
         with torch.no_grad():
             try:
                 with unguarded():
@@ -340,39 +393,84 @@ class ModelCandidate(_Candidate):
                 raise CandidateError(
                     f"{self.name} raised {type(err).__name__}: {err} on input_ids {tuple(ids.shape)}"
                 ) from err
-        named: dict = {}
-        if hasattr(out, "hidden_states") and not isinstance(out, Sequence):  # an HF ModelOutput
-            states = out.hidden_states
-        elif isinstance(out, Mapping):
-            known = set(EMBED_NAMES) | {layer_name(i, n) for i in range(config.num_hidden_layers) for n in LAYER_NAMES}
-            unknown = [k for k in out if k != "hidden_states" and k not in known]
-            if unknown or "hidden_states" not in out:
-                raise CandidateError(
-                    f"{self.name} returned a mapping with keys {list(out)[:8]}: it needs 'hidden_states' "
-                    "and full vocabulary names only (embed.out, blocks.0.resid_mid, ...)"
-                )
-            states, named = out["hidden_states"], {k: v for k, v in out.items() if k != "hidden_states"}
-        else:
-            states = out
-        n = config.num_hidden_layers + 1
-        if not isinstance(states, Sequence) or len(states) != n:
-            got = f"{len(states)} items" if isinstance(states, Sequence) else type(states).__name__
-            raise CandidateError(
-                f"{self.name} returned {got} as hidden states, expected {n}: the embeddings, then each of "
-                f"{config.num_hidden_layers} layers"
-            )
-        device = str(ids.device)
-        result = {
-            f"hidden_states.{i}": _validate(
-                self.name, f"hidden state {i}", h, (B, T, config.hidden_size), dtype, device
-            )
-            for i, h in enumerate(states)
-        }
-        shapes = layer_shapes(B, T, config)
-        for key, value in named.items():
-            short = key.split(".", 2)[2] if key.startswith("blocks.") else "resid_pre"  # embeddings are all (B, T, H)
-            result[key] = _validate(self.name, key, value, shapes[short], dtype, device)
+        result = self._outputs(given(self.name, out, config), ids, config, dtype)
+        self._seen.update(result)
         return result
+
+    def _outputs(self, out: dict, ids: torch.Tensor, config, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        B, T = ids.shape
+        device, H, n = str(ids.device), config.hidden_size, config.num_hidden_layers
+        shapes = {**layer_shapes(B, T, config), **dict.fromkeys(("resid_pre", *EMBED_NAMES), (B, T, H))}
+        result = {}
+        for key, value in out.items():
+            if key.startswith("hidden_states.") or key == "last_hidden_state":
+                what, shape = (
+                    ("the last hidden state" if key == "last_hidden_state" else f"hidden state {key[14:]}"),
+                    (B, T, H),
+                )
+            elif key in POOLER_NAMES:
+                what, shape = ("pooler_output" if key == "pooler.out" else key), (B, H)
+            else:
+                what, shape = key, shapes[key.split(".", 2)[2] if key.startswith("blocks.") else key]
+            result[key] = _validate(self.name, what, value, shape, dtype, device)
+        inputs_of = {i for i in range(n + 1) if f"hidden_states.{i}" in result}
+        orphans = [
+            key
+            for key in result
+            if key.startswith("blocks.") and not key.endswith(".resid_post") and int(key.split(".")[1]) not in inputs_of
+        ]
+        if orphans:
+            i = int(orphans[0].split(".")[1])
+            raise CandidateError(
+                f"{self.name} gave {', '.join(orphans[:4])} without hidden state {i}, the input of layer {i}: an "
+                "intermediate is compared with the reference layer fed the candidate's own layer input. Give "
+                f"hidden state {i} too (in hidden_states, or by its name {state_name(i)}), or leave them out"
+            )
+        return result
+
+
+def given(name: str, out, config) -> dict:
+    """What a model candidate's function returned, as {key: array}: hidden states as ``hidden_states.{i}``,
+    ``last_hidden_state``, the pooler's output as ``pooler.out``, and full vocabulary names. It may return
+    an HF ``ModelOutput``; a mapping of ``hidden_states`` (all of them), ``last_hidden_state``,
+    ``pooler_output`` and vocabulary names, any subset; a sequence of every hidden state; or one array,
+    the last hidden state (an engine's only output)."""
+    n = config.num_hidden_layers
+    known = {*EMBED_NAMES, *POOLER_NAMES} | {layer_name(i, s) for i in range(n) for s in LAYER_NAMES}
+    accepted = ("hidden_states", "last_hidden_state", "pooler_output")
+    if hasattr(out, "last_hidden_state") and isinstance(out, Mapping):  # an HF ModelOutput: its tensors that are set
+        out = {k: getattr(out, k) for k in accepted if getattr(out, k, None) is not None}
+    elif isinstance(out, Sequence) and not isinstance(out, (str, bytes)):
+        out = {"hidden_states": out}
+    elif not isinstance(out, Mapping):
+        out = {"last_hidden_state": out}
+    unknown = [k for k in out if k not in accepted and k not in known]
+    if unknown or not out:
+        raise CandidateError(
+            f"{name} returned a mapping with keys {list(out)[:8]}: it takes {', '.join(accepted)} and full "
+            "vocabulary names (embed.out, blocks.0.resid_mid, pooler.out, ...), any subset"
+        )
+    result = {}
+    for key, value in out.items():
+        if key == "hidden_states":
+            if not isinstance(value, Sequence) or len(value) != n + 1:
+                got = f"{len(value)} items" if isinstance(value, Sequence) else kind_of(value)
+                raise CandidateError(
+                    f"{name} returned {got} as hidden states, expected {n + 1}: the embeddings, then each of "
+                    f"{n} layers (or give last_hidden_state alone, or each hidden state by its name)"
+                )
+            result.update({f"hidden_states.{i}": h for i, h in enumerate(value)})
+        elif key == "pooler_output":
+            result["pooler.out"] = value
+        elif key == "embed.out":
+            result["hidden_states.0"] = value
+        elif key.endswith(".resid_post") and key.startswith("blocks."):
+            result[f"hidden_states.{int(key.split('.')[1]) + 1}"] = value
+        else:
+            result[key] = value
+    if "last_hidden_state" in result and f"hidden_states.{n}" not in result:
+        result[f"hidden_states.{n}"] = result.pop("last_hidden_state")
+    return result
 
 
 def _watched(fn: Callable, watch: _Watch | None) -> Callable:

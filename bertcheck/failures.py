@@ -67,6 +67,13 @@ class PropertyFailure(AssertionError):
         text = self.case.example_json() if isinstance(self.case, CandidateCase) else example_json(self.case)
         return {"property": self.check, "model": self.spec, "example": json.loads(text)}
 
+    def with_details(self, more: list[str]) -> "PropertyFailure":
+        """The same failure with `more` lines after its details (a diagnosis)."""
+        failure = self.again()
+        failure.details = [*self.details, *more]
+        failure.args = (failure.report(),)
+        return failure
+
     def again(self) -> "PropertyFailure":
         """The same failure as a fresh exception: one object is never raised twice. The copy holds the
         numbers and the input alone: no traceback, so none of the frames that made it, whose locals are
@@ -203,6 +210,8 @@ class Check:
                 where, name, expectation, [f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"]
             )
         real = self.real if tokens is True else (None if tokens is False else tokens)
+        if real is not None and actual.dim() == 2:  # one output per row (the pooler's): no token axis
+            real = None
         mismatch, ratio = differences(actual, expected, tolerance, real)
         if mismatch is not None:
             raise self.fail(where, name, expectation, mismatch.lines())

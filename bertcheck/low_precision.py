@@ -47,16 +47,23 @@ class Baseline:
 
     dtype: torch.dtype
     hf: float | None  # HF's own layer (None where HF does not expose the activation)
-    ops: float  # the reference's ops run in `dtype`
+    ops: float | None  # the reference's ops run in `dtype` (None: not run, end to end)
     largest: float  # max |reference|: the scale of the floor
 
     @classmethod
     def of(
-        cls, dtype: torch.dtype, hf: torch.Tensor | None, ops: torch.Tensor, reference: torch.Tensor, real: torch.Tensor
+        cls,
+        dtype: torch.dtype,
+        hf: torch.Tensor | None,
+        ops: torch.Tensor | None,
+        reference: torch.Tensor,
+        real: torch.Tensor,
     ) -> "Baseline":
         """The baseline of one activation: HF's value (None where HF does not expose it) and the
-        reference ops' value in `dtype`, each against the float64 `reference`, at `real` tokens."""
-        largest = float(reference[real].abs().max()) if bool(real.any()) else 0.0
+        reference ops' value in `dtype` (None where not run), each against the float64 `reference`, at
+        `real` tokens (every row of a (B, H) output, the pooler's)."""
+        at = _real(reference, real)
+        largest = float(reference[at].abs().max()) if bool(at.any()) else 0.0
         return cls(dtype, worst_error(hf, reference, real), worst_error(ops, reference, real), largest)
 
     @property
@@ -78,6 +85,8 @@ class Baseline:
 
     def says(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
+        if self.ops is None:
+            return f"within {K:g}x the {dtype} error of HF's own model ({self.hf:.2g}) + {self.floor:.2g}"
         hf = "" if self.hf is None else f"HF's {self.hf:.2g}, "
         return (
             f"within {K:g}x the {dtype} error of plain PyTorch ({hf}the reference ops' {self.ops:.2g}) "
@@ -89,5 +98,12 @@ def worst_error(actual: torch.Tensor | None, reference: torch.Tensor, real: torc
     """max |actual - reference| at real tokens, in float64 (None for no `actual`; inf for NaN)."""
     if actual is None:
         return None
-    diff = (actual.double() - reference)[real].abs()
+    diff = (actual.double() - reference)[_real(reference, real)].abs()
     return float(diff.nan_to_num(nan=float("inf")).max()) if diff.numel() else 0.0
+
+
+def _real(reference: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Where to measure: the real tokens of a (B, T, ...) output; every row of a (B, H) one (the pooler's)."""
+    if reference.dim() == 2:
+        return torch.ones(reference.shape[0], dtype=torch.bool, device=reference.device)
+    return real

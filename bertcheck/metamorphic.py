@@ -47,6 +47,11 @@ def _rows(outputs: dict, index) -> dict:
     return {name: value[index] for name, value in outputs.items()}
 
 
+def _tokens(outputs: dict, index) -> dict:
+    """Positions `index` of each output that has a token axis (B, T, ...); one per row (the pooler's, (B, H)) as is."""
+    return {name: value[:, index] if value.dim() >= 3 else value for name, value in outputs.items()}
+
+
 def determinism(s: Subject) -> float:
     """The same input twice gives bit for bit the same outputs."""
     __tracebackhide__ = True
@@ -69,7 +74,7 @@ def batching(s: Subject) -> float:
         if n == 0:
             continue  # a fully padded row has no real token to run alone; its finiteness is asked of every call
         alone = s.call({key: value[b : b + 1, :n] for key, value in s.inputs.items()})
-        in_batch = {name: value[b : b + 1, :n] for name, value in together.items()}
+        in_batch = _tokens(_rows(together, slice(b, b + 1)), slice(None, n))
         worst = max(
             worst,
             s.close(
@@ -141,7 +146,7 @@ def padding(s: Subject, more: int = 5) -> float:
         worst = max(
             worst,
             s.close(
-                {name: value[:, :T] for name, value in s.call(s.scribble(longer, appended)).items()},
+                _tokens(s.call(s.scribble(longer, appended)), slice(None, T)),
                 out,
                 s.tolerance,
                 f"real tokens unchanged by {extra} more padded positions",

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import torch
 
-from bertcheck import metamorphic
+from bertcheck import deviations, metamorphic
 from bertcheck.candidate import ModelCandidate
 from bertcheck.capture import capture_layer
 from bertcheck.cases import Case
-from bertcheck.failures import Check
+from bertcheck.failures import Check, PropertyFailure, Unavailable
 from bertcheck.low_precision import Baseline, is_half
 from bertcheck.names import EMBED_NAMES, LAYER_NAMES, layer_name
 from bertcheck.outputs import comparable, require_finite, state_index, state_name
@@ -47,32 +47,47 @@ class ModelRun:
         self.n_layers = bert.config.num_hidden_layers
 
     def __call__(self, inputs: dict | None = None, *, states_only: bool = False) -> dict[str, torch.Tensor]:
-        """The candidate's outputs, each validated and finite: its hidden states by vocabulary name, then
-        (unless `states_only`: what the metamorphic properties compare, at 512 tokens in float64 a layer's
-        intermediates are ~10 MB each) the named intermediates it gave. A named output that is also a
-        hidden state (``embed.out``) must be that hidden state, bit for bit."""
+        """The candidate's outputs, each validated and finite, by vocabulary name: the hidden states it gave
+        (all, some, or the last alone), its pooler output (``pooler.out``), then (unless `states_only`: what
+        the metamorphic properties compare, at 512 tokens in float64 a layer's intermediates are ~10 MB each)
+        the named intermediates it gave. An output given twice (``embed.out`` by name and in
+        hidden_states; last_hidden_state and hidden_states) must be the same, bit for bit."""
         __tracebackhide__ = True
         inputs = self.inputs if inputs is None else inputs
         given = self.cand.call(self.fn, inputs, self.config, self.case.dtype)
-        out = {state_name(i): given[f"hidden_states.{i}"] for i in range(self.n_layers + 1)}
+        out = {
+            state_name(i): given[f"hidden_states.{i}"]
+            for i in range(self.n_layers + 1)
+            if f"hidden_states.{i}" in given
+        }
+        last = state_name(self.n_layers)
         for name, value in given.items():
             if name.startswith("hidden_states."):
                 continue
-            if name in out:
+            if name == "last_hidden_state" or name in out:
+                same = last if name == "last_hidden_state" else name
                 self.check.close(
                     "the model output",
-                    name,
+                    same,
                     value,
-                    out[name],
+                    out[same],
                     EXACT,
-                    f"{name} given by name == the same hidden state in hidden_states",
+                    f"{name} given twice, the same both times ({state_index(same)})",
                     tokens=False,
                 )
-            elif not states_only:
+            elif name.startswith("pooler.") or not states_only:
                 out[name] = value
         for name, value in out.items():
             require_finite(self.check, name, value, inputs["attention_mask"])
         return out
+
+    def baseline_model(self) -> torch.nn.Module:
+        """HF's model in the example's dtype: its own error there is what an end-to-end output is held to."""
+        return self.hf if self.hf is not None else self.bert.model(self.case.dtype, self.case.device)
+
+    def given_states(self, out: dict) -> list[int]:
+        """Which hidden states (0 the embeddings' output, i + 1 layer i's) the candidate gave."""
+        return [i for i in range(self.n_layers + 1) if state_name(i) in out]
 
     def _references(self):
         """The reference over the model's weights in its dtype; in half precision also the float64 one
@@ -89,18 +104,18 @@ class ModelRun:
         plain, exact = refs
         ids, types, mask = self.inputs["input_ids"], self.inputs["token_type_ids"], self.mask
         with torch.no_grad():
-            if stage < 0:
-                ops = plain.embed(ids, types)
-            else:
-                ops = plain.layer(stage, given, mask)
+            ops = _stage(plain, stage, given, ids, types, mask)
             ops = {name: value for name, value in ops.items() if name in names}  # only these are kept
             if exact is None:
                 ops = {name: comparable(name, value, mask) for name, value in ops.items()}
                 tol = tolerances_for(self.case.dtype).values
                 return ops, dict.fromkeys(ops, tol), dict.fromkeys(ops, "the reference")
-            if stage < 0:
+            if stage == -1:
                 wanted = exact.embed(ids, types)
                 theirs = {"embed.out": self.hf.embeddings(input_ids=ids, token_type_ids=types)}
+            elif stage == POOLER:
+                wanted = exact.pool(given.double())
+                theirs = {"pooler.out": self.hf.pooler(given)} if self.hf.pooler is not None else {}
             else:
                 wanted = exact.layer(stage, given.double(), mask)
                 theirs = {
@@ -133,11 +148,16 @@ class ModelRun:
             for i in range(self.n_layers):
                 wanted.append(exact.layer(i, wanted[-1], mask)[layer_name(i, "resid_post")])
                 ops.append(plain.layer(i, ops[-1], mask)[layer_name(i, "resid_post")])
+            pooled = self.hf(**self.inputs, return_dict=True).pooler_output if exact.has_pooler else None
         real = mask.bool()
-        return {
+        tols = {
             state_name(i): Baseline.of(self.case.dtype, h, o, w, real).tolerance(sides=2)
             for i, (h, o, w) in enumerate(zip(theirs, ops, wanted))
         }
+        if pooled is not None:
+            pool = (pooled, plain.pool(ops[-1])["pooler.out"], exact.pool(wanted[-1])["pooler.out"])
+            tols["pooler.out"] = Baseline.of(self.case.dtype, *pool, real).tolerance(sides=2)
+        return tols
 
     def subject(self) -> metamorphic.Subject:
         """This candidate as the metamorphic properties run it: on {input_ids, attention_mask,
@@ -170,35 +190,126 @@ class ModelRun:
 
 
 def model_equivalence(cand: ModelCandidate, bert: Bert, case: Case) -> float:
-    """The embeddings equal the reference's, and each layer i, fed the candidate's own hidden state i,
-    gives what the reference layer i gives on it: the next hidden state and every named intermediate, in
-    forward order. Each layer's error is its own, not the sum of the layers before it (chained, the
-    pre-LayerNorm sums of ~50 carry more than the tolerance)."""
+    """Each output the candidate gives equals the spec's. Where it gives a layer's input (hidden state i),
+    layer by layer: the embeddings equal the reference's, and layer i, fed the candidate's own hidden state
+    i, gives what the reference layer i gives on it (the next hidden state and every named intermediate,
+    in forward order), and the pooler, fed its own last hidden state, what the reference pooler gives.
+    Each layer's error is its own, not the sum of the layers before it (chained, the pre-LayerNorm sums of
+    ~50 carry more than the tolerance). Where it does not (an engine giving its last hidden state and
+    pooler output alone), end to end (`end_to_end`)."""
     __tracebackhide__ = True
     run = ModelRun(cand, bert, case, "model-equivalence", "model equivalence with the spec")
     out = run()
-    refs = run._references()
+    have = set(run.given_states(out))
+    refs = run._references() if have or any(name in out for name in EMBED_NAMES) else None
     worst = 0.0
     own = "fed the candidate's own layer input"
     stages = [(-1, None, [name for name in EMBED_NAMES if name in out])]
     stages += [
         (i, out[state_name(i)], [layer_name(i, s) for s in LAYER_NAMES if layer_name(i, s) in out])
         for i in range(run.n_layers)
+        if i in have
     ]
+    if run.n_layers in have and "pooler.out" in out:
+        stages.append((POOLER, out[state_name(run.n_layers)], ["pooler.out"]))
     for stage, given, names in stages:
+        if not names:
+            continue
         wanted, tols, says = run.expected(stage, given, refs, names)
+        failure = None
         for name in names:
-            worst = max(
-                worst,
-                run.check.same(
-                    name,
-                    comparable(name, out[name], run.mask),
-                    wanted[name],
-                    tols[name],
-                    f"{name} == {says[name]}" + ("" if stage < 0 else f", {own}"),
-                ),
-            )
+            try:
+                worst = max(
+                    worst,
+                    run.check.same(
+                        name,
+                        comparable(name, out[name], run.mask),
+                        wanted[name],
+                        tols[name],
+                        f"{name} == {says[name]}" + ("" if stage == -1 else f", {own}"),
+                    ),
+                )
+            except PropertyFailure as raised:
+                failure = raised
+                break
+        if failure is not None:
+            if stage == POOLER and _reporting():  # an engine's pooler: which known deviation it has
+                exact = ReferenceBert.from_hf(run.baseline_model(), dtype=torch.float64, lazy=True)
+                failure = failure.with_details(
+                    deviations.explain(exact, run.inputs, {"pooler.out": out["pooler.out"]}, run.mask.bool()).lines()
+                )
+            raise failure
+    chained = [state_name(i) for i in sorted(have) if i >= 1 and i - 1 not in have]
+    if "pooler.out" in out and run.n_layers not in have:
+        chained.append("pooler.out")
+    if chained:
+        worst = max(worst, end_to_end(run, {name: out[name] for name in chained}))
     return worst
+
+
+POOLER = "pooler"  # `ModelRun.expected`'s stage for the pooler, fed the candidate's own last hidden state
+
+
+def end_to_end(run: ModelRun, outputs: dict[str, torch.Tensor]) -> float:
+    """Outputs whose input the candidate does not give (its last hidden state and pooler output alone, as
+    an engine gives them) against the float64 reference run end to end from the same ids over the same
+    weights, at real tokens. The tolerance is derived per output and input, FlashAttention's rule
+    (`bertcheck.low_precision`) in every dtype: at most K = 2 times the error HF's own model makes end to
+    end in that dtype on the same input, plus one unit in the last place at the output's largest value.
+    One forward of HF's model and one of the float64 reference an example. On the failure reported (the
+    shrunk one), the reference is rerun under each known deviation (`bertcheck.deviations`) to name
+    the likely bug."""
+    __tracebackhide__ = True
+    case, inputs = run.case, run.inputs
+    hf = run.baseline_model()
+    exact = ReferenceBert.from_hf(hf, dtype=torch.float64, lazy=True)
+    wanted = deviations.run_to(exact, inputs, outputs)
+    with torch.no_grad():
+        theirs_all = hf(**inputs, output_hidden_states=True, return_dict=True)
+    theirs = {name: _hf_output(theirs_all, name) for name in outputs}
+    del theirs_all
+    real = run.mask.bool()
+    baselines = {name: Baseline.of(case.dtype, theirs[name], None, wanted[name], real) for name in outputs}
+    worst, failure = 0.0, None
+    for name, value in outputs.items():
+        b = baselines[name]
+        expectation = f"{state_index(name)} == the float64 reference run end to end from the ids, {b.says()}"
+        try:
+            worst = max(worst, run.check.same(name, value, wanted[name], b.tolerance(), expectation))
+        except PropertyFailure as raised:
+            failure = raised
+            break
+    if failure is None:
+        return worst
+    if _reporting():
+        explained = deviations.explain(exact, inputs, outputs, real)
+        failure = failure.with_details(explained.lines())
+    raise failure
+
+
+def _stage(reference: ReferenceBert, stage, given, ids, types, mask) -> dict[str, torch.Tensor]:
+    """What `reference` gives at `ModelRun.expected`'s `stage`."""
+    if stage == -1:
+        return reference.embed(ids, types)
+    if stage == POOLER:
+        return reference.pool(given)
+    return reference.layer(stage, given, mask)
+
+
+def _hf_output(out, name: str) -> torch.Tensor:
+    if name == "pooler.out":
+        if out.pooler_output is None:
+            raise Unavailable("the model has no pooler: a candidate's pooler_output has nothing to be compared with")
+        return out.pooler_output
+    return out.hidden_states[0 if name == "embed.out" else int(name.split(".")[1]) + 1]
+
+
+def _reporting() -> bool:
+    """Whether this failure is the one reported: outside Hypothesis, or its final replay of the shrunk
+    example (not each example tried while shrinking, which would run the catalogue every time)."""
+    from hypothesis.control import current_build_context, currently_in_test_context
+
+    return not currently_in_test_context() or current_build_context().is_final
 
 
 def batching(cand: ModelCandidate, bert: Bert, case: Case) -> float:

@@ -9,6 +9,9 @@ H hidden_size, N num_attention_heads, I intermediate_size)::
       -> mlp_pre (B,T,I) -> mlp_post = gelu(mlp_pre) (B,T,I) -> mlp_out (B,T,H)
       -> ln2_in = mlp_out + resid_mid (B,T,H) -> resid_post = LN2(ln2_in) (B,T,H)        (BertOutput)
 
+After the last layer, the pooler: ``pooler.pre`` = dense(resid_post[:, 0]) (B,H), ``pooler.out`` =
+tanh(pooler.pre) (B,H), HF's ``pooler_output``.
+
 BERT normalizes *after* each residual add, and the second residual is the first LayerNorm's output
 (`resid_mid`), not the layer input. Full names are dotted: ``blocks.3.ln1_in``, ``embed.ln_in``.
 
@@ -58,6 +61,10 @@ LAYER_SHAPES = {
 # Embeddings: word + position + token type, summed, then LayerNorm; every one (B,T,H).
 EMBED_NAMES = ("embed.tokens", "embed.positions", "embed.token_types", "embed.ln_in", "embed.out")
 
+# The pooler (`BertPooler`), after the last layer: the first token's last hidden state through a dense
+# layer (pre) and tanh (out, HF's `pooler_output`); each (B,H), one per row, not per token.
+POOLER_NAMES = ("pooler.pre", "pooler.out")
+
 # One layer, in forward order. `attn_scores` and `pattern` are computed by the reference only: HF does
 # not expose them without switching attention implementation, so the capture leaves them out.
 LAYER_NAMES = (
@@ -97,6 +104,11 @@ EMBED_HOOKS = {
     "embed.token_types": Hook("embeddings.token_type_embeddings", "output"),
     "embed.ln_in": Hook("embeddings.LayerNorm", "pre"),
     "embed.out": Hook("embeddings.LayerNorm", "output"),
+}
+
+POOLER_HOOKS = {
+    "pooler.pre": Hook("pooler.dense", "output"),
+    "pooler.out": Hook("pooler", "output"),
 }
 
 # Relative to `encoder.layer.{i}`; "" is the layer itself.
@@ -157,7 +169,10 @@ def layer_name(layer: int, name: str) -> str:
 
 
 def where_of_name(name: str) -> str:
-    """Where a full name sits, as failures say it: "embeddings" for ``embed.*``, "layer i" for ``blocks.{i}.*``."""
+    """Where a full name sits, as failures say it: "embeddings" for ``embed.*``, "the pooler" for
+    ``pooler.*``, "layer i" for ``blocks.{i}.*``."""
+    if name.startswith("pooler."):
+        return "the pooler"
     return "embeddings" if name.startswith("embed.") else f"layer {name.split('.')[1]}"
 
 

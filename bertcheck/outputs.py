@@ -21,7 +21,9 @@ def state_name(i: int) -> str:
 
 
 def state_index(name: str) -> str:
-    """Where a hidden state's vocabulary name sits in HF's output: ``hidden_states[i]``."""
+    """Where an output's vocabulary name sits in HF's output: ``hidden_states[i]``, ``pooler_output``."""
+    if name == "pooler.out":
+        return "pooler_output"
     return "hidden_states[0]" if name == "embed.out" else f"hidden_states[{int(name.split('.')[1]) + 1}]"
 
 

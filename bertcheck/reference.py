@@ -76,10 +76,11 @@ def normalized_moments(z: torch.Tensor, x: torch.Tensor, eps: float) -> tuple[to
     return z.mean(dim=-1), z.var(dim=-1, unbiased=False), v / (v + eps)
 
 
-def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """(B, T) of 1/0 -> (B, 1, 1, T): 0 for keys to attend, the dtype's most negative value for padding."""
+def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype, value: float | None = None) -> torch.Tensor:
+    """(B, T) of 1/0 -> (B, 1, 1, T): 0 for keys to attend, the dtype's most negative value (or `value`)
+    for padding."""
     keep = attention_mask[:, None, None, :].to(dtype)
-    return (1.0 - keep) * torch.finfo(dtype).min
+    return (1.0 - keep) * (torch.finfo(dtype).min if value is None else value)
 
 
 class ReferenceBert:
@@ -122,6 +123,26 @@ class ReferenceBert:
             )
         else:
             self.w = {key: self._take(state_dict, key, shape, dtype, device) for key, shape in shapes}
+        # The pooler, where the model has one (`BertModel(add_pooling_layer=False)` has none).
+        self.has_pooler = embeddings and "pooler.dense.weight" in (state_dict if _weights is None else _weights)
+        if self.has_pooler:
+            H = config.hidden_size
+            source = state_dict if _weights is None else _weights
+            for key, shape in (("pooler.dense.weight", (H, H)), ("pooler.dense.bias", (H,))):
+                if _weights is not None:
+                    self.w[key] = _weights[key]
+                elif lazy:
+                    dict.__setitem__(self.w, key, self._take(source, key, shape, None, None))
+                else:
+                    self.w[key] = self._take(source, key, shape, dtype, device)
+        # What the spec says, as knobs only `bertcheck.deviations` turns (`deviating`): each known way an
+        # engine departs from BERT, run to name the one a failing candidate's outputs match.
+        self.mask_value: float | None = None  # None: the dtype's most negative value
+        self.scaled = True  # scores times 1/sqrt(hs)
+        self.pre_ln = False  # LayerNorm before each sublayer, not after its residual add
+        self.token_types = True  # token_type_ids read (False: every token is type 0, as if none were given)
+        self.position_offset = 0  # position ids start here
+        self.pooler_tanh = True
 
     @classmethod
     def from_hf(cls, model, *, dtype=None, device=None, lazy: bool = False) -> "ReferenceBert":
@@ -145,6 +166,16 @@ class ReferenceBert:
         state = {f"encoder.layer.0.{k}": v for k, v in hf_layer.state_dict().items()}
         return cls(state, one, embeddings=False, dtype=dtype)
 
+    def deviating(self, **knobs) -> "ReferenceBert":
+        """This reference with some of its knobs turned (`eps`, `act`, `mask_value`, `scaled`, `pre_ln`,
+        `token_types`, `position_offset`, `pooler_tanh`), sharing its weights: a known deviation from BERT."""
+        other = copy.copy(self)
+        for name, value in knobs.items():
+            if not hasattr(self, name):
+                raise AttributeError(f"the reference has no knob {name!r}")
+            setattr(other, name, value)
+        return other
+
     @staticmethod
     def _take(state_dict, key, shape, dtype, device) -> torch.Tensor:
         if key not in state_dict:
@@ -160,10 +191,15 @@ class ReferenceBert:
         for the word embeddings when given (to differentiate with respect to them)."""
         w = self.w
         B, T = input_ids.shape
-        if token_type_ids is None:
+        if token_type_ids is None or not self.token_types:
             token_type_ids = torch.zeros_like(input_ids)
         if position_ids is None:
-            position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
+            offset = self.position_offset
+            position_ids = (
+                torch.arange(offset, T + offset, device=input_ids.device)
+                .clamp(max=self.config.max_position_embeddings - 1)
+                .expand(B, T)
+            )
         tokens = (
             self._rows("embeddings.word_embeddings.weight", input_ids) if inputs_embeds is None else inputs_embeds
         )  # (B, T, H)
@@ -185,10 +221,13 @@ class ReferenceBert:
     # ---- one encoder layer ----------------------------------------------------------------------
     def layer(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Layer `i` applied to `resid_pre` (B, T, H) with a (B, T) 1/0 mask; every intermediate, by name."""
+        if self.pre_ln:
+            return self._pre_ln_layer(i, resid_pre, attention_mask)
         p = f"encoder.layer.{i}."
         w = self.w
         B, T, H = resid_pre.shape
         nh, hs = self.n_heads, self.head_size
+        scale = 1.0 / math.sqrt(hs) if self.scaled else 1.0
 
         def linear(x, name):  # x @ W.T + b, as one fused op: ~20% faster than the three-op spelling
             return torch.nn.functional.linear(x, w[p + name + ".weight"], w[p + name + ".bias"])
@@ -200,7 +239,7 @@ class ReferenceBert:
         q = linear(resid_pre, "attention.self.query")  # (B, T, H)
         k = linear(resid_pre, "attention.self.key")  # (B, T, H)
         v = linear(resid_pre, "attention.self.value")  # (B, T, H)
-        mask = additive_mask(attention_mask, resid_pre.dtype)  # (B, 1, 1, T)
+        mask = additive_mask(attention_mask, resid_pre.dtype, self.mask_value)  # (B, 1, 1, T)
         if self.positions == "absolute":
             # mask + q.k^T / sqrt(hs), as one op: the three-op spelling makes two more (B, nh, T, T) passes
             # (5x slower at 512 tokens, and 50 MB of temporaries per layer in float64).
@@ -209,10 +248,10 @@ class ReferenceBert:
                 mask.expand(B, nh, 1, T).reshape(B * nh, 1, T),
                 flat(q),
                 flat(k).transpose(1, 2),
-                alpha=1.0 / math.sqrt(hs),
+                alpha=scale,
             ).view(B, nh, T, T)
         else:
-            attn_scores = self._relative_scores(p, heads(q), heads(k)) / math.sqrt(hs) + mask  # (B, nh, T, T)
+            attn_scores = self._relative_scores(p, heads(q), heads(k)) * scale + mask  # (B, nh, T, T)
         pattern = torch.softmax(attn_scores, dim=-1)  # (B, nh, T, T)
         z = (pattern @ heads(v)).transpose(1, 2).reshape(B, T, H)  # (B, T, H)
         attn_out = linear(z, "attention.output.dense")  # (B, T, H)
@@ -250,6 +289,31 @@ class ReferenceBert:
             resid_post=resid_post,
         )
         return {layer_name(i, name): value for name, value in local.items()}
+
+    def _pre_ln_layer(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A pre-LN layer (GPT-2's order, not BERT's) over the same weights: each LayerNorm on a sublayer's
+        input, the residual added after. Only its output is named: its intermediates mean other things."""
+        p, w, name = f"encoder.layer.{i}.", self.w, lambda short: layer_name(i, short)  # noqa: E731
+        ln1 = layer_norm(
+            resid_pre, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], self.eps
+        )
+        resid_mid = resid_pre + self.deviating(pre_ln=False).layer(i, ln1, attention_mask)[name("attn_out")]
+        ln2 = layer_norm(resid_mid, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
+        dense = torch.nn.functional.linear
+        mlp_post = self.act(dense(ln2, w[p + "intermediate.dense.weight"], w[p + "intermediate.dense.bias"]))
+        return {
+            name("resid_post"): resid_mid + dense(mlp_post, w[p + "output.dense.weight"], w[p + "output.dense.bias"])
+        }
+
+    # ---- the pooler ---------------------------------------------------------------------------------
+    def pool(self, last_hidden_state: torch.Tensor) -> dict[str, torch.Tensor]:
+        """BertPooler: the first token's last hidden state through dense and tanh; (B, H) each."""
+        if not self.has_pooler:
+            raise ValueError("the model has no pooler (pooler.dense.weight is not in its state_dict)")
+        pre = torch.nn.functional.linear(
+            last_hidden_state[:, 0], self.w["pooler.dense.weight"], self.w["pooler.dense.bias"]
+        )
+        return {"pooler.pre": pre, "pooler.out": torch.tanh(pre) if self.pooler_tanh else pre}
 
     def _relative_scores(self, p: str, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """q.k plus the learned score of each query-key distance (Shaw et al.; Huang et al. for

@@ -136,7 +136,8 @@ def run_model_property(bert, case, key: str, cand=None) -> float:
     share of the tolerance, recorded for the run's worst-error table. Raises `PropertyFailure`."""
     __tracebackhide__ = True
     prop = named("model", key)
-    why = bert.unsupported(case)
+    # A case the model cannot take, or the candidate declared it does not run (`bertcheck.runs`).
+    why = bert.unsupported(case) or (cand.outside(bert, case) if cand is not None and not cand.own else None)
     if why:
         coverage.rejected(_recorded(prop, cand), bert.spec, case)
         if currently_in_test_context():

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
+from bertcheck.capabilities import EVERYTHING, Runs
 from bertcheck.candidate import CandidateError, FactoryError, LayerCandidate, ModelCandidate
 from bertcheck.cases import ATTENTION_SCALES, Case, LayerCase
 from bertcheck.devices import guard
@@ -84,6 +85,8 @@ class Report:
     results: list[Result] = field(default_factory=list)
     interrupted: bool = False  # Ctrl-C: the results are those that finished
     planned: int = 0  # how many properties were to run
+    left_out: list[str] = field(default_factory=list)  # inputs not drawn: outside what the candidate runs
+    outputs: tuple[list[str], list[str]] | None = None  # a model candidate's outputs: compared, not given
 
     @property
     def passed(self) -> bool:
@@ -128,6 +131,12 @@ class Report:
             + " (worst error as a share of the tolerance; 1 = the limit)",
             *self.table(),
         ]
+        if self.outputs is not None:
+            compared, missing = self.outputs
+            lines.append(f"outputs compared: {', '.join(compared) or 'none'}")
+            lines.append(f"not given, so not compared: {', '.join(missing)}" if missing else "every output was given")
+        if self.left_out:
+            lines.append(f"not drawn, outside what the candidate declares it runs: {'; '.join(self.left_out)}")
         for r in self.results:
             if r.failure is not None or r.error is not None:
                 lines += ["", f"--- {r.property} ---"]
@@ -275,24 +284,37 @@ def _not_reproducible(result: Result, cand, bert: Bert) -> None:
     result.failure = result.last_failure
 
 
-def layer_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[LayerCase]:
+def layer_strategy(
+    bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu", runs: Runs = EVERYTHING
+) -> st.SearchStrategy[LayerCase]:
     """Generated states for a layer candidate: padded batches of 1 to 8, 1 to 127 tokens, and 1 in 10 of
-    128-512 tokens; std 1 and 1e-3."""
+    128-512 tokens; std 1 and 1e-3; within what the candidate `runs` (its batch and length limits)."""
+    longest = min(bert.max_length, runs.max_tokens or bert.max_length)
     return layer_cases(
         n_layers=bert.config.num_hidden_layers,
         scales=ATTENTION_SCALES,
-        max_batch=LAYER_MAX_BATCH,
-        long=True,
-        max_long_tokens=bert.max_length,
+        max_batch=min(LAYER_MAX_BATCH, runs.max_batch or LAYER_MAX_BATCH),
+        max_tokens=min(16, longest),
+        long=longest > 16,
+        max_long_tokens=longest,
         dtypes=dtype_strategy(allowed=dtypes),
         devices=st.just(device),
     )
 
 
-def model_strategy(bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu") -> st.SearchStrategy[Case]:
+def model_strategy(
+    bert: Bert, dtypes: Iterable[torch.dtype], device: str = "cpu", runs: Runs = EVERYTHING
+) -> st.SearchStrategy[Case]:
     """Generated sentences for a model candidate: padded batches, pairs (where the model has two token
-    types), 1 in 10 past 512 tokens."""
-    return cases(dtypes=dtype_strategy(allowed=dtypes), devices=st.just(device), pairs=bert.takes_pairs)
+    types), 1 in 10 past 512 tokens; within what the candidate `runs` (texts past the limit only where it
+    takes the model's longest input; a batch longer than it takes is never run: `outside`)."""
+    return cases(
+        dtypes=dtype_strategy(allowed=dtypes),
+        devices=st.just(device),
+        pairs=bert.takes_pairs,
+        max_batch=min(8, runs.max_batch or 8),
+        long=runs.max_tokens is None or runs.max_tokens >= bert.max_length,
+    )
 
 
 def run(
@@ -328,13 +350,24 @@ def run(
     unknown = [n for n in names if n not in table]
     if unknown:
         raise ValueError(f"unknown {candidate.kind} properties {unknown}; known: {', '.join(table)}")
-    dtypes = list(dtypes)
+    asked, runs = list(dtypes), candidate.runs
+    dtypes = list(runs.dtypes_of(asked))
+    if not dtypes or not runs.runs_device(device):
+        raise FactoryError(
+            f"{candidate.name} declares it runs dtypes {runs.says('dtypes')} on devices {runs.says('devices')} "
+            f"(@bertcheck.runs); this run asks {', '.join(str(d).removeprefix('torch.') for d in asked)} on "
+            f"{device}: nothing is left to draw (--dtype and --device choose)"
+        )
     strategy = (
-        layer_strategy(bert, dtypes, device) if candidate.kind == "layer" else model_strategy(bert, dtypes, device)
+        layer_strategy(bert, dtypes, device, runs)
+        if candidate.kind == "layer"
+        else model_strategy(bert, dtypes, device, runs)
     )
     if max_time is not None and not max_time > 0:
         raise ValueError(f"max_time {max_time}: give a positive number of seconds")
+    max_batch = LAYER_MAX_BATCH if candidate.kind == "layer" else 8
     report = Report(candidate.name, candidate.kind, bert.spec, planned=len(names))
+    report.left_out = runs.left_out(asked, device, bert.max_length, max_batch)
     end = None if max_time is None else time.monotonic() + max_time
     with guard():  # bertcheck's own code names the device of every tensor it makes (bertcheck.devices)
         for i, name in enumerate(names):
@@ -357,6 +390,8 @@ def run(
             report.results.append(result)
             if progress is not None:
                 progress(result, finished=True)
+    if candidate.kind == "model":
+        report.outputs = candidate.outputs_seen(bert.config)
     return report
 
 

@@ -13,6 +13,8 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
+import bertcheck
+
 from tests import mutants
 from bertcheck.candidate import hf_layer as _hf_layer
 from bertcheck.candidate import hf_model as _hf_model
@@ -127,6 +129,134 @@ def onnx_model(hf_model):
     return fn
 
 
+def _export_outputs(hf_model) -> bytes:
+    """HF's model exported to ONNX as users ship it: last_hidden_state and pooler_output its only
+    outputs (the dynamo exporter, dynamic batch and length)."""
+    import io
+
+    class Outputs(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state, out.pooler_output
+
+    ids, mask, types = torch.full((2, 7), 5), torch.ones(2, 7, dtype=torch.long), torch.zeros(2, 7, dtype=torch.long)
+    batch, tokens = torch.export.Dim("batch", max=64), torch.export.Dim("tokens", max=512)
+    dims = {name: {0: batch, 1: tokens} for name in ("input_ids", "attention_mask", "token_type_ids")}
+    program = torch.onnx.export(
+        Outputs(hf_model.eval()),
+        (ids, mask, types),
+        dynamic_shapes=dims,
+        input_names=list(dims),
+        output_names=["last_hidden_state", "pooler_output"],
+        dynamo=True,
+    )
+    buffer = io.BytesIO()
+    program.save(buffer)
+    return buffer.getvalue()
+
+
+def _onnx_session(graph: bytes):
+    """onnxruntime running `graph` on the CPU, called as an engine is: numpy in, a dict of numpy out."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+
+    def fn(input_ids, attention_mask, token_type_ids):
+        feeds = {
+            "input_ids": input_ids.numpy(),
+            "attention_mask": attention_mask.numpy(),
+            "token_type_ids": token_type_ids.numpy(),
+        }
+        return dict(zip(names, session.run(None, feeds)))
+
+    return fn
+
+
+@bertcheck.runs(dtypes=("float32",), devices=("cpu",))
+@bertcheck.reads_only
+def onnx_export(hf_model):
+    """The export users ship, run by onnxruntime: numpy last_hidden_state and pooler_output only, float32."""
+    return _onnx_session(_export_outputs(hf_model))
+
+
+@bertcheck.runs(dtypes=("float32",), devices=("cpu",))
+@bertcheck.reads_only
+def onnx_export_int8(hf_model):
+    """The same export, dynamically quantized to int8 weights (onnxruntime.quantization): a faithful
+    int8 engine, and so not the spec's numbers."""
+    import os
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, int8 = os.path.join(tmp, "model.onnx"), os.path.join(tmp, "model.int8.onnx")
+        with open(fp32, "wb") as f:
+            f.write(_export_outputs(hf_model))
+        quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
+        with open(int8, "rb") as f:
+            return _onnx_session(f.read())
+
+
+# ---- an engine in plain torch ops: its last hidden state and pooler output alone, as numpy --------
+
+
+def engine(*, types_ignored=False, position_offset=0, pooler_tanh=True, **layer_bugs):
+    """A model factory as an inference engine is checked: plain torch ops (HF's embeddings, then
+    `functional_layer`, then the pooler), float32 only, giving numpy last_hidden_state and pooler_output
+    alone. Each keyword plants one known deviation (the defaults are correct), none from bertcheck's
+    own catalogue code."""
+
+    @bertcheck.runs(dtypes=("float32",))
+    @bertcheck.reads_only
+    def factory(hf_model):
+        config = hf_model.config
+        layers = [functional_layer(layer, config, **layer_bugs) for layer in hf_model.encoder.layer]
+        w = {k: v.detach() for k, v in hf_model.embeddings.state_dict().items()}
+        pooler = hf_model.pooler.dense
+        eps = layer_bugs.get("eps") or config.layer_norm_eps  # one eps for every LayerNorm, as an engine has
+
+        def fn(input_ids, attention_mask, token_type_ids):
+            T = input_ids.shape[1]
+            positions = (torch.arange(T) + position_offset).clamp(max=config.max_position_embeddings - 1)
+            types = torch.zeros_like(token_type_ids) if types_ignored else token_type_ids
+            x = (
+                w["word_embeddings.weight"][input_ids]
+                + w["position_embeddings.weight"][positions]
+                + w["token_type_embeddings.weight"][types]
+            )
+            x = F.layer_norm(x, x.shape[-1:], w["LayerNorm.weight"], w["LayerNorm.bias"], eps)
+            for layer in layers:
+                x = layer(x, attention_mask)["resid_post"]
+            pooled = pooler(x[:, 0])
+            pooled = torch.tanh(pooled) if pooler_tanh else pooled
+            return {"last_hidden_state": x.numpy(), "pooler_output": pooled.numpy()}
+
+        return fn
+
+    return factory
+
+
+faithful_engine = engine()
+# The catalogue's bugs (`bertcheck.deviations`), each planted in an engine: name -> (factory, the name the
+# diagnosis must give).
+ENGINE_BUGS = {
+    "tanh GELU": (engine(gelu="tanh"), "tanh-approximate GELU"),
+    "eps 1e-5": (engine(eps=1e-5), "LayerNorm eps 1e-5"),
+    "eps 1e-6": (engine(eps=1e-6), "LayerNorm eps 1e-6"),
+    "no 1/sqrt(d)": (engine(scale=False), "no 1/sqrt(d) scaling of the attention scores"),
+    "pre-LN": (engine(pre_ln=True), "pre-LN: LayerNorm before each sublayer, not after its residual add"),
+    "token types ignored": (engine(types_ignored=True), "token types ignored (every token type 0)"),
+    "positions from 1": (engine(position_offset=1), "positions off by one (position ids from 1)"),
+    "pooler without tanh": (engine(pooler_tanh=False), "the pooler without its tanh"),
+}
+
+
 # ---- a functional BERT layer, and the ways people get it wrong -------------------------------------
 
 
@@ -143,11 +273,14 @@ def functional_layer(
     unbiased_variance=False,
     variance_in_dtype=False,
     softmax_without_max=False,
+    gelu="exact",
+    eps=None,
 ):
     """A BERT layer in plain torch ops; each keyword reproduces one bug (the defaults are correct)."""
     w = {k: v.detach() for k, v in hf_layer.state_dict().items()}
     nh = config.num_attention_heads
-    eps = config.layer_norm_eps
+    eps = config.layer_norm_eps if eps is None else eps
+    approximate = {"exact": "none", "tanh": "tanh"}[gelu]
 
     def ln(x, name):
         if variance_in_dtype:  # mean and variance summed term by term in the input's dtype: no wider accumulator
@@ -182,7 +315,7 @@ def functional_layer(
         ln1_in = attn_out + x
         resid_mid = ln1_in if pre_ln else ln(ln1_in, "attention.output.LayerNorm")
         f_in = ln(resid_mid, "output.LayerNorm") if pre_ln else resid_mid
-        mlp_post = F.gelu(linear(f_in, "intermediate.dense"))
+        mlp_post = F.gelu(linear(f_in, "intermediate.dense"), approximate=approximate)
         mlp_out = linear(mlp_post, "output.dense")
         residual = {"resid_mid": resid_mid, "resid_pre": x, None: torch.zeros_like(x)}[residual2]
         out = mlp_out + residual if pre_ln else ln(mlp_out + residual, "output.LayerNorm")
