@@ -1,7 +1,7 @@
 """Properties only HF's own model can be asked, each through forwards of its own: what a reimplementation's
 function has no counterpart for. The attention pattern (eager attention's probabilities), every attention
 implementation, omitted arguments, dropout in train mode, copies in other dtypes and devices against the
-float64 reference, output options, a fully padded row, and gradients.
+float64 reference, output options, a fully padded row, the pooler, and gradients.
 
 Each runs the forwards it needs on one generated case (keep those cases small: batch <= 4) and
 compares every hidden state at real-token positions, so a failure names the first layer that differs.
@@ -290,6 +290,30 @@ def fully_padded_row(bert: Bert, case: Case) -> float:
                 [f"NaN or infinite values in hidden_states[{i}] of that row"],
             )
     return _same_states(check, [s[:-1] for s in states], expected, tol, "other rows unchanged by a fully padded row")
+
+
+# ---- the pooler ---------------------------------------------------------------------------------
+
+
+def pooler(bert: Bert, case: Case) -> float:
+    """BertPooler: the first token's last hidden state through dense (``pooler.pre``, read by a hook) and
+    tanh (``pooler.out``, HF's pooler_output), each equal to the reference pooler fed HF's own last hidden
+    state."""
+    __tracebackhide__ = True
+    check, inputs, model = _start(bert, case, "pooler", "the pooler")
+    if getattr(model, "pooler", None) is None:
+        raise Unavailable(f"{bert.spec} has no pooler (BertModel(add_pooling_layer=False)): nothing to check")
+    captured = {}
+    hook = model.pooler.dense.register_forward_hook(lambda module, args, out: captured.setdefault("pooler.pre", out))
+    try:
+        with torch.no_grad():
+            out = model(**inputs, return_dict=True)
+    finally:
+        hook.remove()
+    theirs = {"pooler.pre": captured["pooler.pre"], "pooler.out": out.pooler_output}
+    ours = bert.reference(case.dtype, case.device).pool(out.last_hidden_state)
+    tol = tolerances_for(case.dtype).values
+    return outputs_close(check, theirs, ours, tol, "the reference pooler fed HF's own last hidden state")
 
 
 # ---- gradients ----------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class ModelRun:
         plain, exact = refs
         ids, types, mask = self.inputs["input_ids"], self.inputs["token_type_ids"], self.mask
         with torch.no_grad():
-            ops = _stage(plain, stage, given, ids, types, mask)
+            ops = _run_stage(plain, stage, given, ids, types, mask)
             ops = {name: value for name, value in ops.items() if name in names}  # only these are kept
             if exact is None:
                 ops = {name: comparable(name, value, mask) for name, value in ops.items()}
@@ -200,51 +200,49 @@ def model_equivalence(cand: ModelCandidate, bert: Bert, case: Case) -> float:
     __tracebackhide__ = True
     run = ModelRun(cand, bert, case, "model-equivalence", "model equivalence with the spec")
     out = run()
-    have = set(run.given_states(out))
+    have, n = set(run.given_states(out)), run.n_layers
     refs = run._references() if have or any(name in out for name in EMBED_NAMES) else None
-    worst = 0.0
-    own = "fed the candidate's own layer input"
     stages = [(-1, None, [name for name in EMBED_NAMES if name in out])]
     stages += [
         (i, out[state_name(i)], [layer_name(i, s) for s in LAYER_NAMES if layer_name(i, s) in out])
-        for i in range(run.n_layers)
+        for i in range(n)
         if i in have
     ]
-    if run.n_layers in have and "pooler.out" in out:
-        stages.append((POOLER, out[state_name(run.n_layers)], ["pooler.out"]))
-    for stage, given, names in stages:
-        if not names:
-            continue
-        wanted, tols, says = run.expected(stage, given, refs, names)
-        failure = None
-        for name in names:
-            try:
-                worst = max(
-                    worst,
-                    run.check.same(
-                        name,
-                        comparable(name, out[name], run.mask),
-                        wanted[name],
-                        tols[name],
-                        f"{name} == {says[name]}" + ("" if stage == -1 else f", {own}"),
-                    ),
-                )
-            except PropertyFailure as raised:
-                failure = raised
-                break
-        if failure is not None:
-            if stage == POOLER and _reporting():  # an engine's pooler: which known deviation it has
-                exact = ReferenceBert.from_hf(run.baseline_model(), dtype=torch.float64, lazy=True)
-                failure = failure.with_details(
-                    deviations.explain(exact, run.inputs, {"pooler.out": out["pooler.out"]}, run.mask.bool()).lines()
-                )
-            raise failure
+    worst = max([0.0] + [_compare_stage(run, refs, out, *stage) for stage in stages if stage[2]])
     chained = [state_name(i) for i in sorted(have) if i >= 1 and i - 1 not in have]
-    if "pooler.out" in out and run.n_layers not in have:
+    if "pooler.out" in out and n not in have:
         chained.append("pooler.out")
     if chained:
         worst = max(worst, end_to_end(run, {name: out[name] for name in chained}))
+    if "pooler.out" in out and n in have:  # last, in forward order: after the state it is fed
+        worst = max(worst, _compare_stage(run, refs, out, POOLER, out[state_name(n)], ["pooler.out"]))
     return worst
+
+
+def _compare_stage(run: ModelRun, refs, out: dict, stage, given, names: list[str]) -> float:
+    """The candidate's outputs `names` at one stage (the embeddings, layer i fed its own hidden state i,
+    the pooler fed its own last hidden state) against the reference's; a failing pooler names the known
+    deviation it has, as an engine's end-to-end outputs do."""
+    __tracebackhide__ = True
+    wanted, tols, says = run.expected(stage, given, refs, names)
+    fed = {-1: "", POOLER: ", fed the candidate's own last hidden state"}.get(
+        stage, ", fed the candidate's own layer input"
+    )
+    worst, failure = 0.0, None
+    for name in names:
+        value = comparable(name, out[name], run.mask)
+        try:
+            worst = max(worst, run.check.same(name, value, wanted[name], tols[name], f"{name} == {says[name]}{fed}"))
+        except PropertyFailure as raised:
+            failure = raised
+            break
+    if failure is None:
+        return worst
+    if stage == POOLER and _reporting():
+        exact = ReferenceBert.from_hf(run.baseline_model(), dtype=torch.float64, lazy=True)
+        pooled = {"pooler.out": out["pooler.out"]}
+        failure = failure.with_details(deviations.explain(exact, run.inputs, pooled, run.mask.bool()).lines())
+    raise failure
 
 
 POOLER = "pooler"  # `ModelRun.expected`'s stage for the pooler, fed the candidate's own last hidden state
@@ -287,7 +285,7 @@ def end_to_end(run: ModelRun, outputs: dict[str, torch.Tensor]) -> float:
     raise failure
 
 
-def _stage(reference: ReferenceBert, stage, given, ids, types, mask) -> dict[str, torch.Tensor]:
+def _run_stage(reference: ReferenceBert, stage, given, ids, types, mask) -> dict[str, torch.Tensor]:
     """What `reference` gives at `ModelRun.expected`'s `stage`."""
     if stage == -1:
         return reference.embed(ids, types)

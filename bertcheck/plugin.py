@@ -386,7 +386,7 @@ def pytest_report_header(config):
         return []
     sources = config.stash.get(_SOURCES, [])
     notes = config.stash.get(_NOTES, {})
-    lines = [f"bertcheck: {', '.join(s.spec for s in sources)} (not checked: the pooler and any task head)"]
+    lines = [f"bertcheck: {', '.join(s.spec for s in sources)} (not checked: any task head)"]
     if _AUTO in config.stash:
         lines.append(config.stash[_AUTO])
     run = config.stash[_RUN].about()
@@ -755,12 +755,37 @@ def pytest_terminal_summary(terminalreporter, config):
             f"none of bertcheck's properties (run without paths, or add {shipped_properties()})",
             red=True,
         )
+    for line in _declared(config):
+        terminalreporter.write_line(line)
     lines = table(config.stash.get(WORST_KEY, {}), _specs(config))
     if lines:
         terminalreporter.section("bertcheck: worst error per property, as a share of its tolerance (1 = the limit)")
         for line in lines:
             terminalreporter.write_line(line)
     _coverage_summary(terminalreporter, config)
+
+
+def _declared(config) -> list[str]:
+    """What each candidate of this run declared it runs (`bertcheck.runs`), and so what was not drawn."""
+    import torch
+
+    from bertcheck.candidate import CandidateError, load_factory
+    from bertcheck.capabilities import declared
+
+    lines = []
+    for option, key in _IMPLS.items():
+        path = config.stash.get(key, None)
+        if not path:
+            continue
+        try:
+            runs = declared(load_factory(path))
+        except CandidateError:
+            continue  # its items already failed, saying why
+        # What `properties/test_reimplementation.py` draws: float32 and float64, up to BERT's 512 tokens.
+        left = runs.left_out((torch.float32, torch.float64), "cpu", 512, 8 if option == "bert_model_impl" else 3)
+        if left:
+            lines.append(f"bertcheck: {path} declares what it runs (@bertcheck.runs), so not drawn: {'; '.join(left)}")
+    return lines
 
 
 def _coverage_summary(terminalreporter, config) -> None:

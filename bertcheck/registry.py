@@ -95,6 +95,7 @@ MODEL = _table(
     ("precision", "hf", hf_properties.reference_agreement, "1 forward; a float64 reference layer per layer", False),
     ("output-options", "hf", hf_properties.output_options, "3-4 eager forwards", False),
     ("padded-row", "hf", hf_properties.fully_padded_row, "2 forwards", False),
+    ("pooler", "hf", hf_properties.pooler, "1 forward; the reference pooler", False),
     ("gradients", "hf", hf_properties.gradients, "1 forward and 1 backward of HF and of the reference", False),
 )
 # HF's layer, and layer candidates: `bertcheck check-layer KEY`, `bertcheck verify --impl`.

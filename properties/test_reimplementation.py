@@ -11,13 +11,21 @@ from bertcheck.verify import layer_strategy, model_strategy
 DTYPES = (torch.float32, torch.float64)
 
 
+def _dtypes(candidate):
+    """The dtypes drawn: float32 and float64, those of them the candidate declares it runs (`bertcheck.runs`)."""
+    dtypes = candidate.runs.dtypes_of(DTYPES)
+    if not dtypes:
+        raise ValueError(f"{candidate.name} declares it runs {candidate.runs.says('dtypes')}: none of float32, float64")
+    return dtypes
+
+
 def _layer(bert, candidate, data, key):
-    case = data.draw(layer_strategy(bert, DTYPES), label="case")
+    case = data.draw(layer_strategy(bert, _dtypes(candidate), runs=candidate.runs), label="case")
     target(run_layer_property(bert, case, key, candidate), label=key)
 
 
 def _model(bert, candidate, data, key):
-    case = data.draw(model_strategy(bert, DTYPES), label="case")
+    case = data.draw(model_strategy(bert, _dtypes(candidate), runs=candidate.runs), label="case")
     target(run_model_property(bert, case, key, candidate), label=key)
 
 

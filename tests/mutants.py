@@ -339,3 +339,21 @@ def nan_on_fully_padded_rows(model, layer: int) -> None:
         return _plus(out, shift)
 
     _swap_class(model.encoder.layer[layer], "NanOnFullyPaddedRowsLayer", forward=forward)
+
+
+def pooler_without_tanh(model) -> None:
+    """A pooler that returns its dense layer's output, without the tanh."""
+
+    def forward(self, hidden_states):
+        return self.dense(hidden_states[:, 0])
+
+    _swap_class(model.pooler, "NoTanhPooler", forward=forward)
+
+
+def pooler_on_the_last_token(model) -> None:
+    """A pooler that reads the last position, not the first ([CLS]) token."""
+
+    def forward(self, hidden_states):
+        return self.activation(self.dense(hidden_states[:, -1]))
+
+    _swap_class(model.pooler, "LastTokenPooler", forward=forward)

@@ -16,6 +16,26 @@ PAIR = Case((("this is a test", "sentence pair"),))
 
 # id: (model, dtype, break it, input, property that must catch it, where, activation, words in the message)
 BROKEN = {
+    "pooler without its tanh": (
+        "minilm",
+        torch.float32,
+        mutants.pooler_without_tanh,
+        SEED,
+        "pooler",
+        "the pooler",
+        "pooler.out",
+        "the reference pooler fed HF's own last hidden state",
+    ),
+    "pooler on the last token": (
+        "random:tiny",
+        torch.float64,
+        mutants.pooler_on_the_last_token,
+        PADDED,
+        "pooler",
+        "the pooler",
+        "pooler.pre",
+        "the reference pooler",
+    ),
     "attention residual dropped": (
         "random:tiny",
         torch.float32,

@@ -1,0 +1,11 @@
+"""The pooler: BertPooler is a dense layer and tanh on the first token's last hidden state."""
+
+from hypothesis import given, target
+
+from bertcheck.registry import run_model_property
+from bertcheck.strategies import cases
+
+
+@given(case=cases(max_batch=4, long=False))
+def test_the_pooler_is_tanh_of_a_dense_layer_on_the_first_tokens_last_state(bert, case):
+    target(run_model_property(bert, case, "pooler"), label="pooler")
