@@ -404,10 +404,8 @@ class ModelCandidate(_Candidate):
         result = {}
         for key, value in out.items():
             if key.startswith("hidden_states.") or key == "last_hidden_state":
-                what, shape = (
-                    ("the last hidden state" if key == "last_hidden_state" else f"hidden state {key[14:]}"),
-                    (B, T, H),
-                )
+                i = n if key == "last_hidden_state" else int(key[14:])
+                what, shape = (f"last_hidden_state (hidden state {n})" if i == n else f"hidden state {i}"), (B, T, H)
             elif key in POOLER_NAMES:
                 what, shape = ("pooler_output" if key == "pooler.out" else key), (B, H)
             else:
@@ -460,6 +458,8 @@ def given(name: str, out, config) -> dict:
                     f"{n} layers (or give last_hidden_state alone, or each hidden state by its name)"
                 )
             result.update({f"hidden_states.{i}": h for i, h in enumerate(value)})
+        elif key == "last_hidden_state" and "hidden_states" not in out:
+            result[f"hidden_states.{n}"] = value
         elif key == "pooler_output":
             result["pooler.out"] = value
         elif key == "embed.out":
@@ -468,8 +468,6 @@ def given(name: str, out, config) -> dict:
             result[f"hidden_states.{int(key.split('.')[1]) + 1}"] = value
         else:
             result[key] = value
-    if "last_hidden_state" in result and f"hidden_states.{n}" not in result:
-        result[f"hidden_states.{n}"] = result.pop("last_hidden_state")
     return result
 
 

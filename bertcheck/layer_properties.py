@@ -141,7 +141,10 @@ class LayerRun:
             call=call,
             tolerance=self.between(),
             scribble=scribble,
-            room=max(0, self.bert.max_length - self.case.tokens),
+            room=max(
+                0, min(self.bert.max_length, self.cand.runs.max_tokens or self.bert.max_length) - self.case.tokens
+            ),
+            max_batch=self.cand.runs.max_batch,
         )
 
 

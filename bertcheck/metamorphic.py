@@ -29,7 +29,8 @@ class Subject:
     call: Callable[[dict], dict[str, torch.Tensor]]  # inputs -> outputs by full name (validated, finite)
     tolerance: Tolerance | dict[str, Tolerance]  # how far two of its outputs may be apart (per name, or one)
     scribble: Callable[[dict, torch.Tensor], dict]  # (inputs, where) -> other values of the same kind there
-    room: int  # positions that may be appended to the inputs (the model's longest input, less T)
+    room: int  # positions that may be appended to the inputs (the longest input it takes, less T)
+    max_batch: int | None = None  # the largest batch it takes (`bertcheck.runs`; None: any)
     row: str = "row"  # what a batch row is called in messages: "row" of states, "text" of ids
     values: str = "values"  # what sits at a position: "values" (states), "ids"
     suffix: Callable[[str], str] | None = None  # what a message adds to an output's name
@@ -111,7 +112,7 @@ def padding(s: Subject, more: int = 5) -> float:
     padded = s.mask == 0
     worst = 0.0
     B, T = s.mask.shape
-    if T <= BLANK_ROW_TOKENS:
+    if T <= BLANK_ROW_TOKENS and (s.max_batch is None or B < s.max_batch):
         first = {key: value[:1] for key, value in s.inputs.items()}  # its own values at every position
         everywhere = torch.ones_like(first["attention_mask"], dtype=torch.bool)
         blank = s.scribble({**first, "attention_mask": torch.zeros_like(first["attention_mask"])}, everywhere)

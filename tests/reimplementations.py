@@ -75,60 +75,6 @@ def compiled_model(hf_model):
     return fn
 
 
-def onnx_model(hf_model):
-    """The HF model exported to ONNX (the dynamo exporter, dynamic batch and length) and run by
-    onnxruntime on CPU. float32 only: onnxruntime's CPU kernels do not all take float64."""
-    import io
-
-    import onnxruntime
-
-    n = hf_model.config.num_hidden_layers
-
-    class States(torch.nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            out = self.model(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                token_type_ids=token_type_ids,
-                output_hidden_states=True,
-            )
-            return tuple(out.hidden_states)
-
-    # Three distinct tensors: export traces aliased inputs as one (input_ids == attention_mask, silently).
-    ids, mask, types = torch.full((2, 7), 5), torch.ones(2, 7, dtype=torch.long), torch.zeros(2, 7, dtype=torch.long)
-    batch, tokens = torch.export.Dim("batch", max=64), torch.export.Dim("tokens", max=512)
-    dims = {
-        "input_ids": {0: batch, 1: tokens},
-        "attention_mask": {0: batch, 1: tokens},
-        "token_type_ids": {0: batch, 1: tokens},
-    }
-    buffer = io.BytesIO()
-    program = torch.onnx.export(
-        States(hf_model).eval(),
-        (ids, mask, types),
-        dynamic_shapes=dims,
-        input_names=list(dims),
-        output_names=[f"hidden_{i}" for i in range(n + 1)],
-        dynamo=True,
-    )
-    program.save(buffer)
-    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
-
-    def fn(input_ids, attention_mask, token_type_ids):
-        feeds = {
-            "input_ids": input_ids.numpy(),
-            "attention_mask": attention_mask.numpy(),
-            "token_type_ids": token_type_ids.numpy(),
-        }
-        return [torch.from_numpy(h) for h in session.run(None, feeds)]
-
-    return fn
-
-
 def _export_outputs(hf_model) -> bytes:
     """HF's model exported to ONNX as users ship it: last_hidden_state and pooler_output its only
     outputs (the dynamo exporter, dynamic batch and length)."""
@@ -275,6 +221,7 @@ def functional_layer(
     softmax_without_max=False,
     gelu="exact",
     eps=None,
+    mask_value=None,
 ):
     """A BERT layer in plain torch ops; each keyword reproduces one bug (the defaults are correct)."""
     w = {k: v.detach() for k, v in hf_layer.state_dict().items()}
@@ -305,7 +252,10 @@ def functional_layer(
         a_in = ln(x, "attention.output.LayerNorm") if pre_ln else x
         q, k, v = (heads(linear(a_in, f"attention.self.{n}")) for n in ("query", "key", "value"))
         scores = q @ k.transpose(-2, -1) / (math.sqrt(hs) if scale else 1.0)
-        scores = scores.masked_fill(attention_mask[:, None, None, :] == 0, torch.finfo(x.dtype).min)
+        if mask_value is None:
+            scores = scores.masked_fill(attention_mask[:, None, None, :] == 0, torch.finfo(x.dtype).min)
+        else:  # the classic additive mask: (1 - mask) * -10000 added to the scores
+            scores = scores + (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * mask_value
         if softmax_without_max:  # exp of the raw scores: past ~11 it overflows float16
             e = scores.exp()
             z = (e / e.sum(dim=-1, keepdim=True)) @ v

@@ -1,8 +1,6 @@
 """Real reimplementations pass the candidate properties; every broken one fails, caught by the property
 meant for it, with a message naming the candidate, the layer and the activation."""
 
-import importlib.util
-
 import pytest
 import torch
 
@@ -39,11 +37,6 @@ def test_bertchecks_own_reference_model_passes_every_model_property(tiny):
 def test_the_hf_model_under_torch_compile_passes_every_model_property(tiny):
     # One inductor compilation with dynamic shapes (~30 s on 2 cores) serves every example.
     _assert_passes(run(ModelCandidate(impls.compiled_model), tiny, examples=10, dtypes=F32))
-
-
-@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="the onnx extra is not installed")
-def test_an_onnx_export_run_by_onnxruntime_passes_every_model_property(tiny):
-    _assert_passes(run(ModelCandidate(impls.onnx_model), tiny, examples=10, dtypes=F32))
 
 
 # ---- the zoo of broken layers and models ------------------------------------------------------------
