@@ -241,7 +241,7 @@ def _run_one(
             raise stop.error from None
         result.stopped = "stopped at the time budget"
         if result.last_failure is not None:  # found, and shrinking cut short: the smallest so far
-            result.failure, result.worst = result.last_failure, math.inf
+            result.failure, result.worst = _reported(prop, cand, bert, result), math.inf
             result.stopped = "shrinking stopped at the time budget: the smallest input found so far"
     except PropertyFailure as failure:
         result.failure, result.worst = failure, math.inf
@@ -254,6 +254,18 @@ def _run_one(
     except Flaky:  # a failure that did not happen again on the same input: the candidate's doing
         _not_reproducible(result, cand, bert)
     return result
+
+
+def _reported(prop: Callable, cand, bert: Bert, result: Result) -> PropertyFailure:
+    """The failure on the smallest input found, run once more outside Hypothesis for its full report (an
+    engine's diagnosis runs on the failure reported only: `model_properties.end_to_end`)."""
+    try:
+        prop(cand, bert, result.last_case)
+    except PropertyFailure as failure:
+        return failure.again()
+    except Exception:  # noqa: BLE001 - it failed differently this time: keep what was found
+        pass
+    return result.last_failure
 
 
 def _not_reproducible(result: Result, cand, bert: Bert) -> None:
