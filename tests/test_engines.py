@@ -270,3 +270,21 @@ def test_its_int8_quantized_version_fails_by_a_wide_margin_with_no_known_deviati
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert "No known deviation explains it" in done.stdout
     assert "float64 (it runs float32)" in done.stdout
+
+
+def test_an_engine_whose_pooler_sees_the_rest_of_its_batch_fails_batching_at_the_pooler(tiny):
+    def factory(hf_model):
+        hf_model.eval()
+
+        def fn(input_ids, attention_mask, token_type_ids):
+            out = _states(hf_model, input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            pooled = out.pooler_output + 1e-3 * out.pooler_output.mean(dim=0, keepdim=True)  # rows see each other
+            return {"last_hidden_state": out.last_hidden_state.numpy(), "pooler_output": pooled.numpy()}
+
+        return fn
+
+    report = run(ModelCandidate(factory, "mixing pooler"), tiny, examples=10, properties=["batching"])
+    (result,) = report.results
+    assert result.failure is not None, report.text()
+    assert (result.failure.where, result.failure.activation) == ("the pooler", "pooler.out"), result.failure.report()
+    assert "(pooler_output)" in result.failure.report()
