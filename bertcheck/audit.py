@@ -50,6 +50,10 @@ ACTIVATIONS = (
 RELATIVE = ("relative_key", "relative_key_query")
 # Keys of a BertModel state dict that are the encoder under test: what the reference reads.
 ENCODER_PREFIXES = ("embeddings.", "encoder.")
+# What the audit says of a checkpoint without pooler weights: transformers initializes them at random, and
+# the pooler property (and a candidate's pooler_output) would compare a random pooler with itself.
+NO_POOLER = "no pooler in the checkpoint (transformers left it at its random init): the pooler is not checked"
+
 # Keys a checkpoint may carry that are not the encoder: the pooler and the heads of BertFor* models.
 HEAD_PREFIXES = ("pooler.", "cls.", "classifier.", "qa_outputs.")
 
@@ -242,9 +246,7 @@ def audit_loading(info: Mapping[str, Iterable[str]]) -> Audit:
         )
     heads = sorted({k.split(".", 1)[0] for k in unexpected if k.startswith(HEAD_PREFIXES)})
     if any(k.startswith("pooler.") for k in missing):
-        audit.notes.append(
-            "no pooler in the checkpoint (randomly initialized): not checked, it is not part of the encoder"
-        )
+        audit.notes.append(NO_POOLER)
     if heads:
         audit.notes.append(f"task head weights ({', '.join(heads)}) in the checkpoint: not loaded, not checked")
     return audit

@@ -127,6 +127,49 @@ def forwards(bert, key: str, batch: int, tokens: int) -> tuple[float, float] | N
     return counts["hf"] / n, counts["ref"] / n
 
 
+def end_to_end_cost(bert, batch: int, tokens: int, repeat: int) -> dict:
+    """One end-to-end example (`model_properties.end_to_end`) of an engine giving its last hidden state
+    alone, as numpy (HF's float32 model is the engine), against its floor: the candidate's call plus
+    one float64 reference forward; and the diagnosis of a failure against one reference forward per
+    catalogue entry."""
+    from bertcheck import deviations
+    from bertcheck.candidate import ModelCandidate, reads_only
+    from bertcheck.outputs import state_name
+    from bertcheck.reference import ReferenceBert
+    from bertcheck.registry import run_model_property
+
+    model = bert.model(torch.float32, "cpu")
+
+    @reads_only
+    def engine(hf_model):
+        def fn(input_ids, attention_mask, token_type_ids):
+            args = dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return hf_model(**args).last_hidden_state.numpy()
+
+        return fn
+
+    candidate, case = ModelCandidate(engine, "bench:engine"), _case(batch, tokens)
+    inputs, last = bert.encode(case), [state_name(bert.config.num_hidden_layers)]
+    fn = engine(model)
+    call = _least(lambda: torch.no_grad()(fn)(**inputs), repeat)
+    exact = ReferenceBert.from_hf(model, dtype=torch.float64, lazy=True)
+    reference = _least(lambda: deviations.run_to(exact, inputs, last), repeat)
+    example = _least(lambda: run_model_property(bert, case, "model-equivalence", candidate), repeat)
+    with torch.no_grad():
+        given = {last[0]: model(**inputs).last_hidden_state}
+    diagnosis = _least(lambda: deviations.explain(exact, inputs, given, inputs["attention_mask"].bool()), 1)
+    entries = sum(d.applies(exact, last) for d in deviations.CATALOGUE)
+    return {
+        "candidate_s": call,
+        "reference_f64_s": reference,
+        "example_s": example,
+        "example_over_floor": example / (call + reference),
+        "diagnosis_s": diagnosis,
+        "diagnosis_over_reference_forwards": diagnosis / ((entries + 1) * reference),
+        "catalogue_entries": entries,
+    }
+
+
 def load_time(spec: str, cache_dir: Path, repeat: int = 3) -> tuple[float, float]:
     """(first load, least of later loads) in this process: the first builds the cache if needed."""
     from bertcheck.subject import Bert
@@ -386,6 +429,12 @@ def run(
                 if (b, t) == property_shapes[0]:
                     entry["forwards"][key] = forwards(bert, key, b, t)
             entry["ratio"][f"B{b} L{t}"] = row
+            entry.setdefault("end_to_end", {})[f"B{b} L{t}"] = e2e = end_to_end_cost(bert, b, t, max(1, repeat - 1))
+            progress(
+                f"{spec} end to end B{b} L{t}: one example {e2e['example_over_floor']:.2f}x the candidate's call "
+                f"plus one float64 reference forward; diagnosis {e2e['diagnosis_over_reference_forwards']:.2f}x "
+                f"{e2e['catalogue_entries'] + 1} reference forwards"
+            )
             progress(
                 f"{spec} properties B{b} L{t}: " + ", ".join(f"{k} {v:.2f}x" for k, v in row.items() if v is not None)
             )
@@ -421,6 +470,7 @@ def goals(result: dict) -> dict:
         default=None,
     )
     load = max((m["load_s"] for m in result["models"].values()), default=None)
+    e2e = [v for m in result["models"].values() for v in m.get("end_to_end", {}).values()]
     out = {
         "float32 property <= 2.5x bare forward": {
             "worst": worst_f32,
@@ -428,6 +478,17 @@ def goals(result: dict) -> dict:
         },
         "model load <= 1 s after the first": {"worst": load, "met": load is not None and load <= 1.0},
     }
+    if e2e:
+        worst = max(v["example_over_floor"] for v in e2e)
+        out["end-to-end example <= the candidate's call + one reference forward"] = {
+            "worst": worst,
+            "met": worst <= 1.0,
+        }
+        worst = max(v["diagnosis_over_reference_forwards"] for v in e2e)
+        out["diagnosis <= one reference forward per catalogue entry (and the spec's)"] = {
+            "worst": worst,
+            "met": worst <= 1.0,
+        }
     s = result.get("suite")
     if s:
         peak = max(s["peak_rss_mib_per_worker"], default=0) / 1024

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import torch
 
 from bertcheck._compat import accepts_4d_mask, attention_implementations
+from bertcheck.audit import NO_POOLER
 from bertcheck.capture import capture
 from bertcheck.compare import largest_abs
 from bertcheck.reference import additive_mask
@@ -303,6 +304,8 @@ def pooler(bert: Bert, case: Case) -> float:
     check, inputs, model = _start(bert, case, "pooler", "the pooler")
     if getattr(model, "pooler", None) is None:
         raise Unavailable(f"{bert.spec} has no pooler (BertModel(add_pooling_layer=False)): nothing to check")
+    if NO_POOLER in bert.notes:
+        raise Unavailable(f"{bert.spec}: {NO_POOLER}")
     captured = {}
     hook = model.pooler.dense.register_forward_hook(lambda module, args, out: captured.setdefault("pooler.pre", out))
     try:

@@ -22,7 +22,7 @@ from bertcheck.candidate import hf_model as _hf_model
 # ---- real reimplementations: these must pass ------------------------------------------------------
 
 
-def torch_encoder_layer(hf_layer, config):
+def _torch_layer(hf_layer, config) -> torch.nn.TransformerEncoderLayer:
     """`torch.nn.TransformerEncoderLayer` (post-LN, exact GELU) with the weights of a `BertLayer`.
 
     BERT's q, k, v projections become the packed ``in_proj``; the attention output dense is
@@ -53,10 +53,31 @@ def torch_encoder_layer(hf_layer, config):
         ):
             ours.weight.copy_(theirs.weight)
             ours.bias.copy_(theirs.bias)
-    layer.eval()
+    return layer.eval()
+
+
+def torch_encoder_layer(hf_layer, config):
+    """PyTorch's own `TransformerEncoderLayer` with the weights of a `BertLayer` (`_torch_layer`)."""
+    layer = _torch_layer(hf_layer, config)
 
     def fn(hidden_states, attention_mask):
-        return layer(hidden_states, src_key_padding_mask=attention_mask == 0)  # True: ignore this key
+        ignore = attention_mask == 0  # True: ignore this key
+        # A row whose every key is masked: torch's attention gives 0/0 = NaN there (`torch_encoder_layer_as_is`).
+        # Attend to every key in such a row instead, as transformers' sdpa path does: its outputs are
+        # padding, never read, but finite.
+        return layer(hidden_states, src_key_padding_mask=ignore & ~ignore.all(dim=-1, keepdim=True))
+
+    return fn
+
+
+def torch_encoder_layer_as_is(hf_layer, config):
+    """`torch_encoder_layer` with the padding mask handed over as it is: a fully padded row comes out NaN
+    (every key masked: softmax of -inf everywhere), which a masked mean pooling turns into a NaN embedding.
+    Found by the fully padded row class (issue #26), in PyTorch's own layer."""
+    layer = _torch_layer(hf_layer, config)
+
+    def fn(hidden_states, attention_mask):
+        return layer(hidden_states, src_key_padding_mask=attention_mask == 0)
 
     return fn
 
@@ -189,10 +210,11 @@ def engine(*, types_ignored=False, position_offset=0, pooler_tanh=True, **layer_
 
 
 faithful_engine = engine()
+tanh_gelu_engine = engine(gelu="tanh")  # by import path, for `bertcheck verify --model-impl`
 # The catalogue's bugs (`bertcheck.deviations`), each planted in an engine: name -> (factory, the name the
 # diagnosis must give).
 ENGINE_BUGS = {
-    "tanh GELU": (engine(gelu="tanh"), "tanh-approximate GELU"),
+    "tanh GELU": (tanh_gelu_engine, "tanh-approximate GELU"),
     "eps 1e-5": (engine(eps=1e-5), "LayerNorm eps 1e-5"),
     "eps 1e-6": (engine(eps=1e-6), "LayerNorm eps 1e-6"),
     "no 1/sqrt(d)": (engine(scale=False), "no 1/sqrt(d) scaling of the attention scores"),
@@ -257,8 +279,8 @@ def functional_layer(
         else:  # the classic additive mask: (1 - mask) * -10000 added to the scores
             scores = scores + (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * mask_value
         if softmax_without_max:  # exp of the raw scores: past ~11 it overflows float16
-            e = scores.exp()
-            z = (e / e.sum(dim=-1, keepdim=True)) @ v
+            e = scores.exp()  # a fully padded row: all 0, divided by the smallest normal (not 0/0)
+            z = (e / e.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(e.dtype).tiny)) @ v
         else:
             z = scores.softmax(dim=softmax_dim) @ v
         attn_out = linear(z.transpose(1, 2).reshape(B, T, H), "attention.output.dense")

@@ -14,7 +14,7 @@ import checkpoints
 from bertcheck import audit, cli, subject
 from bertcheck.cases import Case
 from bertcheck.registry import run_model_property
-from bertcheck.failures import PropertyFailure
+from bertcheck.failures import PropertyFailure, Unavailable
 from bertcheck.cases import LayerCase
 from bertcheck.registry import run_layer_property
 from bertcheck.models import ModelSpecError, resolve
@@ -80,6 +80,10 @@ def test_a_task_checkpoint_is_checked_and_says_its_head_and_pooler_are_not(tmp_p
         bert.notes
     )
     _holds(bert, "hidden-states", cases=(PADDED,))
+    # No pooler in a masked-LM checkpoint: transformers makes a random one, which is never checked.
+    assert audit.NO_POOLER in bert.notes
+    with pytest.raises(Unavailable, match="no pooler in the checkpoint"):
+        run_model_property(bert, PADDED, "pooler")
 
 
 # ---- the config audit ---------------------------------------------------------------------------
@@ -297,7 +301,7 @@ def test_the_run_header_says_what_is_checked_and_how(pytester, tmp_path, tiny):
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            f"bertcheck: {path} (not checked: the pooler and any task head)",
+            f"bertcheck: {path} (not checked: any task head)",
             f"bertcheck: {path}: weights stored in float16: checked from an upcast float32 copy*",
         ]
     )

@@ -148,6 +148,7 @@ LAYER_CLASS_BUGS = {
     "off_at_batch_4_to_8": "layer-equivalence",
     "off_at_17_to_127_tokens": "layer-equivalence",
     "nan_on_fully_padded_rows": "layer-equivalence",
+    "torch_encoder_layer_as_is": "layer-equivalence",  # PyTorch's own layer, mask handed over as it is
 }
 # Model candidates. A text always has real tokens: a fully padded row is one the padding property
 # appends to every example of up to 128 tokens.

@@ -85,7 +85,7 @@ def test_a_candidate_that_cannot_run_at_all_exits_2_with_one_clear_line(capsys, 
         ("float64_layer", "dtype torch.float64, expected torch.float32 (the input's)"),
         ("raising_layer", "raised RuntimeError: CUDA error: illegal memory access on hidden states (1, 1, 64)"),
         ("meta_device_layer", "returned resid_post with device meta, expected cpu (the input's)"),
-        ("tuple_layer", "returned tuple for resid_post, expected a torch.Tensor of shape (1, 1, 64)"),
+        ("tuple_layer", "returned tuple for resid_post, expected an array of shape (1, 1, 64)"),
         (
             "misnamed_intermediates",
             "returned a mapping with keys ['hidden']: it needs 'resid_post' and names from the vocabulary",
