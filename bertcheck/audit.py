@@ -245,7 +245,8 @@ def audit_loading(info: Mapping[str, Iterable[str]]) -> Audit:
             f"{_listed(str(m[0] if isinstance(m, (tuple, list)) else m) for m in mismatched)}"
         )
     heads = sorted({k.split(".", 1)[0] for k in unexpected if k.startswith(HEAD_PREFIXES)})
-    if any(k.startswith("pooler.") for k in missing):
+    # 4.33 names a missing key with the model's prefix (`bert.pooler.dense.weight`), 5.x without it.
+    if any(k.removeprefix("bert.").startswith("pooler.") for k in missing):
         audit.notes.append(NO_POOLER)
     if heads:
         audit.notes.append(f"task head weights ({', '.join(heads)}) in the checkpoint: not loaded, not checked")
