@@ -42,11 +42,8 @@ class Runs:
     def left_out(self, dtypes: Iterable[torch.dtype], device: str, max_length: int, max_batch: int) -> list[str]:
         """What a run asking `dtypes` on `device`, up to `max_length` tokens and `max_batch` rows, leaves
         out for this candidate, each with why (empty: nothing)."""
-        out = [
-            f"{str(d).removeprefix('torch.')} (it runs {self.says('dtypes')})"
-            for d in dtypes
-            if d not in self.dtypes_of([d])
-        ]
+        runs = self.dtypes_of(dtypes)
+        out = [f"{str(d).removeprefix('torch.')} (it runs {self.says('dtypes')})" for d in dtypes if d not in runs]
         if not self.runs_device(device):
             out.append(f"device {device} (it runs {self.says('devices')})")
         if self.max_tokens is not None and self.max_tokens < max_length:

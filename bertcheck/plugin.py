@@ -767,10 +767,9 @@ def pytest_terminal_summary(terminalreporter, config):
 
 def _declared(config) -> list[str]:
     """What each candidate of this run declared it runs (`bertcheck.runs`), and so what was not drawn."""
-    import torch
-
     from bertcheck.candidate import CandidateError, load_factory
     from bertcheck.capabilities import declared
+    from bertcheck.verify import DEFAULT_DTYPES, LAYER_MAX_BATCH, MODEL_MAX_BATCH
 
     lines = []
     for option, key in _IMPLS.items():
@@ -781,8 +780,9 @@ def _declared(config) -> list[str]:
             runs = declared(load_factory(path))
         except CandidateError:
             continue  # its items already failed, saying why
-        # What `properties/test_reimplementation.py` draws: float32 and float64, up to BERT's 512 tokens.
-        left = runs.left_out((torch.float32, torch.float64), "cpu", 512, 8 if option == "bert_model_impl" else 3)
+        # What `properties/test_reimplementation.py` draws: verify's strategies, up to BERT's 512 tokens.
+        max_batch = MODEL_MAX_BATCH if option == "bert_model_impl" else LAYER_MAX_BATCH
+        left = runs.left_out(DEFAULT_DTYPES, "cpu", 512, max_batch)
         if left:
             lines.append(f"bertcheck: {path} declares what it runs (@bertcheck.runs), so not drawn: {'; '.join(left)}")
     return lines

@@ -35,6 +35,7 @@ DEFAULT_DTYPES = (torch.float32, torch.float64)
 # The largest batch a layer candidate is fed: model candidates get batches up to 8 (`strategies.cases`),
 # and a layer that is wrong only at some batch in 4-8 must meet one.
 LAYER_MAX_BATCH = 8
+MODEL_MAX_BATCH = 8  # the largest batch of texts `cases` draws for a model candidate
 
 
 class CandidateFailed(AssertionError):
@@ -324,7 +325,7 @@ def model_strategy(
         dtypes=dtype_strategy(allowed=dtypes),
         devices=st.just(device),
         pairs=bert.takes_pairs,
-        max_batch=min(8, runs.max_batch or 8),
+        max_batch=min(MODEL_MAX_BATCH, runs.max_batch or MODEL_MAX_BATCH),
         long=runs.max_tokens is None or runs.max_tokens >= bert.max_length,
     )
 
@@ -377,7 +378,7 @@ def run(
     )
     if max_time is not None and not max_time > 0:
         raise ValueError(f"max_time {max_time}: give a positive number of seconds")
-    max_batch = LAYER_MAX_BATCH if candidate.kind == "layer" else 8
+    max_batch = LAYER_MAX_BATCH if candidate.kind == "layer" else MODEL_MAX_BATCH
     report = Report(candidate.name, candidate.kind, bert.spec, planned=len(names))
     report.left_out = runs.left_out(asked, device, bert.max_length, max_batch)
     end = None if max_time is None else time.monotonic() + max_time

@@ -1,14 +1,13 @@
 """A reimplementation against the spec: the layer factory of --bert-impl and the model factory of
 --bert-model-impl (by default bertcheck's own reference, which must pass like any candidate)."""
 
-import torch
 from hypothesis import given, target
 from hypothesis import strategies as st
 
 from bertcheck.registry import run_layer_property, run_model_property
-from bertcheck.verify import layer_strategy, model_strategy
+from bertcheck.verify import DEFAULT_DTYPES, layer_strategy, model_strategy
 
-DTYPES = (torch.float32, torch.float64)
+DTYPES = DEFAULT_DTYPES  # as `bertcheck verify` draws (and the plugin's summary says)
 
 
 def _dtypes(candidate):
