@@ -137,10 +137,13 @@ def _add_run_options(group) -> None:
 
 def shipped_properties() -> Path:
     """The directory of bertcheck's properties as installed (`bertcheck.properties`): the package's own
-    copy, or the checkout's ``properties/`` under an editable install."""
+    copy, or the checkout's ``properties/`` under an editable install, or beside the package where a
+    checkout is imported without being installed (``PYTHONPATH=. pytest -p bertcheck.plugin``)."""
     import importlib.util
 
     spec = importlib.util.find_spec("bertcheck.properties")
+    if spec is None or not spec.submodule_search_locations:
+        return (Path(__file__).resolve().parent.parent / "properties").resolve()
     return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
@@ -318,7 +321,7 @@ def pytest_runtest_protocol(item, nextitem):
     if subject is not None:
         for bert in subject.loaded():
             bert.release_copies()
-    memory.trim()
+    memory.collect()
     said = item.config.stash[_BUDGET].after(item.nodeid) if _BUDGET in item.config.stash else None
     if said:
         item.warn(pytest.PytestWarning(said))

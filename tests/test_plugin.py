@@ -183,3 +183,20 @@ def test_an_unknown_bertcheck_profile_stops_the_run_before_collection(pytester, 
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*BERTCHECK_PROFILE='fastest' is not one of dev, ci, thorough, fleet*"])
+
+
+def test_a_checkout_imported_without_being_installed_finds_its_properties_beside_the_package(monkeypatch):
+    """`PYTHONPATH=. pytest -p bertcheck.plugin` on a machine where bertcheck is not installed (a GPU box
+    the checkout was copied to): `bertcheck.properties` does not import there, and the plugin crashed
+    with an AttributeError before collecting anything (seen on an H200)."""
+    import importlib.util
+    from pathlib import Path
+
+    from bertcheck import plugin
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "bertcheck.properties" else real(name, *a)
+    )
+    found = plugin.shipped_properties()
+    assert found == (Path(plugin.__file__).resolve().parent.parent / "properties") and (found / "__init__.py").exists()
