@@ -34,8 +34,8 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 KERNELS = ("math", "efficient", "flash", "cudnn")
 
 
-def _kernel(name: str):
-    """The context that forces one SDPA kernel (None: torch picks)."""
+def forced_kernel(name: str):
+    """The context under which torch's scaled_dot_product_attention runs on kernel `name` alone."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     backend = {
@@ -80,7 +80,7 @@ def measure(bert: Bert, dtype: torch.dtype, attention: str, inputs: dict, device
     implementation, _, kernel = attention.partition(":")
     with bert.attention(implementation, dtype, device) as model:
         try:
-            with warnings.catch_warnings(record=True) as said, _kernel(kernel) if kernel else nullcontext():
+            with warnings.catch_warnings(record=True) as said, forced_kernel(kernel) if kernel else nullcontext():
                 warnings.simplefilter("always")
                 with torch.no_grad():
                     out = model(**inputs, output_hidden_states=True)

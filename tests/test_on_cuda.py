@@ -18,6 +18,7 @@ from bertcheck.candidate import LayerCandidate, ModelCandidate
 from bertcheck.subject import Bert
 from bertcheck.verify import run
 from tests import reimplementations as impls
+from tests.hf_error_table import forced_kernel
 from tests.test_verify import README_EXAMPLE
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs cuda: torch sees no cuda device here")
@@ -51,14 +52,6 @@ def kernel_layer(hf_layer, config, *, kernel: str):
     """A BERT layer whose attention runs on one SDPA kernel, forced. Flash takes no mask, so every kernel
     gets none: each row attends, all its queries at once (padded ones too, as HF's do), to its real keys
     alone; a fully padded row to every key, as transformers' sdpa path does."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    backend = {
-        "math": SDPBackend.MATH,
-        "efficient": SDPBackend.EFFICIENT_ATTENTION,
-        "flash": SDPBackend.FLASH_ATTENTION,
-        "cudnn": SDPBackend.CUDNN_ATTENTION,
-    }[kernel]
     attn, nh, eps = hf_layer.attention, config.num_attention_heads, config.layer_norm_eps
     ln1, ln2 = attn.output.LayerNorm, hf_layer.output.LayerNorm
 
@@ -69,7 +62,7 @@ def kernel_layer(hf_layer, config, *, kernel: str):
             for m in (attn.self.query, attn.self.key, attn.self.value)
         )
         rows = []
-        with sdpa_kernel(backend):
+        with forced_kernel(kernel):
             for b in range(B):
                 keys = attention_mask[b].nonzero().squeeze(-1)
                 keys = keys if keys.numel() else torch.arange(T, device=x.device)
