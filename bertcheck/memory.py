@@ -39,16 +39,6 @@ def trim() -> None:
         _LIBC[0].malloc_trim(0)
 
 
-def collect() -> None:
-    """Between test items: free what only reference cycles still hold, then give the heap back (`trim`).
-    An exception caught in a property (Hypothesis raises and catches one for every rejected or failing
-    example) keeps its traceback's frames, and with them their tensors, until the cyclic collector runs."""
-    import gc
-
-    gc.collect()
-    trim()
-
-
 def rss_gib() -> float | None:
     """This process's resident memory now (Linux), or None where unknown."""
     try:

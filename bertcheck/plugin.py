@@ -321,7 +321,7 @@ def pytest_runtest_protocol(item, nextitem):
     if subject is not None:
         for bert in subject.loaded():
             bert.release_copies()
-    memory.collect()
+    memory.trim()
     said = item.config.stash[_BUDGET].after(item.nodeid) if _BUDGET in item.config.stash else None
     if said:
         item.warn(pytest.PytestWarning(said))
