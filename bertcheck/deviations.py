@@ -67,7 +67,8 @@ def run_to(reference: ReferenceBert, inputs: dict, names) -> dict[str, torch.Ten
         state = reference.embed(ids, types)["embed.out"]
         out = {"embed.out": state} if "embed.out" in wanted else {}
         for i in range(n):
-            state = reference.layer(i, state, mask)[layer_name(i, "resid_post")]
+            last = layer_name(i, "resid_post")
+            state = reference.layer_keeping(i, state, mask, [last])[last]
             if state_name(i + 1) in wanted:
                 out[state_name(i + 1)] = state
         if "pooler.out" in wanted:

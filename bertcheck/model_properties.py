@@ -104,7 +104,7 @@ class ModelRun:
         plain, exact = refs
         ids, types, mask = self.inputs["input_ids"], self.inputs["token_type_ids"], self.mask
         with torch.no_grad():
-            ops = _run_stage(plain, stage, given, ids, types, mask)
+            ops = _run_stage(plain, stage, given, ids, types, mask, names)
             ops = {name: value for name, value in ops.items() if name in names}  # only these are kept
             if exact is None:
                 ops = {name: comparable(name, value, mask) for name, value in ops.items()}
@@ -117,7 +117,7 @@ class ModelRun:
                 wanted = exact.pool(given.double())
                 theirs = {"pooler.out": self.hf.pooler(given)} if self.hf.pooler is not None else {}
             else:
-                wanted = exact.layer(stage, given.double(), mask)
+                wanted = exact.layer_keeping(stage, given.double(), mask, names)
                 theirs = {
                     name.replace("blocks.0.", f"blocks.{stage}.", 1): value
                     for name, value in capture_layer(self.hf.encoder.layer[stage], given, mask).items()
@@ -286,13 +286,13 @@ def end_to_end(run: ModelRun, outputs: dict[str, torch.Tensor]) -> float:
     raise failure
 
 
-def _run_stage(reference: ReferenceBert, stage, given, ids, types, mask) -> dict[str, torch.Tensor]:
-    """What `reference` gives at `ModelRun.expected`'s `stage`."""
+def _run_stage(reference: ReferenceBert, stage, given, ids, types, mask, names) -> dict[str, torch.Tensor]:
+    """What `reference` gives at `ModelRun.expected`'s `stage`: at least the activations `names`."""
     if stage == -1:
         return reference.embed(ids, types)
     if stage == POOLER:
         return reference.pool(given)
-    return reference.layer(stage, given, mask)
+    return reference.layer_keeping(stage, given, mask, names)
 
 
 def _hf_output(out, name: str) -> torch.Tensor:

@@ -42,6 +42,11 @@ def _softplus(x: torch.Tensor) -> torch.Tensor:
 
 # Every `hidden_act` a BERT config can name that has no weights of its own, each from its formula (the
 # names are transformers'; `bertcheck.audit.ACTIVATIONS` lists the same ones and refuses the rest).
+# The most (rows, nh, T, T) attention scores `ReferenceBert.layer_keeping` computes at once: one row of
+# bert-base at 512 tokens in float64 is 25 MB, so such rows run one at a time; up to ~250 tokens in
+# float32 the whole default batch runs as one (no slower than `layer`).
+CHUNK_BYTES = 32 * 2**20
+
 ACTIVATIONS = {
     "gelu": gelu,
     "gelu_python": gelu,  # the same erf GELU, written in Python by transformers
@@ -289,6 +294,25 @@ class ReferenceBert:
             resid_post=resid_post,
         )
         return {layer_name(i, name): value for name, value in local.items()}
+
+    def layer_keeping(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor, names) -> dict:
+        """Layer `i` as `layer`, keeping only the activations `names` (full names), run a few rows at a
+        time where its (rows, nh, T, T) scores would pass `CHUNK_BYTES`: at 512 tokens in float64 one row's
+        every activation is ~105 MB, so a batch of 2 held 210 MB at once where only its kept outputs outlive
+        the layer. Rows are independent in BERT; an input that small is run whole, as `layer` runs it."""
+        B, T = attention_mask.shape
+        per_row = self.n_heads * T * T * resid_pre.element_size()
+        step = max(1, CHUNK_BYTES // per_row)
+        names = set(names)
+        parts = []
+        for start in range(0, B, step):
+            rows = slice(start, start + step)
+            acts = self.layer(i, resid_pre[rows], attention_mask[rows])
+            parts.append({name: value for name, value in acts.items() if name in names})
+            del acts
+        if len(parts) == 1:
+            return parts[0]
+        return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
 
     def _pre_ln_layer(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """A pre-LN layer (GPT-2's order, not BERT's) over the same weights: each LayerNorm on a sublayer's

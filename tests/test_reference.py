@@ -42,3 +42,21 @@ def test_the_reference_computes_every_name_and_float64_on_demand(tiny):
     assert acts["blocks.0.pattern"].shape == (1, 4, 4, 4)
     # Padded keys get no attention.
     assert float(acts["blocks.0.pattern"][..., 3].abs().max()) == 0.0
+
+
+def test_a_layer_keeping_some_activations_runs_a_few_rows_at_a_time_and_gives_the_same(tiny, monkeypatch):
+    import bertcheck.reference as reference
+    from bertcheck.names import layer_name
+
+    ref = tiny.reference(torch.float64)
+    x = torch.randn(5, 7, tiny.config.hidden_size, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(5, 7, dtype=torch.long)
+    mask[1, 4:] = 0
+    kept = [layer_name(1, "resid_post"), layer_name(1, "pattern")]
+    whole = ref.layer(1, x, mask)
+    # Two rows' scores fit the budget: chunks of 2, 2 and 1 rows.
+    monkeypatch.setattr(reference, "CHUNK_BYTES", 2 * tiny.config.num_attention_heads * 7 * 7 * 8)
+    chunked = ref.layer_keeping(1, x, mask, kept)
+    assert sorted(chunked) == sorted(kept)
+    for name in kept:
+        torch.testing.assert_close(chunked[name], whole[name], rtol=0, atol=1e-13)
