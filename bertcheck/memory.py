@@ -48,12 +48,20 @@ def rss_gib() -> float | None:
         return None
 
 
+# An example fed this many tokens or more (batch x tokens: one full-length row) is followed by a trim
+# whatever the memory: it ran for ~0.3 s (MiniLM) to seconds (bert-base, float64), so a ~20 ms trim is
+# a few per cent of it, and the hundreds of MB it freed are not left fragmented under the next one.
+LARGE_INPUT = 512
+
+
 def relieve() -> None:
     """After an example: give freed heap back when this process holds over three quarters of its
-    budget. A trim costs ~20 ms, an RSS read microseconds: most examples pay only the read, and the
-    heavy ones (float64 gradients free 0.7 GB each) do not leave the next one a fragmented heap."""
+    budget, or the example was large (`LARGE_INPUT`). A trim costs ~20 ms, an RSS read microseconds:
+    most examples pay only the read, and the heavy ones (float64 gradients free 0.7 GB each) do not
+    leave the next one a fragmented heap."""
+    large = _SINCE.pop("size", 0) >= LARGE_INPUT
     now = rss_gib()
-    if now is not None and now > 0.75 * _budget():
+    if large or (now is not None and now > 0.75 * _budget()):
         trim()
 
 
@@ -122,10 +130,12 @@ def auto_workers() -> tuple[int, str]:
 # ---- what the running test item fed the model, for the over-budget warning ----------------------
 
 _LARGEST: dict = {}
+_SINCE: dict = {}  # the largest input since the last example ended (`relieve`)
 
 
 def note_input(batch: int, tokens: int, dtype) -> None:
     """Called for every encoded input: the item's largest (by batch x tokens) is named if it goes over budget."""
+    _SINCE["size"] = max(_SINCE.get("size", 0), batch * tokens)
     if batch * tokens > _LARGEST.get("size", 0):
         _LARGEST.update(
             size=batch * tokens, text=f"batch {batch} x {tokens} tokens, {str(dtype).removeprefix('torch.')}"

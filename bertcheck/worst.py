@@ -22,7 +22,7 @@ FAILED_ROWS: set[tuple[str, str]] = set()  # rows an example failed in since `FA
 
 def record(check: str, model: str, value: float) -> float:
     """Every example comes through here, `FAILED` for one that failed: also where its freed memory is
-    handed back if the process is near its budget (`bertcheck.memory.relieve`)."""
+    handed back if the process is near its budget or the example was large (`bertcheck.memory.relieve`)."""
     key = (check, model)
     WORST[key] = max(WORST.get(key, 0.0), value)
     if value == FAILED:

@@ -322,8 +322,26 @@ def test_near_its_budget_a_process_trims_after_each_example(monkeypatch):
     trimmed = []
     monkeypatch.setattr(memory, "trim", lambda: trimmed.append(1))
     monkeypatch.setattr(memory, "_BUDGETS", [100.0])
+    monkeypatch.setattr(memory, "_SINCE", {})
     memory.relieve()
     assert not trimmed
     monkeypatch.setattr(memory, "_BUDGETS", [0.001])
     memory.relieve()
     assert trimmed
+
+
+def test_after_an_example_fed_a_full_length_row_a_process_trims_whatever_its_memory(monkeypatch):
+    trimmed = []
+    monkeypatch.setattr(memory, "trim", lambda: trimmed.append(1))
+    monkeypatch.setattr(memory, "_BUDGETS", [100.0])
+    monkeypatch.setattr(memory, "_SINCE", {})
+    monkeypatch.setattr(memory, "_LARGEST", {})
+    memory.note_input(2, 255, torch.float64)  # 510 tokens in all: a small example, no trim
+    memory.relieve()
+    assert not trimmed
+    memory.note_input(1, 512, torch.float64)
+    memory.note_input(1, 7, torch.float64)  # the example's largest input counts, not its last
+    memory.relieve()
+    assert trimmed == [1]
+    memory.relieve()  # the next example fed nothing large
+    assert trimmed == [1]
