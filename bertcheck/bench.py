@@ -132,7 +132,8 @@ def end_to_end_cost(bert, batch: int, tokens: int, repeat: int) -> dict:
     alone, as numpy (HF's float32 model is the engine), against its floor: the candidate's call, one
     float64 reference forward, and one forward of HF's model in the candidate's dtype, which the derived
     tolerance needs (K times HF's own error on the same input: no cheaper run gives that error); and
-    the diagnosis of a failure against one reference forward per catalogue entry. `example_over_call_
+    the diagnosis of a failure against one reference forward per catalogue entry (the spec's own outputs
+    are the failing check's, reused). `example_over_call_
     and_reference` is the example against the first two alone, the floor issue #21 first named, which
     leaves out the tolerance's forward and so cannot be met by a per-input tolerance."""
     from bertcheck import deviations
@@ -161,7 +162,10 @@ def end_to_end_cost(bert, batch: int, tokens: int, repeat: int) -> dict:
     example = _least(lambda: run_model_property(bert, case, "model-equivalence", candidate), repeat)
     with torch.no_grad():
         given = {last[0]: model(**inputs).last_hidden_state}
-    diagnosis = _least(lambda: deviations.explain(exact, inputs, given, inputs["attention_mask"].bool()), 1)
+    # As `end_to_end` runs it: the spec's outputs are the failing check's, already computed.
+    spec = deviations.run_to(exact, inputs, last)
+    real = inputs["attention_mask"].bool()
+    diagnosis = _least(lambda: deviations.explain(exact, inputs, given, real, spec=spec), 1)
     entries = sum(d.applies(exact, last) for d in deviations.CATALOGUE)
     return {
         "candidate_s": call,
@@ -171,7 +175,7 @@ def end_to_end_cost(bert, batch: int, tokens: int, repeat: int) -> dict:
         "example_over_floor": example / (call + reference + own),
         "example_over_call_and_reference": example / (call + reference),
         "diagnosis_s": diagnosis,
-        "diagnosis_over_reference_forwards": diagnosis / ((entries + 1) * reference),
+        "diagnosis_over_reference_forwards": diagnosis / (entries * reference),
         "catalogue_entries": entries,
     }
 
@@ -440,7 +444,7 @@ def run(
                 f"{spec} end to end B{b} L{t}: one example {e2e['example_over_floor']:.2f}x the candidate's call, "
                 f"one float64 reference forward and HF's own ({e2e['example_over_call_and_reference']:.2f}x the "
                 f"first two); diagnosis {e2e['diagnosis_over_reference_forwards']:.2f}x "
-                f"{e2e['catalogue_entries'] + 1} reference forwards"
+                f"{e2e['catalogue_entries']} reference forwards"
             )
             progress(
                 f"{spec} properties B{b} L{t}: " + ", ".join(f"{k} {v:.2f}x" for k, v in row.items() if v is not None)
@@ -492,7 +496,7 @@ def goals(result: dict) -> dict:
             "met": worst <= 1.0,
         }
         worst = max(v["diagnosis_over_reference_forwards"] for v in e2e)
-        out["diagnosis <= one reference forward per catalogue entry (and the spec's)"] = {
+        out["diagnosis <= one reference forward per catalogue entry"] = {
             "worst": worst,
             "met": worst <= 1.0,
         }

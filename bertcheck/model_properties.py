@@ -281,7 +281,7 @@ def end_to_end(run: ModelRun, outputs: dict[str, torch.Tensor]) -> float:
     if failure is None:
         return worst
     if _reporting():
-        explained = deviations.explain(exact, inputs, outputs, real)
+        explained = deviations.explain(exact, inputs, outputs, real, spec=wanted)
         failure = failure.with_details(explained.lines())
     raise failure
 

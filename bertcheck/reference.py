@@ -230,36 +230,10 @@ class ReferenceBert:
             return self._pre_ln_layer(i, resid_pre, attention_mask)
         p = f"encoder.layer.{i}."
         w = self.w
-        B, T, H = resid_pre.shape
-        nh, hs = self.n_heads, self.head_size
-        scale = 1.0 / math.sqrt(hs) if self.scaled else 1.0
+        linear = lambda x, name: self._linear(p + name, x)  # noqa: E731
 
-        def linear(x, name):  # x @ W.T + b, as one fused op: ~20% faster than the three-op spelling
-            return torch.nn.functional.linear(x, w[p + name + ".weight"], w[p + name + ".bias"])
-
-        def heads(x):  # (B, T, H) -> (B, nh, T, hs)
-            return x.view(B, T, nh, hs).transpose(1, 2)
-
-        # multi-head self-attention
-        q = linear(resid_pre, "attention.self.query")  # (B, T, H)
-        k = linear(resid_pre, "attention.self.key")  # (B, T, H)
-        v = linear(resid_pre, "attention.self.value")  # (B, T, H)
-        mask = additive_mask(attention_mask, resid_pre.dtype, self.mask_value)  # (B, 1, 1, T)
-        if self.positions == "absolute":
-            # mask + q.k^T / sqrt(hs), as one op: the three-op spelling makes two more (B, nh, T, T) passes
-            # (5x slower at 512 tokens, and 50 MB of temporaries per layer in float64).
-            flat = lambda x: heads(x).reshape(B * nh, T, hs)  # noqa: E731
-            attn_scores = torch.baddbmm(
-                mask.expand(B, nh, 1, T).reshape(B * nh, 1, T),
-                flat(q),
-                flat(k).transpose(1, 2),
-                alpha=scale,
-            ).view(B, nh, T, T)
-        else:
-            attn_scores = self._relative_scores(p, heads(q), heads(k)) * scale + mask  # (B, nh, T, T)
-        pattern = torch.softmax(attn_scores, dim=-1)  # (B, nh, T, T)
-        z = (pattern @ heads(v)).transpose(1, 2).reshape(B, T, H)  # (B, T, H)
-        attn_out = linear(z, "attention.output.dense")  # (B, T, H)
+        local = self._attention(i, resid_pre, attention_mask)
+        attn_out = local["attn_out"]
 
         # first add & norm (BertSelfOutput): normalize after the residual add
         ln1_in = attn_out + resid_pre  # (B, T, H)
@@ -278,13 +252,7 @@ class ReferenceBert:
 
         local = dict(
             resid_pre=resid_pre,
-            q=q,
-            k=k,
-            v=v,
-            attn_scores=attn_scores,
-            pattern=pattern,
-            z=z,
-            attn_out=attn_out,
+            **local,
             ln1_in=ln1_in,
             resid_mid=resid_mid,
             mlp_pre=mlp_pre,
@@ -294,6 +262,59 @@ class ReferenceBert:
             resid_post=resid_post,
         )
         return {layer_name(i, name): value for name, value in local.items()}
+
+    def _attention(self, i: int, x: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Layer `i`'s multi-head self-attention on `x` (B, T, H), through its output dense (`attn_out`);
+        every intermediate, by short name."""
+        p = f"encoder.layer.{i}."
+        B, T, H = x.shape
+        nh, hs = self.n_heads, self.head_size
+        scale = 1.0 / math.sqrt(hs) if self.scaled else 1.0
+        linear = lambda x, name: self._linear(p + name, x)  # noqa: E731
+
+        def heads(x):  # (B, T, H) -> (B, nh, T, hs)
+            return x.view(B, T, nh, hs).transpose(1, 2)
+
+        q = linear(x, "attention.self.query")  # (B, T, H)
+        k = linear(x, "attention.self.key")  # (B, T, H)
+        v = linear(x, "attention.self.value")  # (B, T, H)
+        mask = additive_mask(attention_mask, x.dtype, self.mask_value)  # (B, 1, 1, T)
+        if self.positions == "absolute":
+            # mask + q.k^T / sqrt(hs), as one op: the three-op spelling makes two more (B, nh, T, T) passes
+            # (5x slower at 512 tokens, and 50 MB of temporaries per layer in float64).
+            flat = lambda x: heads(x).reshape(B * nh, T, hs)  # noqa: E731
+            attn_scores = torch.baddbmm(
+                mask.expand(B, nh, 1, T).reshape(B * nh, 1, T),
+                flat(q),
+                flat(k).transpose(1, 2),
+                alpha=scale,
+            ).view(B, nh, T, T)
+        else:
+            attn_scores = self._relative_scores(p, heads(q), heads(k)) * scale + mask  # (B, nh, T, T)
+        pattern = torch.softmax(attn_scores, dim=-1)  # (B, nh, T, T)
+        z = (pattern @ heads(v)).transpose(1, 2).reshape(B, T, H)  # (B, T, H)
+        attn_out = linear(z, "attention.output.dense")  # (B, T, H)
+        return dict(q=q, k=k, v=v, attn_scores=attn_scores, pattern=pattern, z=z, attn_out=attn_out)
+
+    def _linear(self, key: str, x: torch.Tensor) -> torch.Tensor:
+        """x @ W.T + b with the weights under `key`, as one fused op: ~20% faster than the three-op spelling."""
+        return torch.nn.functional.linear(x, self.w[key + ".weight"], self.w[key + ".bias"])
+
+    def _pre_ln_layer(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A pre-LN layer (GPT-2's order, not BERT's) over the same weights: each LayerNorm on a sublayer's
+        input, the residual added after. Only its output is named: its intermediates mean other things."""
+        p, w = f"encoder.layer.{i}.", self.w
+        ln1 = layer_norm(
+            resid_pre, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], self.eps
+        )
+        resid_mid = resid_pre + self._attention(i, ln1, attention_mask)["attn_out"]
+        ln2 = layer_norm(resid_mid, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
+        dense = torch.nn.functional.linear
+        mlp_post = self.act(dense(ln2, w[p + "intermediate.dense.weight"], w[p + "intermediate.dense.bias"]))
+        return {
+            layer_name(i, "resid_post"): resid_mid
+            + dense(mlp_post, w[p + "output.dense.weight"], w[p + "output.dense.bias"])
+        }
 
     def layer_keeping(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor, names) -> dict:
         """Layer `i` as `layer`, keeping only the activations `names` (full names), run a few rows at a
@@ -313,21 +334,6 @@ class ReferenceBert:
         if len(parts) == 1:
             return parts[0]
         return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
-
-    def _pre_ln_layer(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """A pre-LN layer (GPT-2's order, not BERT's) over the same weights: each LayerNorm on a sublayer's
-        input, the residual added after. Only its output is named: its intermediates mean other things."""
-        p, w, name = f"encoder.layer.{i}.", self.w, lambda short: layer_name(i, short)  # noqa: E731
-        ln1 = layer_norm(
-            resid_pre, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], self.eps
-        )
-        resid_mid = resid_pre + self.deviating(pre_ln=False).layer(i, ln1, attention_mask)[name("attn_out")]
-        ln2 = layer_norm(resid_mid, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
-        dense = torch.nn.functional.linear
-        mlp_post = self.act(dense(ln2, w[p + "intermediate.dense.weight"], w[p + "intermediate.dense.bias"]))
-        return {
-            name("resid_post"): resid_mid + dense(mlp_post, w[p + "output.dense.weight"], w[p + "output.dense.bias"])
-        }
 
     # ---- the pooler ---------------------------------------------------------------------------------
     def pool(self, last_hidden_state: torch.Tensor) -> dict[str, torch.Tensor]:

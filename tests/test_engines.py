@@ -13,7 +13,9 @@ import torch
 
 import bertcheck
 from bertcheck.candidate import FactoryError, ModelCandidate
+from bertcheck.cases import Case
 from bertcheck.deviations import CATALOGUE
+from bertcheck.outputs import state_name
 from bertcheck.verify import run
 from tests import reimplementations as impls
 
@@ -226,6 +228,25 @@ def test_each_known_deviation_planted_in_an_engine_fails_and_is_named(bug, minil
     lines = result.failure.report().splitlines()
     explained = [line.strip() for line in lines if line.endswith("<- explains it")]
     assert len(explained) == 1 and explained[0].startswith(named), "\n".join(lines)
+
+
+def test_a_diagnosis_runs_one_reference_forward_per_catalogue_entry_reusing_the_specs(tiny, monkeypatch):
+    from bertcheck import deviations
+
+    exact = tiny.reference(torch.float64)
+    inputs = tiny.encode(Case(("where is the bank?", "by the river")))
+    last = [state_name(tiny.config.num_hidden_layers)]
+    spec = deviations.run_to(exact, inputs, last)
+    calls = []
+    real_run_to = deviations.run_to
+    monkeypatch.setattr(deviations, "run_to", lambda *a: calls.append(1) or real_run_to(*a))
+    given = {last[0]: spec[last[0]].float() + 1e-3}
+    explained = deviations.explain(exact, inputs, given, inputs["attention_mask"].bool(), spec=spec)
+    assert len(calls) == sum(d.applies(exact, last) for d in CATALOGUE) == len(explained.variants)
+    assert explained.spec == pytest.approx(1e-3, rel=1e-3)
+    calls.clear()
+    deviations.explain(exact, inputs, given, inputs["attention_mask"].bool())  # without: the spec's forward too
+    assert len(calls) == len(explained.variants) + 1
 
 
 def test_the_catalogue_and_the_planted_engines_name_the_same_deviations():
