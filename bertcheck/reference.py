@@ -40,13 +40,13 @@ def _softplus(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x > 20, x, torch.log1p(torch.exp(torch.clamp(x, max=20))))
 
 
-# Every `hidden_act` a BERT config can name that has no weights of its own, each from its formula (the
-# names are transformers'; `bertcheck.audit.ACTIVATIONS` lists the same ones and refuses the rest).
 # The most (rows, nh, T, T) attention scores `ReferenceBert.layer_keeping` computes at once: one row of
 # bert-base at 512 tokens in float64 is 25 MB, so such rows run one at a time; up to ~250 tokens in
 # float32 the whole default batch runs as one (no slower than `layer`).
 CHUNK_BYTES = 32 * 2**20
 
+# Every `hidden_act` a BERT config can name that has no weights of its own, each from its formula (the
+# names are transformers'; `bertcheck.audit.ACTIVATIONS` lists the same ones and refuses the rest).
 ACTIVATIONS = {
     "gelu": gelu,
     "gelu_python": gelu,  # the same erf GELU, written in Python by transformers
