@@ -309,12 +309,8 @@ class ReferenceBert:
         )
         resid_mid = resid_pre + self._attention(i, ln1, attention_mask)["attn_out"]
         ln2 = layer_norm(resid_mid, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
-        dense = torch.nn.functional.linear
-        mlp_post = self.act(dense(ln2, w[p + "intermediate.dense.weight"], w[p + "intermediate.dense.bias"]))
-        return {
-            layer_name(i, "resid_post"): resid_mid
-            + dense(mlp_post, w[p + "output.dense.weight"], w[p + "output.dense.bias"])
-        }
+        mlp_post = self.act(self._linear(p + "intermediate.dense", ln2))
+        return {layer_name(i, "resid_post"): resid_mid + self._linear(p + "output.dense", mlp_post)}
 
     def layer_keeping(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor, names) -> dict:
         """Layer `i` as `layer`, keeping only the activations `names` (full names), run a few rows at a
@@ -340,9 +336,7 @@ class ReferenceBert:
         """BertPooler: the first token's last hidden state through dense and tanh; (B, H) each."""
         if not self.has_pooler:
             raise ValueError("the model has no pooler (pooler.dense.weight is not in its state_dict)")
-        pre = torch.nn.functional.linear(
-            last_hidden_state[:, 0], self.w["pooler.dense.weight"], self.w["pooler.dense.bias"]
-        )
+        pre = self._linear("pooler.dense", last_hidden_state[:, 0])
         return {"pooler.pre": pre, "pooler.out": torch.tanh(pre) if self.pooler_tanh else pre}
 
     def _relative_scores(self, p: str, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
