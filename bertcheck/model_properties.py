@@ -143,12 +143,13 @@ class ModelRun:
         plain, exact = self._references()
         ids, types, mask = self.inputs["input_ids"], self.inputs["token_type_ids"], self.mask
         with torch.no_grad():
-            theirs = self.hf(**self.inputs, output_hidden_states=True, return_dict=True).hidden_states
+            out = self.hf(**self.inputs, output_hidden_states=True, return_dict=True)
+            theirs = out.hidden_states
             wanted, ops = [exact.embed(ids, types)["embed.out"]], [plain.embed(ids, types)["embed.out"]]
             for i in range(self.n_layers):
                 wanted.append(exact.layer(i, wanted[-1], mask)[layer_name(i, "resid_post")])
                 ops.append(plain.layer(i, ops[-1], mask)[layer_name(i, "resid_post")])
-            pooled = self.hf(**self.inputs, return_dict=True).pooler_output if exact.has_pooler else None
+            pooled = out.pooler_output if exact.has_pooler else None  # the same forward's: not a second one
         real = mask.bool()
         tols = {
             state_name(i): Baseline.of(self.case.dtype, h, o, w, real).tolerance(sides=2)
