@@ -82,9 +82,9 @@ def normalized_moments(z: torch.Tensor, x: torch.Tensor, eps: float) -> tuple[to
 
 
 def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype, value: float | None = None) -> torch.Tensor:
-    """(B, T) of 1/0 -> (B, 1, 1, T): 0 for keys to attend, the dtype's most negative value (or `value`)
-    for padding."""
-    keep = attention_mask[:, None, None, :].to(dtype)
+    """(B, T) of 1/0 -> (B, 1, 1, T), or a per-query (B, T, T) -> (B, 1, T, T): 0 for keys to attend,
+    the dtype's most negative value (or `value`) for padding."""
+    keep = (attention_mask[:, None, None, :] if attention_mask.dim() == 2 else attention_mask[:, None]).to(dtype)
     return (1.0 - keep) * (torch.finfo(dtype).min if value is None else value)
 
 
@@ -224,15 +224,18 @@ class ReferenceBert:
         return self.w[key][index]
 
     # ---- one encoder layer ----------------------------------------------------------------------
-    def layer(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Layer `i` applied to `resid_pre` (B, T, H) with a (B, T) 1/0 mask; every intermediate, by name."""
+    def layer(
+        self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor, head_mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Layer `i` applied to `resid_pre` (B, T, H) with a (B, T) 1/0 mask, or a (B, T, T) one per query;
+        every intermediate, by name. `head_mask` (nh,): each head's pattern times its entry, as HF's."""
         if self.pre_ln:
             return self._pre_ln_layer(i, resid_pre, attention_mask)
         p = f"encoder.layer.{i}."
         w = self.w
         linear = lambda x, name: self._linear(p + name, x)  # noqa: E731
 
-        local = self._attention(i, resid_pre, attention_mask)
+        local = self._attention(i, resid_pre, attention_mask, head_mask)
         attn_out = local["attn_out"]
 
         # first add & norm (BertSelfOutput): normalize after the residual add
@@ -263,9 +266,11 @@ class ReferenceBert:
         )
         return {layer_name(i, name): value for name, value in local.items()}
 
-    def _attention(self, i: int, x: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _attention(
+        self, i: int, x: torch.Tensor, attention_mask: torch.Tensor, head_mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Layer `i`'s multi-head self-attention on `x` (B, T, H), through its output dense (`attn_out`);
-        every intermediate, by short name."""
+        every intermediate, by short name. The mask and `head_mask` as for `layer`."""
         p = f"encoder.layer.{i}."
         B, T, H = x.shape
         nh, hs = self.n_heads, self.head_size
@@ -278,13 +283,13 @@ class ReferenceBert:
         q = linear(x, "attention.self.query")  # (B, T, H)
         k = linear(x, "attention.self.key")  # (B, T, H)
         v = linear(x, "attention.self.value")  # (B, T, H)
-        mask = additive_mask(attention_mask, x.dtype, self.mask_value)  # (B, 1, 1, T)
+        mask = additive_mask(attention_mask, x.dtype, self.mask_value)  # (B, 1, 1 or T, T)
         if self.positions == "absolute":
             # mask + q.k^T / sqrt(hs), as one op: the three-op spelling makes two more (B, nh, T, T) passes
             # (5x slower at 512 tokens, and 50 MB of temporaries per layer in float64).
             flat = lambda x: heads(x).reshape(B * nh, T, hs)  # noqa: E731
             attn_scores = torch.baddbmm(
-                mask.expand(B, nh, 1, T).reshape(B * nh, 1, T),
+                mask.expand(B, nh, mask.shape[2], T).reshape(B * nh, mask.shape[2], T),
                 flat(q),
                 flat(k).transpose(1, 2),
                 alpha=scale,
@@ -292,6 +297,8 @@ class ReferenceBert:
         else:
             attn_scores = self._relative_scores(p, heads(q), heads(k)) * scale + mask  # (B, nh, T, T)
         pattern = torch.softmax(attn_scores, dim=-1)  # (B, nh, T, T)
+        if head_mask is not None:
+            pattern = pattern * head_mask.to(pattern.dtype)[None, :, None, None]
         z = (pattern @ heads(v)).transpose(1, 2).reshape(B, T, H)  # (B, T, H)
         attn_out = linear(z, "attention.output.dense")  # (B, T, H)
         return dict(q=q, k=k, v=v, attn_scores=attn_scores, pattern=pattern, z=z, attn_out=attn_out)
@@ -312,19 +319,26 @@ class ReferenceBert:
         mlp_post = self.act(self._linear(p + "intermediate.dense", ln2))
         return {layer_name(i, "resid_post"): resid_mid + self._linear(p + "output.dense", mlp_post)}
 
-    def layer_keeping(self, i: int, resid_pre: torch.Tensor, attention_mask: torch.Tensor, names) -> dict:
+    def layer_keeping(
+        self,
+        i: int,
+        resid_pre: torch.Tensor,
+        attention_mask: torch.Tensor,
+        names,
+        head_mask: torch.Tensor | None = None,
+    ) -> dict:
         """Layer `i` as `layer`, keeping only the activations `names` (full names), run a few rows at a
         time where its (rows, nh, T, T) scores would pass `CHUNK_BYTES`: at 512 tokens in float64 one row's
         every activation is ~105 MB, so a batch of 2 held 210 MB at once where only its kept outputs outlive
         the layer. Rows are independent in BERT; an input that small is run whole, as `layer` runs it."""
-        B, T = attention_mask.shape
+        B, T = attention_mask.shape[0], attention_mask.shape[-1]
         per_row = self.n_heads * T * T * resid_pre.element_size()
         step = max(1, CHUNK_BYTES // per_row)
         names = set(names)
         parts = []
         for start in range(0, B, step):
             rows = slice(start, start + step)
-            acts = self.layer(i, resid_pre[rows], attention_mask[rows])
+            acts = self.layer(i, resid_pre[rows], attention_mask[rows], head_mask)
             parts.append({name: value for name, value in acts.items() if name in names})
             del acts
         if len(parts) == 1:
