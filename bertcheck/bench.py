@@ -46,10 +46,8 @@ FLOAT32 = (
     "eager-sdpa",
     "padding",
     "batching",
-    "defaults",
     "determinism",
     "dropout",
-    "output-options",
     "padded-row",
 )
 GOAL_RATIO = 2.5
@@ -86,11 +84,17 @@ def bare_forward(bert, batch: int, tokens: int, repeat: int) -> float:
 
 def property_cost(bert, key: str, batch: int, tokens: int, repeat: int) -> float | None:
     from bertcheck.failures import Unavailable
+    from bertcheck.input_forms import forget_plain
     from bertcheck.registry import run_model_property
 
     case = _case(batch, tokens)
+
+    def one():  # each time a fresh input would be: a form's plain call is not shared from the last repeat
+        forget_plain()
+        return run_model_property(bert, case, key)
+
     try:
-        return _least(lambda: run_model_property(bert, case, key), repeat)
+        return _least(one, repeat)
     except Unavailable:
         return None
 
@@ -99,6 +103,7 @@ def forwards(bert, key: str, batch: int, tokens: int) -> tuple[float, float] | N
     """(HF forwards, reference forwards) one example of property `key` runs, counted in layers run
     divided by the model's layers: the floor of its cost, which the ratio is read against."""
     from bertcheck.failures import Unavailable
+    from bertcheck.input_forms import forget_plain
     from bertcheck.reference import ReferenceBert
     from bertcheck.registry import run_model_property
 
@@ -116,6 +121,7 @@ def forwards(bert, key: str, batch: int, tokens: int) -> tuple[float, float] | N
 
     handle = torch.nn.modules.module.register_module_forward_pre_hook(hf_hook)
     ReferenceBert.layer = counted
+    forget_plain()
     try:
         run_model_property(bert, _case(batch, tokens), key)
     except Unavailable:

@@ -70,13 +70,13 @@ class Case:
     def batch(self) -> int:
         return len(self.texts)
 
-    def encode(self, tokenizer, max_length: int) -> dict[str, torch.Tensor]:
-        """Token ids, attention mask and token types on this case's device, padded to the longest."""
-        if self.pairs:
-            first, second = [a for a, _ in self.texts], [b for _, b in self.texts]
-            enc = tokenizer(first, second, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        else:
-            enc = tokenizer(list(self.texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    def encode(self, tokenizer, max_length: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
+        """Token ids, attention mask and token types on this case's device, padded to the longest (or, as
+        `padding="max_length"` does, to `pad_to` tokens; truncated at `max_length` either way)."""
+        texts = ([a for a, _ in self.texts], [b for _, b in self.texts]) if self.pairs else (list(self.texts),)
+        padding = dict(padding=True) if pad_to is None else dict(padding="max_length")
+        limit = max_length if pad_to is None else min(pad_to, max_length)
+        enc = tokenizer(*texts, **padding, truncation=True, max_length=limit, return_tensors="pt")
         keys = ("input_ids", "attention_mask", "token_type_ids")
         return {key: enc[key].to(self.device) for key in keys}
 

@@ -1,7 +1,8 @@
 """Properties only HF's own model can be asked, each through forwards of its own: what a reimplementation's
 function has no counterpart for. The attention pattern (eager attention's probabilities), every attention
-implementation, omitted arguments, dropout in train mode, copies in other dtypes and devices against the
-float64 reference, output options, a fully padded row, the pooler, and gradients.
+implementation, dropout in train mode, copies in other dtypes and devices against the float64 reference,
+a fully padded row, the pooler, and gradients. (The forms of the call itself, omitted arguments and output
+options among them, are `bertcheck.input_forms`.)
 
 Each runs the forwards it needs on one generated case (keep those cases small: batch <= 4) and
 compares every hidden state at real-token positions, so a failure names the first layer that differs.
@@ -15,11 +16,10 @@ from contextlib import contextmanager
 
 import torch
 
-from bertcheck._compat import accepts_4d_mask, attention_implementations
+from bertcheck._compat import attention_implementations
 from bertcheck.audit import NO_POOLER
 from bertcheck.capture import capture
 from bertcheck.compare import largest_abs
-from bertcheck.reference import additive_mask
 from bertcheck.cases import Case
 from bertcheck.failures import Check, Unavailable, full_name, where_of
 from bertcheck.names import RESIDUAL_ADDS, layer_name
@@ -97,34 +97,6 @@ def eager_matches_sdpa(bert: Bert, case: Case) -> float:
         with bert.attention(other, case.dtype, case.device) as model:
             actual = _states(model, **inputs)
         worst = max(worst, _same_states(check, actual, expected, tol, f"{other} == eager"))
-    return worst
-
-
-# ---- forward arguments and options -------------------------------------------------------------
-
-
-def default_arguments(bert: Bert, case: Case) -> float:
-    """attention_mask=None is all ones, token_type_ids=None is zeros, position_ids=None is arange."""
-    __tracebackhide__ = True
-    check, inputs, model = _start(bert, case, "defaults", "default arguments")
-    tol = tolerances_for(case.dtype).values
-    ids = inputs["input_ids"]
-    B, T = ids.shape
-    explicit = dict(
-        input_ids=ids,
-        attention_mask=torch.ones_like(ids),
-        token_type_ids=torch.zeros_like(ids),
-        position_ids=torch.arange(T, device=ids.device).expand(B, T),
-    )
-    expected = _states(model, **explicit)
-    worst = 0.0
-    for argument in ("attention_mask", "token_type_ids", "position_ids"):
-        actual = _states(model, **{**explicit, argument: None})
-        # Every position is real here: no mask means nothing is padding.
-        worst = max(
-            worst,
-            _same_states(check, actual, expected, tol, f"{argument}=None == {argument} given explicitly", tokens=False),
-        )
     return worst
 
 
@@ -230,36 +202,6 @@ def reference_agreement(bert: Bert, case: Case) -> float:
         tol,
         f"{str(case.dtype).removeprefix('torch.')} on {case.device} == float64 reference fed the same input",
     )
-
-
-def output_options(bert: Bert, case: Case) -> float:
-    """Asking for hidden states or attention probabilities does not change `last_hidden_state`; a 2D
-    mask and its expanded 4D additive form give the same outputs (where transformers accepts 4D)."""
-    __tracebackhide__ = True
-    check, inputs, _ = _start(bert, case, "output-options", "output options change nothing")
-    tol = tolerances_for(case.dtype).values
-    name = layer_name(bert.config.num_hidden_layers - 1, "resid_post")
-    where = where_of(bert.config.num_hidden_layers - 1)
-    # Eager: the one implementation that can return attentions.
-    with torch.no_grad(), bert.attention("eager", case.dtype, case.device) as eager:
-        plain = eager(**inputs, return_dict=True).last_hidden_state
-        worst = 0.0
-        for flags in ({"output_hidden_states": True}, {"output_attentions": True}):
-            flagged = eager(**inputs, **flags, return_dict=True).last_hidden_state
-            worst = max(
-                worst,
-                check.close(
-                    where, name, flagged, plain, tol, f"last_hidden_state with {next(iter(flags))}=True == without"
-                ),
-            )
-        if accepts_4d_mask():
-            mask = inputs["attention_mask"]
-            four = additive_mask(mask, case.dtype)  # (B, 1, 1, T)
-            expanded = eager(**{**inputs, "attention_mask": four}, return_dict=True).last_hidden_state
-            worst = max(
-                worst, check.close(where, name, expanded, plain, tol, "a 4D additive mask == the 2D mask it expands")
-            )
-    return worst
 
 
 def fully_padded_row(bert: Bert, case: Case) -> float:

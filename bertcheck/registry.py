@@ -7,7 +7,8 @@ What a property runs on:
 
 - ``forward``: the one hooked forward of HF's model, shared by every such property (`bertcheck.one_forward`);
 - ``hf``: HF's whole model, through forwards of its own: options, modes and attention implementations
-  a reimplementation's function does not have (`bertcheck.hf_properties`);
+  a reimplementation's function does not have (`bertcheck.hf_properties`), and every input form of its API
+  (`bertcheck.input_forms`);
 - ``model``: any model candidate, HF's own model among them (`bertcheck.model_properties`);
 - ``layer``: any layer candidate fed generated hidden states, HF's own layer among them
   (`bertcheck.layer_properties`); ``hf-layer``: HF's layer's own modules.
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from hypothesis import reject
 from hypothesis.control import currently_in_test_context
 from hypothesis.errors import UnsatisfiedAssumption
 
-from bertcheck import hf_properties, layer_properties, model_properties, one_forward
+from bertcheck import hf_properties, input_forms, layer_properties, model_properties, one_forward
 from bertcheck.candidate import HF_LAYER, HF_MODEL
 from bertcheck import coverage
 from bertcheck.failures import SHRINKING, PropertyFailure, Unavailable
@@ -83,7 +85,6 @@ MODEL = _table(
     ("eager-sdpa", "hf", hf_properties.eager_matches_sdpa, "1 forward per attention implementation", False),
     ("padding", "any", model_properties.padding, "3 forwards: as drawn, other ids at padding, 5 more padded", True),
     ("batching", "any", model_properties.batching, "1 forward, 1 per text alone, 1 reversed", True),
-    ("defaults", "hf", hf_properties.default_arguments, "4 forwards", False),
     ("determinism", "any", model_properties.determinism, "2 forwards", True),
     (
         "dropout",
@@ -93,10 +94,14 @@ MODEL = _table(
         False,
     ),
     ("precision", "hf", hf_properties.reference_agreement, "1 forward; a float64 reference layer per layer", False),
-    ("output-options", "hf", hf_properties.output_options, "3-4 eager forwards", False),
     ("padded-row", "hf", hf_properties.fully_padded_row, "2 forwards", False),
     ("pooler", "hf", hf_properties.pooler, "1 forward; the reference pooler", False),
     ("gradients", "hf", hf_properties.gradients, "1 forward and 1 backward of HF and of the reference", False),
+    # Every way users call BertModel (`bertcheck.input_forms`): `bertcheck check form-mask-bool`, ...
+    *(
+        (input_forms.key_of(form), "hf", partial(input_forms.check_form, form), form.forwards, False)
+        for form in input_forms.FORMS.values()
+    ),
 )
 # HF's layer, and layer candidates: `bertcheck check-layer KEY`, `bertcheck verify --impl`.
 LAYER = _table(

@@ -18,8 +18,3 @@ def test_padded_positions_change_no_real_token_output(bert, case):
 @example(case=Case(("this is a test sentence", "short", "a third one")))
 def test_a_text_gives_the_same_outputs_alone_and_in_any_batch_order(bert, case):
     target(run_model_property(bert, case, "batching"), label="batching")
-
-
-@given(case=cases(max_batch=4, long=False))
-def test_omitted_arguments_default_to_all_ones_zeros_and_arange(bert, case):
-    target(run_model_property(bert, case, "defaults"), label="defaults")

@@ -11,7 +11,14 @@ from bertcheck import planted
 
 
 def _swap_class(module: nn.Module, name: str, **methods) -> None:
-    module.__class__ = type(name, (module.__class__,), methods)
+    stock = module.__class__
+    module.__class__ = type(name, (stock,), methods)
+    try:  # 5.x records a model's hidden states by hooks it registers for the model's class, by name
+        from transformers.utils.output_capturing import _CAN_RECORD_REGISTRY
+    except ImportError:  # 4.x: the forward returns them itself
+        return
+    if dict.get(_CAN_RECORD_REGISTRY, str(stock)) is not None:
+        _CAN_RECORD_REGISTRY[module] = dict.get(_CAN_RECORD_REGISTRY, str(stock))
 
 
 def attention_residual_dropped(model, layer: int) -> None:
@@ -357,3 +364,217 @@ def pooler_on_the_last_token(model) -> None:
         return self.activation(self.dense(hidden_states[:, -1]))
 
     _swap_class(model.pooler, "LastTokenPooler", forward=forward)
+
+
+# ---- input forms: each breaks one way of calling BertModel, the plain call (ids, a 2D int64 mask, no_grad,
+# output_hidden_states=True, return_dict=True) left bit for bit as it was -------------------------------
+
+
+def _altered_call(model, name: str, before=None, after=None) -> None:
+    """BertModel.forward with its keyword arguments changed by `before(kwargs)` and its output by
+    `after(kwargs, out)`: every call of `bertcheck.input_forms` passes keywords."""
+
+    def forward(self, **kwargs):
+        kwargs = before(dict(kwargs)) if before else kwargs
+        out = type(self).__mro__[1].forward(self, **kwargs)
+        return after(kwargs, out) if after else out
+
+    _swap_class(model, name, forward=forward)
+
+
+def _mask_when(test, change):
+    def before(kwargs):
+        mask = kwargs.get("attention_mask")
+        if mask is not None and test(mask):
+            kwargs["attention_mask"] = change(mask)
+        return kwargs
+
+    return before
+
+
+def _positions_when_given(change):
+    def before(kwargs):
+        if kwargs.get("position_ids") is not None:
+            kwargs["position_ids"] = change(kwargs["position_ids"])
+        return kwargs
+
+    return before
+
+
+def _shift_last_state(when):
+    def after(kwargs, out):
+        if when(kwargs) and not isinstance(out, tuple):
+            out.last_hidden_state = out.last_hidden_state + 1e-3
+            if out.hidden_states is not None:
+                out.hidden_states = (*out.hidden_states[:-1], out.hidden_states[-1] + 1e-3)
+        return out
+
+    return after
+
+
+def _return_tuple_wrong(kwargs, out):
+    if kwargs.get("return_dict") is False:
+        return (out[2][-2], *out[1:])  # item 0 is the layer before the last
+    return out
+
+
+def _attentions_transposed(kwargs, out):
+    if kwargs.get("output_attentions") and out.attentions:
+        out.attentions = tuple(a.transpose(-1, -2) for a in out.attentions)
+    return out
+
+
+def _embeds_positions_from_one(kwargs):
+    if kwargs.get("inputs_embeds") is not None and kwargs.get("position_ids") is None:
+        B, T = kwargs["inputs_embeds"].shape[:2]
+        kwargs["position_ids"] = torch.arange(1, T + 1, device=kwargs["inputs_embeds"].device).expand(B, T)
+    return kwargs
+
+
+def _mask_inferred_from_padding(model):
+    def before(kwargs):
+        if kwargs.get("attention_mask", 0) is None and kwargs.get("input_ids") is not None:
+            kwargs["attention_mask"] = (kwargs["input_ids"] != model.config.pad_token_id).long()
+        return kwargs
+
+    return before
+
+
+def _types_ones(kwargs):
+    if kwargs.get("token_type_ids", 0) is None and kwargs.get("input_ids") is not None:
+        kwargs["token_type_ids"] = torch.ones_like(kwargs["input_ids"])
+    return kwargs
+
+
+def _head_mask(change):
+    def before(kwargs):
+        if kwargs.get("head_mask") is not None:
+            kwargs["head_mask"] = change(kwargs["head_mask"])
+        return kwargs
+
+    return before
+
+
+def _long_drops_mask(kwargs):
+    mask = kwargs.get("attention_mask")
+    if mask is not None and mask.dim() == 2 and mask.shape[1] >= 128:
+        kwargs["attention_mask"] = torch.ones_like(mask)  # a long-input fast path that forgets the padding
+    return kwargs
+
+
+def _same_for_every_query(mask):
+    return mask.dim() == 3 and torch.equal(mask, mask[:, :1].expand_as(mask))
+
+
+def _padding_dropped_with_ones_heads(kwargs):
+    heads = kwargs.get("head_mask")
+    if heads is not None and bool((heads == 1).all()):
+        kwargs["attention_mask"] = None
+    return kwargs
+
+
+def _off_if_arange(positions):
+    arange = torch.arange(positions.shape[1], device=positions.device).expand_as(positions)
+    return positions + 1 if torch.equal(positions, arange) else positions
+
+
+def _first_row(mask):
+    return mask[:1].expand_as(mask)
+
+
+# form key -> (what the mutant does, how to plant it on an HF BertModel)
+FORM_BREAKS = {
+    "mask-int32": (
+        "an int32 mask read as its first row for every row",
+        lambda m: _altered_call(m, "Int32Mask", _mask_when(lambda x: x.dtype == torch.int32, _first_row)),
+    ),
+    "mask-bool": (
+        "a boolean mask inverted",
+        lambda m: _altered_call(
+            m, "BoolMask", _mask_when(lambda x: x.dtype == torch.bool and x.dim() == 2, lambda x: ~x)
+        ),
+    ),
+    "mask-float": (
+        "a float 0/1 mask ignored",
+        lambda m: _altered_call(
+            m, "FloatMask", _mask_when(lambda x: x.is_floating_point() and x.dim() == 2, torch.ones_like)
+        ),
+    ),
+    "mask-3d": (
+        "a 3D mask the same for every query taken as 2D from the wrong axis (its first key's column)",
+        lambda m: _altered_call(m, "Mask3D", _mask_when(_same_for_every_query, lambda x: x[:, :, 0])),
+    ),
+    "mask-3d-per-query": (
+        "a 3D mask collapsed to its first query's row",
+        lambda m: _altered_call(m, "Mask3DRow", _mask_when(lambda x: x.dim() == 3, lambda x: x[:, :1].expand_as(x))),
+    ),
+    "mask-4d-bool": (
+        "a 4D boolean mask inverted",
+        lambda m: _altered_call(
+            m, "Mask4DBool", _mask_when(lambda x: x.dim() == 4 and x.dtype == torch.bool, lambda x: ~x)
+        ),
+    ),
+    "mask-4d-additive": (
+        "a 4D additive mask ignored",
+        lambda m: _altered_call(
+            m, "Mask4DAdditive", _mask_when(lambda x: x.dim() == 4 and x.is_floating_point(), torch.zeros_like)
+        ),
+    ),
+    "mask-omitted": (
+        "an omitted mask inferred from the pad token",
+        lambda m: _altered_call(m, "InferredMask", _mask_inferred_from_padding(m)),
+    ),
+    "token-types-omitted": ("omitted token types default to ones", lambda m: _altered_call(m, "OneTypes", _types_ones)),
+    "positions-arange": (
+        "explicit position_ids equal to arange taken one off (a fast path for the default positions)",
+        lambda m: _altered_call(m, "ArangeOff", _positions_when_given(_off_if_arange)),
+    ),
+    "positions-shifted": (
+        "explicit position_ids rebased to start at 0",
+        lambda m: _altered_call(m, "RebasedPositions", _positions_when_given(lambda p: p - p[:, :1])),
+    ),
+    "positions-permuted": (
+        "explicit position_ids sorted",
+        lambda m: _altered_call(m, "SortedPositions", _positions_when_given(lambda p: p.sort(dim=1).values)),
+    ),
+    "inputs-embeds": (
+        "positions from 1 when inputs_embeds are given",
+        lambda m: _altered_call(m, "EmbedsPositions", _embeds_positions_from_one),
+    ),
+    "return-tuple": (
+        "return_dict=False's first item is the layer before the last",
+        lambda m: _altered_call(m, "WrongTuple", after=_return_tuple_wrong),
+    ),
+    "output-attentions": (
+        "attentions returned transposed",
+        lambda m: _altered_call(m, "TransposedAttentions", after=_attentions_transposed),
+    ),
+    "hidden-states-unasked": (
+        "last_hidden_state shifted when hidden states are not asked for",
+        lambda m: _altered_call(
+            m, "UnaskedShift", after=_shift_last_state(lambda k: not k.get("output_hidden_states"))
+        ),
+    ),
+    "head-mask-ones": (
+        "an all-ones head_mask routed down a path that drops the padding mask",
+        lambda m: _altered_call(m, "OnesHeads", _padding_dropped_with_ones_heads),
+    ),
+    "head-mask-one-head": (
+        "head_mask applied to the heads in reverse order",
+        lambda m: _altered_call(m, "ReversedHeads", _head_mask(lambda h: h.flip(-1))),
+    ),
+    "inference-mode": (
+        "a different output under inference_mode",
+        lambda m: _altered_call(
+            m, "InferenceDrift", after=_shift_last_state(lambda k: torch.is_inference_mode_enabled())
+        ),
+    ),
+    "grad-enabled": (
+        "a different output with grad enabled",
+        lambda m: _altered_call(m, "GradDrift", after=_shift_last_state(lambda k: torch.is_grad_enabled())),
+    ),
+    "padding-max-length": (
+        "the padding mask dropped from 128 tokens on",
+        lambda m: _altered_call(m, "LongDropsMask", _long_drops_mask),
+    ),
+}

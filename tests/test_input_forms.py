@@ -1,0 +1,68 @@
+"""Each input form's property catches a mutant that breaks that form alone (tests/mutants.py,
+FORM_BREAKS), while the plain call stays bit for bit what it was; the failure names the form."""
+
+import pytest
+import torch
+
+import mutants
+from bertcheck._compat import attention_implementations
+from bertcheck.cases import Case
+from bertcheck.failures import PropertyFailure
+from bertcheck.input_forms import FORMS, key_of, lacked
+from bertcheck.registry import run_model_property
+
+# Pairs (token types 0 and 1) and a padded row: what every form's mutant needs to show.
+CASE = Case((("this is a test", "sentence pair"), ("a", "b c")))
+
+
+def _plain_states(bert, inputs) -> dict[str, tuple]:
+    out = {}
+    for implementation in attention_implementations():
+        with torch.no_grad(), bert.attention(implementation) as model:
+            out[implementation] = model(**inputs, output_hidden_states=True, return_dict=True).hidden_states
+    return out
+
+
+def test_every_form_has_a_mutant():
+    assert set(mutants.FORM_BREAKS) == set(FORMS)
+
+
+@pytest.mark.parametrize("key", list(FORMS))
+def test_a_mutant_that_breaks_one_input_form_is_caught_by_that_forms_property_alone(fresh, key):
+    form = FORMS[key]
+    if lacked(form):
+        pytest.skip(lacked(form))
+    bert = fresh("random:tiny")
+    inputs = bert.encode(CASE)
+    before = _plain_states(bert, inputs)
+    assert run_model_property(bert, CASE, key_of(form)) <= 1.0
+    what, plant = mutants.FORM_BREAKS[key]
+    plant(bert.model())
+    after = _plain_states(bert, inputs)
+    for implementation, states in before.items():  # the plain call is untouched: the break is the form's alone
+        assert all(torch.equal(a, b) for a, b in zip(after[implementation], states)), (what, implementation)
+    with pytest.raises(PropertyFailure) as caught:
+        run_model_property(bert, CASE, key_of(form))
+    report = str(caught.value)
+    assert caught.value.check == key_of(form), report
+    assert f"Property 'input form: {form.title}' failed at " in report, report
+    assert f"python -m bertcheck check {key_of(form)}" in report
+
+
+def _refuses_bool_masks(kwargs):
+    """A release whose model raises on a boolean mask (the message two lines long)."""
+    if kwargs["attention_mask"] is not None and kwargs["attention_mask"].dtype == torch.bool:
+        raise TypeError("expected a long mask,\ngot bool")
+    return kwargs
+
+
+def test_a_form_that_makes_hf_raise_is_a_failure_naming_the_form_and_the_exception(fresh):
+    bert = fresh("random:tiny")
+    mutants._altered_call(bert.model(), "RefusesBool", _refuses_bool_masks)
+    with pytest.raises(PropertyFailure) as caught:
+        run_model_property(bert, CASE, "form-mask-bool")
+    report = str(caught.value)
+    assert "failed at the model call, activation 'hidden_states'" in report, report
+    assert "attention_mask as bool (B, T), eager attention is accepted" in report
+    assert "raised TypeError: expected a long mask," in report  # the exception's first line
+
