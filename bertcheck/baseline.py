@@ -1,14 +1,16 @@
 """Per-layer baselines: record every activation on a fixed probe set, compare a live model against it.
 
 A baseline is one safetensors file (never pickle): for each probe, its token ids and every vocabulary
-activation of every layer plus the hidden states, from one hooked forward; and, in the header, JSON
-metadata: bertcheck, transformers, torch, python and platform versions, the model spec, the config
-(and a hash of its architecture fields), dtype, attention implementation, the probe set and its hash,
-and the state_dict keys and shapes.
+activation of every layer plus the hidden states, from one hooked forward; each input form of the API
+(`bertcheck.input_forms`) on the padded and pair probes, its last hidden state, or why it has none; and,
+in the header, JSON metadata: bertcheck, transformers, torch, python and platform versions, the model
+spec, the config (and a hash of its architecture fields), dtype, attention implementation, the probe set
+and its hash, the state_dict keys and shapes, and each form's status.
 
 Compare reports structure first (hidden-state count, activation names and shapes, state_dict keys and
 shapes, config fields), then values: per layer and activation, max and mean absolute and relative
-error and the share of elements outside the tolerance table's tolerance.
+error and the share of elements outside the tolerance table's tolerance; then the input forms: one that
+newly raises or drifts is drift, one the new release lacks on purpose (`Form.lacks`) is listed as removed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import torch
 
 from bertcheck.capture import capture
+from bertcheck.input_forms import FORMS, form_outputs, one_line
 from bertcheck.cases import Case
 from bertcheck.compare import differences
 from bertcheck.names import CAPTURED_LAYER_NAMES, EMBED_NAMES
@@ -44,6 +47,9 @@ PROBES: dict[str, tuple] = {
     "pair": (("where is the bank?", "the bank is by the river."),),
     "long": (_LONG,),
 }
+# The probes each input form is run on: padding and token types, what the forms change.
+FORM_PROBES = ("padded-batch", "pair")
+FORM_KEY = "form:"  # a form's tensors: ``{probe}/form:{key}``, and ``{probe}/form:{key}.attentions``
 # The long probe is stored at its first and last 16 tokens only (every activation there depends on all
 # 512 through attention; positions 496-511 exercise the end of the position table): all 512 tokens of
 # every activation of bert-base would be ~360 MB.
@@ -128,12 +134,39 @@ def _tokens(name: str, mask: torch.Tensor) -> torch.Tensor | None:
 
 def observe(
     bert: Bert, dtype: torch.dtype, attention: str | None, progress=None, device: str = "cpu"
-) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
-    """Every stored tensor, by ``{probe}/{name}`` (ids, mask, token types, each activation), and the
-    number of hidden states of each probe (the states themselves are ``embed.out`` and each
-    ``resid_post``, already stored). The model runs on `device`; what is stored is on the CPU."""
+) -> tuple[dict[str, torch.Tensor], dict[str, int], dict[str, dict]]:
+    """Every stored tensor, by ``{probe}/{name}`` (ids, mask, token types, each activation, each input
+    form's last hidden state), the number of hidden states of each probe (the states themselves are
+    ``embed.out`` and each ``resid_post``, already stored), and each form's status (`_forms`). The model
+    runs on `device`; what is stored is on the CPU."""
     with bert.attention(attention, dtype, device) as model:
-        return _observe(bert, model, dtype, progress, device)
+        tensors, counts = _observe(bert, model, dtype, progress, device)
+        forms = _forms(bert, model, dtype, attention or "eager", device, tensors)
+    return tensors, counts, forms
+
+
+def _forms(bert: Bert, model, dtype: torch.dtype, attention: str, device: str, tensors: dict) -> dict[str, dict]:
+    """Each input form on `FORM_PROBES`: its last hidden state into `tensors`, and its status, one of
+    {"status": "recorded"}, {"status": "absent", "why": ...} (this release lacks it on `attention`) or
+    {"status": "raised", "error": ...} (HF's model raised on it)."""
+    forms = {}
+    probes = [p for p in FORM_PROBES if not bert.unsupported(Case(PROBES[p]))]
+    for key, form in FORMS.items():
+        why = form.lacks(attention)
+        if why:
+            forms[key] = {"status": "absent", "why": why}
+            continue
+        forms[key] = {"status": "recorded"}
+        for probe in probes:
+            case = Case(PROBES[probe], dtype=dtype, device=device)
+            try:
+                outputs = form_outputs(form, bert, model, bert.encode(case), case)
+            except Exception as err:  # noqa: BLE001 - HF's model raising on a valid form is what is recorded
+                forms[key] = {"status": "raised", "error": one_line(err)}
+                break
+            for what, value in outputs.items():
+                tensors[f"{probe}/{FORM_KEY}{key}" + (f".{what}" if what else "")] = value.cpu().contiguous()
+    return forms
 
 
 def _observe(
@@ -211,7 +244,7 @@ def record(
     attention = attention or getattr(bert.model(dtype).config, "_attn_implementation", None) or "eager"
     meta = metadata(bert, dtype, attention)
     with _progress(len(PROBES), f"recording {bert.spec}") as bar:
-        tensors, meta["hidden_states"] = observe(bert, dtype, attention, bar, device)
+        tensors, meta["hidden_states"], meta["forms"] = observe(bert, dtype, attention, bar, device)
     _save(out, meta, tensors, update=update)
     return meta
 
@@ -289,6 +322,7 @@ def update(comparison: "Comparison", bert: Bert) -> dict:
     meta = comparison.baseline.meta
     fresh = metadata(bert, getattr(torch, meta["dtype"]), meta["attention"])
     fresh["hidden_states"] = comparison.live_counts
+    fresh["forms"] = comparison.live_forms
     _save(comparison.baseline.path, fresh, comparison.live_tensors, update=True)
     return fresh
 
@@ -356,6 +390,11 @@ def load(path: Path) -> Baseline:
         raise BaselineError(
             f"{path}: metadata field 'fingerprint' is {meta['fingerprint']!r:.60}, not a hash (re-record it)"
         )
+    forms = meta.get("forms", {})  # absent from a baseline an older bertcheck recorded
+    if not isinstance(forms, dict) or not all(
+        isinstance(v, dict) and v.get("status") in ("recorded", "absent", "raised") for v in forms.values()
+    ):
+        raise BaselineError(f"{path}: metadata 'forms' holds other than input-form statuses (re-record it)")
     for key, value in tensors.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise BaselineError(f"{path}: {key} holds NaN or infinity; a baseline must be finite (re-record it)")
@@ -388,6 +427,10 @@ class Comparison:
     live: dict
     live_tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # what the live model gave: `update` saves it
     live_counts: dict[str, int] = field(default_factory=dict)
+    live_forms: dict[str, dict] = field(default_factory=dict)
+    form_rows: list[Row] = field(default_factory=list)  # each input form's drift, one row per form
+    form_drift: list[str] = field(default_factory=list)  # a form that newly raises, each a line
+    removed: list[str] = field(default_factory=list)  # forms the live release lacks on purpose, with why
     structure: list[str] = field(default_factory=list)  # differences, each a line
     notes: list[str] = field(default_factory=list)  # differences that are not drift (versions, platform)
     rows: list[Row] = field(default_factory=list)
@@ -395,7 +438,8 @@ class Comparison:
 
     @property
     def drifted(self) -> bool:
-        return bool(self.structure) or any(r.ratio > 1 for r in self.rows)
+        rows = [*self.rows, *self.form_rows]
+        return bool(self.structure) or bool(self.form_drift) or any(r.ratio > 1 for r in rows)
 
     def report(self, verbose: bool = False) -> str:
         meta, live = self.baseline.meta, self.live
@@ -427,14 +471,46 @@ class Comparison:
                     f"  {r.layer:<14} {r.name:<22} {r.max_abs:<10.3g} {r.mean_abs:<10.3g} {r.max_rel:<10.3g} "
                     f"{r.mean_rel:<10.3g} {100 * r.mismatched:.2f}%"
                 )
+        lines += self._forms()
         worst = max((r.ratio for r in self.rows), default=0.0)
         verdict = "DRIFT" if self.drifted else "within tolerance"
+        broken = [f"form-{r.name}" for r in self.form_rows if r.ratio > 1] + [
+            line.split()[0] for line in self.form_drift
+        ]
         lines += [
             "",
             f"{verdict}: worst value error {worst:.3g} of the tolerance over {len(self.rows)} layer x activation cells"
-            + (f"; {len(self.structure)} structural difference(s)" if self.structure else ""),
+            + (f"; {len(self.structure)} structural difference(s)" if self.structure else "")
+            + (f"; input forms that drifted or newly raise: {', '.join(broken)}" if broken else "")
+            + (
+                f"; input forms removed: {', '.join(line.split(':')[0] for line in self.removed)}"
+                if self.removed
+                else ""
+            ),
         ]
         return "\n".join(lines)
+
+    def _forms(self) -> list[str]:
+        """The input forms: each compared one's worst share of the tolerance (! past 1), then what newly
+        raises, and what the live release removed."""
+        if not (self.form_rows or self.form_drift or self.removed):
+            return []
+        lines = ["", "Input forms (last hidden state on the padded and pair probes, as a share of the tolerance):"]
+        cells = [
+            f"form-{r.name} " + ("inf" if math.isinf(r.ratio) else f"{r.ratio:.2g}") + ("!" if r.ratio > 1 else "")
+            for r in self.form_rows
+        ]
+        for start in range(0, len(cells), 4):
+            lines.append("  " + "   ".join(cells[start : start + 4]))
+        lines += [
+            f"  DRIFT form-{r.name}: max abs {r.max_abs:.3g}, mean abs {r.mean_abs:.3g}, max rel {r.max_rel:.3g}, "
+            f"{100 * r.mismatched:.2f}% outside the tolerance"
+            for r in self.form_rows
+            if r.ratio > 1
+        ]
+        lines += [f"  DRIFT {line}" for line in self.form_drift]
+        lines += [f"  removed: {line}" for line in self.removed]
+        return lines
 
     def _grid(self) -> list[str]:
         """Two grids, each cell the worst share of the tolerance (! past 1): the embeddings, then
@@ -474,12 +550,69 @@ def compare(baseline: Baseline, bert: Bert, device: str = "cpu") -> Comparison:
     dtype = _comparable(baseline, bert)
     result = Comparison(baseline, _live_meta(), tolerance=tolerances_for(dtype).values)
     result.notes += _provenance(baseline, bert, result.live)
-    live, live_counts = observe(bert, dtype, baseline.meta["attention"], device=device)
-    result.live_tensors, result.live_counts = live, live_counts
+    live, live_counts, live_forms = observe(bert, dtype, baseline.meta["attention"], device=device)
+    result.live_tensors, result.live_counts, result.live_forms = live, live_counts, live_forms
     live_state = {k: list(v.shape) for k, v in bert.model(dtype, "cpu").state_dict().items()}
     result.structure += _structure(baseline, live_state, live, live_counts)
     result.rows = _rows(baseline, live, result.tolerance, bert.config.num_hidden_layers)
+    _compare_forms(result, baseline, live, live_forms)
     return result
+
+
+def _compare_forms(result: Comparison, baseline: Baseline, live: dict, live_forms: dict[str, dict]) -> None:
+    """Each input form, recorded against live: drift where a recorded form drifts or newly raises,
+    removed where the live release lacks it on purpose, a note otherwise."""
+    recorded = baseline.meta.get("forms")
+    if recorded is None:
+        result.notes.append(
+            "no input forms in this baseline (an older bertcheck recorded it): re-record it to gate them"
+        )
+        return
+    for key in dict.fromkeys([*recorded, *live_forms]):
+        old = recorded.get(key, {"status": "absent", "why": "unknown to the bertcheck that recorded it"})
+        new = live_forms.get(key, {"status": "absent", "why": "unknown to this bertcheck"})
+        said = f"form-{key}"
+        if old["status"] == "recorded" and new["status"] == "absent":
+            result.removed.append(f"{said}: {new['why']}")
+        elif old["status"] == "recorded" and new["status"] == "raised":
+            result.form_drift.append(f"{said} newly raises {new['error']}")
+        elif old["status"] == "recorded":
+            result.form_rows.append(_form_row(baseline, live, key, result.tolerance))
+        elif old["status"] == "raised" and new["status"] == "raised":
+            result.notes.append(f"{said} raises, as it did when recorded: {new['error']}")
+        elif old["status"] == "raised":
+            result.notes.append(f"{said} raised when recorded ({old['error']}); accepted now, nothing to compare")
+        elif new["status"] != "absent":
+            result.notes.append(f"{said} is new here (the recorded release lacked it): nothing to compare it with")
+
+
+def _form_row(baseline: Baseline, live: dict, key: str, tolerance: Tolerance) -> Row:
+    """One form's drift over the real tokens of every probe it was recorded on."""
+    parts = []
+    for name, old in baseline.tensors.items():
+        probe, what = name.split("/", 1)
+        if what != FORM_KEY + key and not what.startswith(f"{FORM_KEY}{key}."):
+            continue
+        new = live.get(name)
+        if new is None or new.shape != old.shape:  # recorded, and absent or reshaped now: beyond any tolerance
+            return Row("input form", key, math.inf, math.inf, math.inf, math.inf, 1.0, math.inf)
+        parts.append(_errors(new, old, baseline.tensors[f"{probe}/attention_mask"].bool(), tolerance))
+    return _row("input form", key, parts)
+
+
+def _row(place: str, name: str, parts: list[dict]) -> Row:
+    """One row of the report from the `_errors` of each probe."""
+    n = max(sum(p["n"] for p in parts), 1)
+    return Row(
+        place,
+        name,
+        max((p["max_abs"] for p in parts), default=0.0),
+        sum(p["sum_abs"] for p in parts) / n,
+        max((p["max_rel"] for p in parts), default=0.0),
+        sum(p["sum_rel"] for p in parts) / n,
+        sum(p["over"] for p in parts) / n,
+        max((p["ratio"] for p in parts), default=0.0),
+    )
 
 
 def _comparable(baseline: Baseline, bert: Bert) -> torch.dtype:
@@ -550,8 +683,11 @@ def _structure(baseline: Baseline, live_state: dict, live: dict, live_counts: di
     out: list[str] = []
     recorded = baseline.tensors
     _diff_keys(out, "state_dict", baseline.meta["state_dict"], live_state)
-    shapes_recorded = {k: list(v.shape) for k, v in recorded.items()}
-    _diff_keys(out, "activation", shapes_recorded, {k: list(v.shape) for k, v in live.items()})
+
+    def shapes(tensors):  # the input forms are compared apart (`_compare_forms`): a release may lack one
+        return {k: list(v.shape) for k, v in tensors.items() if f"/{FORM_KEY}" not in k}
+
+    _diff_keys(out, "activation", shapes(recorded), shapes(live))
     for probe in PROBES:
         n_rec, n_live = baseline.meta["hidden_states"].get(probe), live_counts.get(probe)
         if n_rec != n_live:
@@ -571,6 +707,7 @@ def _rows(baseline: Baseline, live: dict, tolerance: Tolerance, n_layers: int) -
         new = live.get(key)
         if (
             name in ("input_ids", "attention_mask", "token_type_ids")
+            or name.startswith(FORM_KEY)
             or new is None
             or list(new.shape) != list(old.shape)
         ):
@@ -579,21 +716,7 @@ def _rows(baseline: Baseline, live: dict, tolerance: Tolerance, n_layers: int) -
         keep = _tokens(probe, mask)
         real = (mask if keep is None else mask[:, keep]).bool()
         stats.setdefault(_split(name), []).append(_errors(new, old, real, tolerance))
-    rows = []
-    for (place, name), parts in stats.items():
-        n = max(sum(p["n"] for p in parts), 1)
-        rows.append(
-            Row(
-                place,
-                name,
-                max(p["max_abs"] for p in parts),
-                sum(p["sum_abs"] for p in parts) / n,
-                max(p["max_rel"] for p in parts),
-                sum(p["sum_rel"] for p in parts) / n,
-                sum(p["over"] for p in parts) / n,
-                max(p["ratio"] for p in parts),
-            )
-        )
+    rows = [_row(place, name, parts) for (place, name), parts in stats.items()]
     order = {f"layer {i}": i + 1 for i in range(n_layers)} | {"embeddings": 0}
     rows.sort(key=lambda r: (order.get(r.layer, 10**7), _name_order(r.name)))
     return rows

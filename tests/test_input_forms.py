@@ -66,3 +66,62 @@ def test_a_form_that_makes_hf_raise_is_a_failure_naming_the_form_and_the_excepti
     assert "attention_mask as bool (B, T), eager attention is accepted" in report
     assert "raised TypeError: expected a long mask," in report  # the exception's first line
 
+
+@pytest.fixture(scope="module")
+def tiny_baselines(tmp_path_factory):
+    """Baselines of the unbroken random:tiny on each attention implementation, recorded once."""
+    from bertcheck import baseline
+    from bertcheck.subject import Bert
+
+    bert, out = Bert.load("random:tiny"), {}
+    for implementation in attention_implementations():
+        path = tmp_path_factory.mktemp("forms") / f"tiny-{implementation}.safetensors"
+        baseline.record(bert, path, attention=implementation)
+        out[implementation] = baseline.load(path)
+    return out
+
+
+@pytest.mark.parametrize("key", list(FORMS))
+def test_baseline_compare_reports_a_broken_input_form_as_drift_naming_it_while_every_activation_stays_exact(
+    fresh, tiny_baselines, key
+):
+    from bertcheck import baseline
+
+    compared = []
+    for implementation, recorded in tiny_baselines.items():
+        if recorded.meta["forms"][key]["status"] != "recorded":
+            continue
+        if key == "output-attentions" and "pair/form:output-attentions.attentions" not in recorded.tensors:
+            continue  # SDPA on 5.x returns no attentions: the mutant, which transposes them, changes nothing there
+        bert = fresh("random:tiny")
+        mutants.FORM_BREAKS[key][1](bert.model())
+        result = baseline.compare(recorded, bert)
+        report = result.report()
+        assert result.drifted, report
+        assert all(row.ratio == 0 for row in result.rows), report  # the plain call: every activation exact
+        assert [row.name for row in result.form_rows if row.ratio > 1] == [key], report
+        assert f"input forms that drifted or newly raise: form-{key}" in report, report
+        assert f"DRIFT form-{key}: max abs " in report, report
+        compared.append(implementation)
+    if not compared:
+        pytest.skip(f"no attention implementation here records form-{key}: {FORMS[key].lacks('eager')}")
+
+
+def test_baseline_compare_calls_a_form_that_newly_raises_drift_and_one_the_release_lacks_removed(
+    fresh, tiny_baselines, monkeypatch
+):
+    from bertcheck import baseline, input_forms
+
+    bert = fresh("random:tiny")
+    mutants._altered_call(bert.model(), "RefusesBool", _refuses_bool_masks)
+    float_mask = input_forms.FORMS["mask-float"]
+    lacking = input_forms.Form(float_mask.key, float_mask.title, float_mask.call, lambda i: "this release removed them")
+    monkeypatch.setitem(input_forms.FORMS, "mask-float", lacking)
+    result = baseline.compare(tiny_baselines["eager"], bert)
+    report = result.report()
+    assert result.drifted
+    assert "DRIFT form-mask-bool newly raises TypeError: expected a long mask," in report, report
+    assert "removed: form-mask-float: this release removed them" in report
+    assert report.splitlines()[-1].endswith(
+        "input forms that drifted or newly raise: form-mask-bool; input forms removed: form-mask-float"
+    ), report

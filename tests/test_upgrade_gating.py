@@ -440,3 +440,29 @@ def test_a_model_with_one_token_type_records_and_compares_without_the_pair_probe
         ]
     code, report, err = _cli(capsys, "baseline", "compare", str(out))
     assert code == 0, report + err
+
+
+def test_a_release_that_breaks_one_input_form_fails_the_compare_naming_the_form(baseline, capsys, monkeypatch):
+    # The README's upgrade recipe quotes this run: a release whose boolean 2D mask is inverted, the plain
+    # call (the tokenizer's int64 mask) bit for bit as it was.
+    import copy
+
+    import mutants
+    from bertcheck.subject import Bert
+
+    stock = Bert.load.__func__
+
+    def load(cls, spec, cache_dir=None):
+        bert = stock(cls, spec, cache_dir)
+        model = copy.deepcopy(bert.model())  # the worker's cached model stays unbroken
+        mutants.FORM_BREAKS["mask-bool"][1](model)
+        return Bert(bert.spec, model, bert.tokenizer, source=bert.source)
+
+    monkeypatch.setattr(Bert, "load", classmethod(load))
+    code, out, _ = _cli(capsys, "baseline", "compare", str(baseline))
+    print(out)
+    assert code == 1, out
+    assert "worst value error 0 of the tolerance" in out  # every activation of the plain call exact
+    cells = next(line for line in out.splitlines() if "form-mask-bool" in line)
+    assert "form-mask-bool " in cells and "!" in cells.split("form-mask-bool ")[1].split()[0], cells
+    assert out.rstrip().endswith("input forms that drifted or newly raise: form-mask-bool"), out
