@@ -378,14 +378,17 @@ def form_outputs(form: Form, bert: Bert, model, inputs: dict, case: Case) -> dic
 
 
 # The plain call's outputs, shared by the forms: the items of one model and shard draw the same inputs
-# (derandomized, one Hypothesis seed for the parametrized test), so a worker running several forms of
-# it runs the plain call once per input. Kept per model object, the last `_KEEP` inputs (bert-base, 3 x
-# 127 tokens: 15 MB each in float32), and keyed on everything that makes the call give other values:
-# the model's class (a planted mutant swaps it), attention implementation, mode, its modules, and each
-# parameter's dtype, storage and version (bertcheck converts a model between float32 and float64 in
-# place; a test may edit a weight in place), and the inputs' values.
+# and run on one worker (the `plain-call` group of `bertcheck.shards`), each form all its examples in
+# turn, so a worker runs the plain call once per input and attention implementation for every form of
+# it, where it kept every input of a shard. Kept per model object, the most recent first, up to
+# `_KEEP_BYTES` of tensors: a shard's inputs (7 examples of batches of 1-2, on two implementations) are
+# ~2-20 MB in all on bert-base in float32 at the lengths drawn, and one 127-token pair in float64 is 20 MB.
+# Keyed on everything that makes the call give other values: the model's class (a planted mutant swaps
+# it), attention implementation, mode, its modules, and each parameter's dtype, storage and version
+# (bertcheck converts a model between float32 and float64 in place; a test may edit a weight in place),
+# and the inputs' values.
 _PLAIN: "weakref.WeakKeyDictionary[torch.nn.Module, OrderedDict]" = weakref.WeakKeyDictionary()
-_KEEP = 4
+_KEEP_BYTES = 64 * 2**20
 
 
 def _plain(model, kwargs: dict):
@@ -400,13 +403,23 @@ def _plain(model, kwargs: dict):
     kept = _PLAIN.setdefault(model, OrderedDict())
     if key in kept:
         kept.move_to_end(key)
-        return kept[key]
+        return kept[key][0]
     with torch.no_grad():
         out = model(**kwargs, output_hidden_states=True, return_dict=True)
-    kept[key] = out
-    while len(kept) > _KEEP:
+    kept[key] = (out, _nbytes(out))
+    while len(kept) > 1 and sum(size for _, size in kept.values()) > _KEEP_BYTES:
         kept.popitem(last=False)
     return out
+
+
+def _nbytes(out) -> int:
+    """The bytes of the tensors `out` holds, each storage once (last_hidden_state is hidden_states[-1])."""
+    storages = {}
+    for value in out.values():
+        for tensor in value if isinstance(value, tuple) else (value,):
+            if isinstance(tensor, torch.Tensor):
+                storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+    return sum(storages.values())
 
 
 def forget_plain() -> None:

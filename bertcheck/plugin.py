@@ -211,8 +211,9 @@ def pytest_configure(config):
         raise pytest.UsageError(str(err)) from None
     config.addinivalue_line(
         "markers",
-        "shares_forward: a property that only reads the one hooked forward "
-        "(bertcheck.one_forward): its shards draw the same inputs as the other such properties' and share forwards",
+        "shares_forward(group='one-forward'): a property whose shards draw the same inputs as the other "
+        "properties of its group and share work per input on one worker: 'one-forward', the read-only "
+        "properties' hooked forward (bertcheck.one_forward); 'plain-call', the input forms' plain call",
     )
     if asked:
         _sources(config)  # a bad spec stops the run here, before collection, with one message
@@ -409,13 +410,29 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("bert", sources, ids=[s.spec for s in sources], indirect=True, scope="session")
         own = _own_settings(metafunc.function)
         if own is not None:  # a Hypothesis property: its examples split into items (bertcheck.shards)
-            from bertcheck.shards import ONE_FORWARD, shards_for
+            from bertcheck.shards import shards_for
 
             shards = shards_for(for_test(own).max_examples)
-            shared = metafunc.definition.get_closest_marker("shares_forward") is not None
+            group = _sharing_group(metafunc.definition)
             if len(shards) > 1:
-                ids = [s.id + (ONE_FORWARD if shared else "") for s in shards]
+                ids = [s.id + (f"-{group}" if group else "") for s in shards]
                 metafunc.parametrize("bertcheck_shard", shards, ids=ids, indirect=True)
+
+
+def _sharing_group(definition) -> str | None:
+    """The group `@pytest.mark.shares_forward(GROUP)` puts a property in (`bertcheck.shards.GROUPS`;
+    no argument: the read-only properties' one hooked forward), or None."""
+    from bertcheck.shards import GROUPS, ONE_FORWARD
+
+    marker = definition.get_closest_marker("shares_forward")
+    if marker is None:
+        return None
+    group = marker.args[0] if marker.args else ONE_FORWARD
+    if group not in GROUPS:
+        pytest.fail(
+            f"{definition.nodeid}: shares_forward({group!r}): the groups are {', '.join(GROUPS)}", pytrace=False
+        )
+    return group
 
 
 @pytest.fixture(scope="session")
@@ -539,19 +556,19 @@ class Run:
           and every part of a split. Without a database an item alone keeps Hypothesis's derandomized
           seed (what ci has drawn since the profile began); with one it needs an explicit seed, since
           Hypothesis gives derandomized runs no database;
-        - dev: fresh inputs every run; a one-forward group's items still draw the same ones, from a seed
-          drawn once per process (the group runs in one process)."""
+        - dev: fresh inputs every run; a group's items still draw the same ones, from a seed drawn once
+          per process (the unit runs in one process)."""
         from bertcheck import split
         from bertcheck.profiles import current_profile
-        from bertcheck.scheduling import unit_of
+        from bertcheck.scheduling import shared, unit_of
 
         unit = unit_of(item.nodeid)
         if current_profile() == "fleet":
             return split.seed(unit, f"{self.run_seed} {self.part or '1/1'}")
         if not settings.derandomize:
             return split.seed(unit, self.fresh) if unit != item.nodeid else None
-        if unit != item.nodeid:  # a one-forward group: the seed its items have always had
-            return split.seed(item.callspec.id, "one forward")
+        if unit != item.nodeid:  # a group: the seed the one-forward group's items have always had
+            return split.seed(shared(item.nodeid), "one forward")
         return split.seed(unit, "derandomized") if self.database is not None else None
 
 

@@ -28,9 +28,13 @@ from dataclasses import dataclass
 EXAMPLES_PER_SHARD = 7
 
 
-# Ends the shard id of a read-only property's items (`[minilm-shard2of4-one-forward]`): those of one
-# model and shard draw the same inputs and `bertcheck.scheduling` keeps them on one worker.
-ONE_FORWARD = "-one-forward"
+# Groups of properties that share work per input, each marked ``@pytest.mark.shares_forward(GROUP)``.
+# A group's items of one model and shard draw the same inputs (one seed), `bertcheck.scheduling` keeps
+# them on one worker, and the shard id names the group: ``[minilm-shard2of4-one-forward]``, and for a
+# property parametrized further, ``[minilm-shard2of4-plain-call-mask-bool]``.
+ONE_FORWARD = "one-forward"  # the read-only properties: one hooked forward per input (bertcheck.one_forward)
+PLAIN_CALL = "plain-call"  # the input forms: one plain call per input and attention implementation
+GROUPS = (ONE_FORWARD, PLAIN_CALL)
 
 
 @dataclass(frozen=True)

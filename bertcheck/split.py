@@ -27,8 +27,12 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bertcheck.shards import GROUPS
+
 SHIPPED = Path(__file__).with_name("durations.json")
-_SHARD = re.compile(r"-shard\d+of\d+(-one-forward)?(?=\])")
+# An example shard's id and its group's (`bertcheck.shards`), at the end of the parameters or before the
+# property's own (`[minilm-shard2of4-plain-call-mask-bool]` -> `[minilm-mask-bool]`).
+_SHARD = re.compile(r"-shard\d+of\d+(?:-(?:" + "|".join(GROUPS) + r"))?(?=[-\]])")
 
 
 class SplitError(ValueError):

@@ -6,6 +6,7 @@ from hypothesis import given, target
 
 from bertcheck.input_forms import FORMS, key_of, lacked
 from bertcheck.registry import run_model_property
+from bertcheck.shards import PLAIN_CALL
 from bertcheck.strategies import cases
 
 
@@ -14,6 +15,9 @@ def _form(form):
     return pytest.param(form.key, id=form.key, marks=[pytest.mark.skip(reason=why)] if why else [])
 
 
+# The forms of one model and shard draw the same inputs and run on one worker, which runs the plain call
+# once per input and attention implementation for all of them (`bertcheck.input_forms`).
+@pytest.mark.shares_forward(PLAIN_CALL)
 @pytest.mark.parametrize("form", [_form(form) for form in FORMS.values()])
 @given(case=cases(max_batch=2, long=False))
 def test_each_input_form_of_bertmodel_gives_what_the_plain_call_gives(bert, form, case):

@@ -7,7 +7,7 @@ import torch
 
 # Inner pytest runs are in-process: everything heavy is imported before any (see test_plugin).
 import bertcheck.one_forward  # noqa: F401
-from bertcheck import memory, subject
+from bertcheck import memory, split, subject
 from bertcheck.candidate import LayerCandidate, ModelCandidate, reads_only
 from bertcheck.cases import Case
 from bertcheck.one_forward import CHECKS
@@ -150,6 +150,78 @@ def test_read_only_items_of_one_model_and_shard_are_one_scheduling_unit():
     assert scope(None, a) == scope(None, b) != scope(None, a.replace("shard2", "shard3"))
     other = "properties/test_attention.py::test_z[minilm-shard2of4]"
     assert scope(None, other) == other
+
+
+def test_the_input_forms_of_one_model_and_shard_are_one_scheduling_unit_apart_from_the_read_only_one():
+    scope = OneForwardScheduling._split_scope
+    form = "properties/test_input_forms.py::test_f[random:bert-base-uncased-shard2of4-plain-call-{}]"
+    assert scope(None, form.format("mask-bool")) == scope(None, form.format("inputs-embeds"))
+    assert scope(None, form.format("mask-bool")) != scope(None, form.format("mask-bool").replace("shard2", "shard3"))
+    read_only = "properties/test_layernorm.py::test_x[random:bert-base-uncased-shard2of4-one-forward]"
+    assert scope(None, form.format("mask-bool")) != scope(None, read_only)
+    assert split.property_key(form.format("mask-bool")).endswith("test_f[random:bert-base-uncased-mask-bool]")
+
+
+def test_a_property_in_a_group_bertcheck_does_not_have_stops_the_run_in_one_line(pytester, isolated_models):
+    pytester.makepyfile(
+        test_p="import pytest\nfrom hypothesis import given, strategies as st\n\n"
+        "@pytest.mark.shares_forward('one-backward')\n@given(st.integers())\ndef test_x(bert, x):\n    pass\n"
+    )
+    result = pytester.runpytest("test_p.py", "--bert-model", "random:tiny", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # a collection error: the run stops before any test
+    result.stdout.fnmatch_lines(["*test_x: shares_forward('one-backward'): the groups are one-forward, plain-call"])
+    assert "Traceback" not in result.stdout.str() and "plugin.py" not in result.stdout.str()
+
+
+FORMS_SHARING = """
+import json, os
+import pytest
+from hypothesis import given, settings
+from bertcheck.input_forms import FORMS, key_of
+from bertcheck.registry import run_model_property
+from bertcheck.shards import PLAIN_CALL
+from bertcheck.strategies import cases
+
+FORWARDS = []
+
+@pytest.mark.shares_forward(PLAIN_CALL)
+@pytest.mark.parametrize("form", ["mask-int32", "mask-bool", "return-tuple"])
+@settings(max_examples=14, database=None, derandomize=True)
+@given(case=cases(long=False, max_batch=2))
+def test_form(bert, form, case, request):
+    if not FORWARDS:
+        bert.model().register_forward_pre_hook(lambda module, args: FORWARDS.append(1))
+    before = len(FORWARDS)
+    run_model_property(bert, case, key_of(FORMS[form]))
+    with open(os.environ["SEEN"], "a") as f:
+        f.write(json.dumps([request.node.callspec.id, repr(case), len(FORWARDS) - before]) + "\\n")
+"""
+
+
+def test_the_forms_of_one_shard_draw_the_same_inputs_and_run_the_plain_call_once_for_all_of_them(
+    pytester, isolated_models, tmp_path, monkeypatch
+):
+    from bertcheck._compat import attention_implementations
+
+    seen = tmp_path / "seen.jsonl"
+    monkeypatch.setenv("SEEN", str(seen))
+    pytester.makepyfile(test_p=FORMS_SHARING)
+    result = pytester.runpytest("test_p.py", "--bert-model", "random:tiny", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=6)  # 2 shards x 3 forms
+    rows = [json.loads(line) for line in seen.read_text().splitlines()]
+    implementations = len(attention_implementations())
+    for shard in ("shard1of2", "shard2of2"):
+        first, *rest = (
+            [(case, forwards) for item, case, forwards in rows if item == f"random:tiny-{shard}-plain-call-{form}"]
+            for form in ("mask-int32", "mask-bool", "return-tuple")
+        )
+        assert len(first) >= 7 and all([case for case, _ in other] == [case for case, _ in first] for other in rest)
+        # The first form runs its own call and the plain call on each implementation; the others, which
+        # draw the same inputs, their own call alone: the plain call's outputs are shared.
+        assert sum(forwards for _, forwards in first) == implementations * (
+            len(first) + len({case for case, _ in first})
+        ), first
+        assert all({forwards for _, forwards in other} == {implementations} for other in rest), rest
 
 
 # ---- the model store ------------------------------------------------------------------------------

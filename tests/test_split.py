@@ -146,6 +146,9 @@ def test_the_read_only_properties_of_one_model_and_shard_draw_from_one_seed_unde
     seeds = {run.seed(item, settings) for item in group}
     assert len(seeds) == 1 and None not in seeds
     assert run.seed(other, settings) not in seeds
+    forms = [_Item(f"{P}test_forms[minilm-shard2of4-plain-call-{form}]") for form in ("mask-bool", "inputs-embeds")]
+    form_seeds = {run.seed(item, settings) for item in forms}  # the input forms: a group of their own
+    assert len(form_seeds) == 1 and None not in form_seeds and not form_seeds & seeds
     again = Run()  # another run, another machine
     if profile == "dev":
         assert again.seed(group[0], settings) not in seeds  # fresh every run
