@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -378,20 +377,25 @@ def form_outputs(form: Form, bert: Bert, model, inputs: dict, case: Case) -> dic
 
 
 # The plain call's outputs, shared by the forms: the items of one model and shard draw the same inputs
-# and run on one worker (the `plain-call` group of `bertcheck.shards`), each form all its examples in
-# turn, so a worker runs the plain call once per input and attention implementation for every form of
-# it, where it kept every input of a shard. Kept per model object, the most recent first, up to
-# `_KEEP_BYTES` of tensors: a shard's inputs (7 examples of batches of 1-2, on two implementations) are
-# ~2-20 MB in all on bert-base in float32 at the lengths drawn, and one 127-token pair in float64 is 20 MB.
+# and run on one worker, one after another (the `plain-call` group of `bertcheck.shards`), each form all
+# its examples in turn, so a worker runs the plain call once per input and attention implementation for
+# every form of the unit. Kept per model object, up to `_KEEP_BYTES`, the first inputs that fit and none
+# after: every form runs the unit's inputs in the same order, so each one kept is a hit for every later
+# form, where dropping the oldest for the newest would miss every input once they outgrow the budget. The
+# plugin forgets them where a unit ends (`forget_plain`). Measured under ci, bert-base, 7 examples on 2
+# implementations: 29 MiB kept at most (float64, shard 2 of 4, 12 calls), 16 MiB (float64, shard 4),
+# 6 MiB (float32, shard 1): everything fits, and 64 MiB bounds a draw of longer inputs. The plain calls
+# of the two forms that change the input (`mask-omitted`, `token-types-omitted`) are not shared: not kept.
 # Keyed on everything that makes the call give other values: the model's class (a planted mutant swaps
 # it), attention implementation, mode, its modules, and each parameter's dtype, storage and version
-# (bertcheck converts a model between float32 and float64 in place; a test may edit a weight in place),
-# and the inputs' values.
-_PLAIN: "weakref.WeakKeyDictionary[torch.nn.Module, OrderedDict]" = weakref.WeakKeyDictionary()
+# (bertcheck converts a model between float32 and float64 in place; a test may edit a weight in place;
+# only a write through `.data` goes unseen, as for `candidate.reads_only`, and would make a form fail, not
+# pass), and the inputs' values.
+_PLAIN: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
 _KEEP_BYTES = 64 * 2**20
 
 
-def _plain(model, kwargs: dict):
+def _plain(model, kwargs: dict, keep: bool = True):
     key = (
         type(model),
         getattr(model.config, "_attn_implementation", None),
@@ -400,16 +404,21 @@ def _plain(model, kwargs: dict):
         tuple((p.dtype, p.device, p.data_ptr(), p._version) for p in model.parameters()),
         tuple((name, _fingerprint(value)) for name, value in sorted(kwargs.items())),
     )
-    kept = _PLAIN.setdefault(model, OrderedDict())
+    kept = _PLAIN.setdefault(model, {})
     if key in kept:
-        kept.move_to_end(key)
         return kept[key][0]
     with torch.no_grad():
         out = model(**kwargs, output_hidden_states=True, return_dict=True)
-    kept[key] = (out, _nbytes(out))
-    while len(kept) > 1 and sum(size for _, size in kept.values()) > _KEEP_BYTES:
-        kept.popitem(last=False)
+    size = _nbytes(out)
+    if keep and sum(used for _, used in kept.values()) + size <= _KEEP_BYTES:
+        kept[key] = (out, size)
     return out
+
+
+def forget_plain() -> None:
+    """Drop the shared plain calls: where a unit of forms ends, and where the benchmark prices one form
+    alone, its plain call included."""
+    _PLAIN.clear()
 
 
 def _nbytes(out) -> int:
@@ -420,11 +429,6 @@ def _nbytes(out) -> int:
             if isinstance(tensor, torch.Tensor):
                 storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
     return sum(storages.values())
-
-
-def forget_plain() -> None:
-    """Drop the shared plain calls: the benchmark prices one form alone, its plain call included."""
-    _PLAIN.clear()
 
 
 def _fingerprint(value):
@@ -440,7 +444,7 @@ def _detached(states) -> list[torch.Tensor]:
 def _against_plain(check: Check, model, inputs: dict, call: Call, out, named: str, tol) -> float:
     """The form's outputs equal the plain call's on the same input: every hidden state at real tokens."""
     __tracebackhide__ = True
-    plain = _plain(model, call.plain if call.plain is not None else inputs)
+    plain = _plain(model, inputs) if call.plain is None else _plain(model, call.plain, keep=False)
     tokens = False if call.all_real else True
     expectation = f"{named} == the plain call"
     if not call.return_dict:

@@ -308,6 +308,7 @@ def pytest_runtest_protocol(item, nextitem):
     from bertcheck import memory
     from bertcheck.devices import guard
     from bertcheck.failures import SHRINKING
+    from bertcheck.scheduling import unit_of
     from bertcheck.worst import FAILED_ROWS
 
     memory.forget_inputs()
@@ -322,6 +323,9 @@ def pytest_runtest_protocol(item, nextitem):
     if subject is not None:
         for bert in subject.loaded():
             bert.release_copies()
+    forms = sys.modules.get("bertcheck.input_forms")
+    if forms is not None and (nextitem is None or unit_of(nextitem.nodeid) != unit_of(item.nodeid)):
+        forms.forget_plain()  # the forms' shared plain calls serve one unit's inputs, never the next's
     memory.trim()
     said = item.config.stash[_BUDGET].after(item.nodeid) if _BUDGET in item.config.stash else None
     if said:

@@ -49,6 +49,29 @@ def test_a_mutant_that_breaks_one_input_form_is_caught_by_that_forms_property_al
     assert f"python -m bertcheck check {key_of(form)}" in report
 
 
+def test_the_plain_call_keeps_the_first_inputs_that_fit_its_budget_and_computes_the_rest_each_time(fresh, monkeypatch):
+    from bertcheck import input_forms
+
+    bert = fresh("random:tiny")
+    model, forwards = bert.model(), []
+    model.register_forward_pre_hook(lambda module, args: forwards.append(1))
+    inputs = [bert.encode(Case((text,))) for text in ("one", "two", "three")]
+    input_forms.forget_plain()
+    size = input_forms._nbytes(input_forms._plain(model, inputs[0], keep=False))
+    monkeypatch.setattr(input_forms, "_KEEP_BYTES", 2 * size)  # room for two of the three
+    forwards.clear()
+    for _ in range(3):  # as the forms of a unit do: the same inputs, in the same order
+        for kwargs in inputs:
+            input_forms._plain(model, kwargs)
+    assert len(forwards) == 3 + 1 + 1  # the first two kept from the first pass on, the third run each time
+    with torch.no_grad():  # the model changed in place: nothing kept applies
+        model.encoder.layer[0].output.dense.weight.add_(1.0)
+    forwards.clear()
+    input_forms._plain(model, inputs[0])
+    assert len(forwards) == 1
+    input_forms.forget_plain()
+
+
 def _refuses_bool_masks(kwargs):
     """A release whose model raises on a boolean mask (the message two lines long)."""
     if kwargs["attention_mask"] is not None and kwargs["attention_mask"].dtype == torch.bool:
