@@ -40,6 +40,7 @@ _AUTO = pytest.StashKey[str]()  # why -n auto started the workers it did
 _IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKey[str]()}
 _RUN = pytest.StashKey[object]()  # this run's `Run`: split part, seed, example database
 _TIMES: dict[str, list] = {}  # nodeid -> [seconds, examples] of the items reported here, for --bert-store-durations
+_SKIPPED: set[str] = set()  # items that skipped: what they cost says nothing of what they cost where they run
 _CANDIDATES: dict[tuple[str, str], object] = {}  # (kind, path) -> candidate: its builds are cached per process
 _USED: set[str] = set()  # the bertcheck fixtures some item of this run used (`_unchecked`)
 _FAILED: set[tuple[str, str]] = set()  # worst-error rows a failed item reported (`pytest_runtest_call`)
@@ -649,6 +650,8 @@ def pytest_runtest_logreport(report):
     """With --bert-store-durations: each item's time (setup + call + teardown) and examples, from every worker."""
     if report.when not in ("setup", "call", "teardown"):
         return
+    if report.skipped:
+        _SKIPPED.add(report.nodeid)
     entry = _TIMES.setdefault(report.nodeid, [0.0, None])
     entry[0] += report.duration
     for name, value in report.user_properties:
@@ -752,7 +755,7 @@ def _store_durations(config) -> None:
         "workers": getattr(config.option, "numprocesses", None) or 0,
         "models": _specs(config),
     }
-    Durations.measured({k: (v[0], v[1]) for k, v in _TIMES.items()}, about).save(
+    Durations.measured({k: (v[0], v[1]) for k, v in _TIMES.items() if k not in _SKIPPED}, about).save(
         config.getoption("bert_store_durations")
     )
 

@@ -173,6 +173,36 @@ def test_a_property_in_a_group_bertcheck_does_not_have_stops_the_run_in_one_line
     assert "Traceback" not in result.stdout.str() and "plugin.py" not in result.stdout.str()
 
 
+STORED = """
+import pytest
+from hypothesis import given, settings
+from bertcheck.registry import run_model_property
+from bertcheck.strategies import cases
+
+@pytest.mark.parametrize("release", ["has-it", pytest.param("lacks-it", marks=pytest.mark.skip(reason="lacks it"))])
+@settings(max_examples=3, database=None, derandomize=True)
+@given(case=cases(long=False, max_batch=1))
+def test_hidden_states(bert, release, case):
+    run_model_property(bert, case, "hidden-states")
+"""
+
+
+def test_stored_durations_price_what_ran_per_example_and_leave_out_what_skipped(pytester, isolated_models, tmp_path):
+    pytester.makepyfile(test_p=STORED)
+    out = tmp_path / "durations.json"
+    result = pytester.runpytest(
+        "test_p.py", "--bert-model", "random:tiny", "-p", "no:cacheprovider", "--bert-store-durations", str(out)
+    )
+    result.assert_outcomes(passed=1, skipped=1)
+    stored = split.Durations.load(out)
+    assert list(stored.per_example_s) == ["test_p.py::test_hidden_states[random:tiny-has-it]"]
+    assert stored.per_example_s["test_p.py::test_hidden_states[random:tiny-has-it]"] > 0
+    # The skipped item cost nothing it would cost where it runs. (In process, the outer test's own setup
+    # is reported to the same plugin module: only the inner file's items count here.)
+    assert not [nodeid for nodeid in stored.per_item_s if nodeid.startswith("test_p.py")]
+    assert stored.about["models"] == ["random:tiny"]
+
+
 FORMS_SHARING = """
 import json, os
 import pytest
