@@ -392,10 +392,12 @@ def _mask_when(test, change):
     return before
 
 
-def _positions_when_given(change):
+def _when_given(argument: str, change):
+    """Changes `argument` (position_ids, head_mask) where the caller gives it, and nothing else."""
+
     def before(kwargs):
-        if kwargs.get("position_ids") is not None:
-            kwargs["position_ids"] = change(kwargs["position_ids"])
+        if kwargs.get(argument) is not None:
+            kwargs[argument] = change(kwargs[argument])
         return kwargs
 
     return before
@@ -444,15 +446,6 @@ def _types_ones(kwargs):
     if kwargs.get("token_type_ids", 0) is None and kwargs.get("input_ids") is not None:
         kwargs["token_type_ids"] = torch.ones_like(kwargs["input_ids"])
     return kwargs
-
-
-def _head_mask(change):
-    def before(kwargs):
-        if kwargs.get("head_mask") is not None:
-            kwargs["head_mask"] = change(kwargs["head_mask"])
-        return kwargs
-
-    return before
 
 
 def _long_drops_mask(kwargs):
@@ -527,15 +520,15 @@ FORM_BREAKS = {
     "token-types-omitted": ("omitted token types default to ones", lambda m: _altered_call(m, "OneTypes", _types_ones)),
     "positions-arange": (
         "explicit position_ids equal to arange taken one off (a fast path for the default positions)",
-        lambda m: _altered_call(m, "ArangeOff", _positions_when_given(_off_if_arange)),
+        lambda m: _altered_call(m, "ArangeOff", _when_given("position_ids", _off_if_arange)),
     ),
     "positions-shifted": (
         "explicit position_ids rebased to start at 0",
-        lambda m: _altered_call(m, "RebasedPositions", _positions_when_given(lambda p: p - p[:, :1])),
+        lambda m: _altered_call(m, "RebasedPositions", _when_given("position_ids", lambda p: p - p[:, :1])),
     ),
     "positions-permuted": (
         "explicit position_ids sorted",
-        lambda m: _altered_call(m, "SortedPositions", _positions_when_given(lambda p: p.sort(dim=1).values)),
+        lambda m: _altered_call(m, "SortedPositions", _when_given("position_ids", lambda p: p.sort(dim=1).values)),
     ),
     "inputs-embeds": (
         "positions from 1 when inputs_embeds are given",
@@ -561,7 +554,7 @@ FORM_BREAKS = {
     ),
     "head-mask-one-head": (
         "head_mask applied to the heads in reverse order",
-        lambda m: _altered_call(m, "ReversedHeads", _head_mask(lambda h: h.flip(-1))),
+        lambda m: _altered_call(m, "ReversedHeads", _when_given("head_mask", lambda h: h.flip(-1))),
     ),
     "inference-mode": (
         "a different output under inference_mode",
