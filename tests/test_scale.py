@@ -187,7 +187,14 @@ def test_hidden_states(bert, release, case):
 """
 
 
-def test_stored_durations_price_what_ran_per_example_and_leave_out_what_skipped(pytester, isolated_models, tmp_path):
+def test_stored_durations_price_what_ran_per_example_and_leave_out_what_skipped(
+    pytester, isolated_models, tmp_path, monkeypatch
+):
+    from bertcheck import plugin
+
+    # In process, the items this worker ran before were reported to the same plugin module: start afresh.
+    monkeypatch.setattr(plugin, "_TIMES", {})
+    monkeypatch.setattr(plugin, "_SKIPPED", set())
     pytester.makepyfile(test_p=STORED)
     out = tmp_path / "durations.json"
     result = pytester.runpytest(
@@ -197,9 +204,7 @@ def test_stored_durations_price_what_ran_per_example_and_leave_out_what_skipped(
     stored = split.Durations.load(out)
     assert list(stored.per_example_s) == ["test_p.py::test_hidden_states[random:tiny-has-it]"]
     assert stored.per_example_s["test_p.py::test_hidden_states[random:tiny-has-it]"] > 0
-    # The skipped item cost nothing it would cost where it runs. (In process, the outer test's own setup
-    # is reported to the same plugin module: only the inner file's items count here.)
-    assert not [nodeid for nodeid in stored.per_item_s if nodeid.startswith("test_p.py")]
+    assert not stored.per_item_s  # the skipped item cost nothing it would cost where it runs
     assert stored.about["models"] == ["random:tiny"]
 
 
@@ -232,8 +237,10 @@ def test_form(bert, form, case, request):
 def test_the_forms_of_one_shard_draw_the_same_inputs_and_run_the_plain_call_once_for_all_of_them(
     pytester, isolated_models, tmp_path, monkeypatch
 ):
+    from bertcheck import input_forms
     from bertcheck._compat import attention_implementations
 
+    input_forms.forget_plain()  # what this worker's earlier tests kept: the inner run starts with nothing
     seen = tmp_path / "seen.jsonl"
     monkeypatch.setenv("SEEN", str(seen))
     pytester.makepyfile(test_p=FORMS_SHARING)
