@@ -63,9 +63,13 @@ def run_layer(layer, hidden_states, attention_mask):
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
+def transformers_major() -> int:
+    import transformers
+
+    return int(transformers.__version__.split(".")[0])
+
+
 def accepts_4d_mask() -> bool:
     """Whether BertModel takes an additive (B, 1, T, T) or (B, 1, 1, T) mask: 5.x does; 4.33.2 raises
     'Wrong shape for input_ids or attention_mask'. (Verified on those two ends only.)"""
-    import transformers
-
-    return int(transformers.__version__.split(".")[0]) >= 5
+    return transformers_major() >= 5

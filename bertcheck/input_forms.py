@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from bertcheck._compat import accepts_4d_mask, attention_implementations
+from bertcheck._compat import accepts_4d_mask, attention_implementations, transformers_major
 from bertcheck.cases import Case
 from bertcheck.failures import Check, Unavailable
 from bertcheck.memory import note_input
@@ -62,13 +62,11 @@ class Form:
     forwards: str = "2 forwards per attention implementation: the form and the plain call"
 
 
+# What a form held to the reference costs (`Form.forwards`).
+AGAINST_REFERENCE = "2 forwards per attention implementation: the form, and the reference fed its hidden states"
+
+
 # ---- what a release has -----------------------------------------------------------------------------
-
-
-def _major() -> int:
-    import transformers
-
-    return int(transformers.__version__.split(".")[0])
 
 
 def _version() -> str:
@@ -94,7 +92,7 @@ def _lacks_4d_bool(implementation: str) -> str | None:
 
 
 def _lacks_3d(implementation: str) -> str | None:
-    if _major() < 5:
+    if transformers_major() < 5:
         return None
     return (
         f"transformers {_version()} takes a 2D or 4D attention_mask (masking_utils): the 3D form of 4.x "
@@ -238,7 +236,7 @@ FORMS = {
             "3D attention mask (B, T, T) that differs per query",
             _mask_3d_per_query,
             _lacks_3d,
-            "2 forwards per attention implementation: the form, and the reference fed its hidden states",
+            AGAINST_REFERENCE,
         ),
         Form("mask-4d-bool", "4D boolean attention mask (B, 1, T, T)", _mask_4d_bool, _lacks_4d_bool),
         Form(
@@ -254,13 +252,13 @@ FORMS = {
             "positions-shifted",
             "position_ids shifted (arange + k)",
             _positions_shifted,
-            forwards="2 forwards per attention implementation: the form, and the reference fed its hidden states",
+            forwards=AGAINST_REFERENCE,
         ),
         Form(
             "positions-permuted",
             "position_ids permuted",
             _positions_permuted,
-            forwards="2 forwards per attention implementation: the form, and the reference fed its hidden states",
+            forwards=AGAINST_REFERENCE,
         ),
         Form("inputs-embeds", "inputs_embeds (the ids' word embeddings) for input_ids", _inputs_embeds),
         Form("return-tuple", "return_dict=False", lambda m, inputs, c, b: Call(dict(inputs), return_dict=False)),
@@ -281,7 +279,7 @@ FORMS = {
             "head_mask with one head zeroed",
             _head_mask_one,
             _lacks_head_mask,
-            "2 forwards per attention implementation: the form, and the reference fed its hidden states",
+            AGAINST_REFERENCE,
         ),
         Form(
             "inference-mode",
@@ -317,9 +315,11 @@ def check_form(form: Form, bert: Bert, case: Case) -> float:
     """The form gives what it must (module docstring) on every attention implementation the release has;
     its worst share of the tolerance. Raises `Unavailable` where the release lacks the form."""
     __tracebackhide__ = True
-    if lacked(form):
-        raise Unavailable(lacked(form))
-    implementations = [name for name in attention_implementations() if name not in skipped_on(form)]
+    why = lacked(form)
+    if why:
+        raise Unavailable(why)
+    skipped = skipped_on(form)
+    implementations = [name for name in attention_implementations() if name not in skipped]
     inputs = bert.encode(case)
     check = Check(key_of(form), f"input form: {form.title}", case, bert.spec, inputs["attention_mask"].bool())
     tol = tolerances_for(case.dtype).values
