@@ -429,8 +429,8 @@ class Comparison:
     live_counts: dict[str, int] = field(default_factory=dict)
     live_forms: dict[str, dict] = field(default_factory=dict)
     form_rows: list[Row] = field(default_factory=list)  # each input form's drift, one row per form
-    form_drift: list[str] = field(default_factory=list)  # a form that newly raises, each a line
-    removed: list[str] = field(default_factory=list)  # forms the live release lacks on purpose, with why
+    newly_raises: dict[str, str] = field(default_factory=dict)  # form key -> what it raises now
+    removed: dict[str, str] = field(default_factory=dict)  # form key -> why the live release lacks it
     structure: list[str] = field(default_factory=list)  # differences, each a line
     notes: list[str] = field(default_factory=list)  # differences that are not drift (versions, platform)
     rows: list[Row] = field(default_factory=list)
@@ -439,7 +439,7 @@ class Comparison:
     @property
     def drifted(self) -> bool:
         rows = [*self.rows, *self.form_rows]
-        return bool(self.structure) or bool(self.form_drift) or any(r.ratio > 1 for r in rows)
+        return bool(self.structure) or bool(self.newly_raises) or any(r.ratio > 1 for r in rows)
 
     def report(self, verbose: bool = False) -> str:
         meta, live = self.baseline.meta, self.live
@@ -474,26 +474,20 @@ class Comparison:
         lines += self._forms()
         worst = max((r.ratio for r in self.rows), default=0.0)
         verdict = "DRIFT" if self.drifted else "within tolerance"
-        broken = [f"form-{r.name}" for r in self.form_rows if r.ratio > 1] + [
-            line.split()[0] for line in self.form_drift
-        ]
+        broken = [f"form-{key}" for key in [*(r.name for r in self.form_rows if r.ratio > 1), *self.newly_raises]]
         lines += [
             "",
             f"{verdict}: worst value error {worst:.3g} of the tolerance over {len(self.rows)} layer x activation cells"
             + (f"; {len(self.structure)} structural difference(s)" if self.structure else "")
             + (f"; input forms that drifted or newly raise: {', '.join(broken)}" if broken else "")
-            + (
-                f"; input forms removed: {', '.join(line.split(':')[0] for line in self.removed)}"
-                if self.removed
-                else ""
-            ),
+            + (f"; input forms removed: {', '.join(f'form-{key}' for key in self.removed)}" if self.removed else ""),
         ]
         return "\n".join(lines)
 
     def _forms(self) -> list[str]:
         """The input forms: each compared one's worst share of the tolerance (! past 1), then what newly
         raises, and what the live release removed."""
-        if not (self.form_rows or self.form_drift or self.removed):
+        if not (self.form_rows or self.newly_raises or self.removed):
             return []
         lines = ["", "Input forms (last hidden state on the padded and pair probes, as a share of the tolerance):"]
         cells = [
@@ -508,8 +502,8 @@ class Comparison:
             for r in self.form_rows
             if r.ratio > 1
         ]
-        lines += [f"  DRIFT {line}" for line in self.form_drift]
-        lines += [f"  removed: {line}" for line in self.removed]
+        lines += [f"  DRIFT form-{key} newly raises {error}" for key, error in self.newly_raises.items()]
+        lines += [f"  removed: form-{key}: {why}" for key, why in self.removed.items()]
         return lines
 
     def _grid(self) -> list[str]:
@@ -573,9 +567,9 @@ def _compare_forms(result: Comparison, baseline: Baseline, live: dict, live_form
         new = live_forms.get(key, {"status": "absent", "why": "unknown to this bertcheck"})
         said = f"form-{key}"
         if old["status"] == "recorded" and new["status"] == "absent":
-            result.removed.append(f"{said}: {new['why']}")
+            result.removed[key] = new["why"]
         elif old["status"] == "recorded" and new["status"] == "raised":
-            result.form_drift.append(f"{said} newly raises {new['error']}")
+            result.newly_raises[key] = new["error"]
         elif old["status"] == "recorded":
             result.form_rows.append(_form_row(baseline, live, key, result.tolerance))
         elif old["status"] == "raised" and new["status"] == "raised":
