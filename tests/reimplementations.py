@@ -114,7 +114,7 @@ def _export_outputs(hf_model) -> bytes:
     batch, tokens = torch.export.Dim("batch", max=64), torch.export.Dim("tokens", max=512)
     dims = {name: {0: batch, 1: tokens} for name in ("input_ids", "attention_mask", "token_type_ids")}
     program = torch.onnx.export(
-        Outputs(hf_model.eval()),
+        Outputs(hf_model).eval(),  # the wrapper too: an exporter reads the mode of the module it is handed
         (ids, mask, types),
         dynamic_shapes=dims,
         input_names=list(dims),

@@ -228,6 +228,10 @@ def test_each_known_deviation_planted_in_an_engine_fails_and_is_named(bug, minil
     lines = result.failure.report().splitlines()
     explained = [line.strip() for line in lines if line.endswith("<- explains it")]
     assert len(explained) == 1 and explained[0].startswith(named), "\n".join(lines)
+    # The failure is placed at the output it was seen in, never at a layer an end-to-end check cannot
+    # single out; the pooler, fed the engine's own (right) last state, is a stage of its own.
+    last = f"hidden_states[{minilm.config.num_hidden_layers}], end to end"
+    assert result.failure.where == ("the pooler" if bug == "pooler without tanh" else last), lines[0]
 
 
 def test_a_diagnosis_runs_one_reference_forward_per_catalogue_entry_reusing_the_specs(tiny, monkeypatch):
