@@ -139,9 +139,9 @@ def end_to_end_cost(bert, batch: int, tokens: int, repeat: int) -> dict:
     float64 reference forward, and one forward of HF's model in the candidate's dtype, which the derived
     tolerance needs (K times HF's own error on the same input: no cheaper run gives that error); and
     the diagnosis of a failure against one reference forward per catalogue entry (the spec's own outputs
-    are the failing check's, reused). `example_over_call_
-    and_reference` is the example against the first two alone, the floor issue #21 first named, which
-    leaves out the tolerance's forward and so cannot be met by a per-input tolerance."""
+    are the failing check's, reused). `example_over_call_and_reference` is the example against the first
+    two alone: the floor first asked for, which leaves out the tolerance's forward and so no tolerance
+    derived per input can meet (README, "What an end-to-end example costs, and why not less")."""
     from bertcheck import deviations
     from bertcheck.candidate import ModelCandidate, reads_only
     from bertcheck.outputs import state_name
