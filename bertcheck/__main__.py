@@ -1,5 +1,5 @@
 import sys
 
-from bertcheck.cli import main
+from bertcheck.tools.cli import main
 
 sys.exit(main())

@@ -1,15 +1,15 @@
 """The pytest plugin: ``--bert-model``, ``--bert-impl``, ``--bert-model-impl``, the ``bert``,
 ``bert_layer_impl`` and ``bert_model_impl`` fixtures, the Hypothesis profiles of bertcheck's items
-(`bertcheck.profiles`: ``ci`` unless BERTCHECK_PROFILE or ``--hypothesis-profile`` says otherwise), one
+(`bertcheck.inputs.profiles`: ``ci`` unless BERTCHECK_PROFILE or ``--hypothesis-profile`` says otherwise), one
 torch thread per xdist worker, the worst-error table at the end of a run (``--bert-worst-json``), and
-what a run among many machines needs: its part of a split (``--bert-split``, `bertcheck.split`) and the
-shared example database (``--bert-db``, `bertcheck.database`).
+what a run among many machines needs: its part of a split (``--bert-split``, `bertcheck.run.split`) and the
+shared example database (``--bert-db``, `bertcheck.run.database`).
 
 Registered through the ``pytest11`` entry point, so installing bertcheck brings it to any project; but
 a project that does not ask for bertcheck (no ``--bert-*`` option or BERTCHECK_* variable, bertcheck's
 properties not collected) runs exactly as it would without it: no header, no profile, no worker sizing,
 no scheduler. Asked with an option that names what to check, the plugin collects the properties that
-ship inside the package (`bertcheck.properties`, the checkout's ``properties/``) itself, so
+ship inside the package (`bertcheck.suite`, the checkout's ``properties/``) itself, so
 ``pytest --bert-impl mypkg:make_layer`` in any project runs them.
 Everything heavy (torch, transformers) is imported only once a test asks for a model.
 """
@@ -18,24 +18,24 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from bertcheck.models import ModelSpecError, parse_specs, resolve
-from bertcheck.profiles import choose, for_test, register_profiles
+from bertcheck.subjects.models import ModelSpecError, parse_specs, resolve
+from bertcheck.inputs.profiles import choose, for_test, register_profiles
+from bertcheck.run.seeds import Run
 
 # Registered when pytest loads the plugin, before any option is read: `--hypothesis-profile thorough`
-# finds its profile in any project that installs bertcheck. Registered, never loaded (`bertcheck.profiles`).
+# finds its profile in any project that installs bertcheck. Registered, never loaded (`bertcheck.inputs.profiles`).
 register_profiles()
 
 _SOURCES = pytest.StashKey[list]()
 _NOTES = pytest.StashKey[dict]()  # spec -> what the audit of the loaded checkpoint said, for the run header
 WORST_KEY = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
-COVERAGE_KEY = pytest.StashKey[dict]()  # the input classes drawn (`bertcheck.coverage.state`), over all workers
-_BUDGET = pytest.StashKey[object]()  # bertcheck.memory.OverBudget of this process
-_SCHEDULE = pytest.StashKey[bool]()  # -n without --dist: bertcheck schedules (bertcheck.scheduling)
+COVERAGE_KEY = pytest.StashKey[dict]()  # the input classes drawn (`bertcheck.inputs.coverage.state`), over all workers
+_BUDGET = pytest.StashKey[object]()  # bertcheck.subjects.memory.OverBudget of this process
+_SCHEDULE = pytest.StashKey[bool]()  # -n without --dist: bertcheck schedules (bertcheck.run.scheduling)
 _AUTO = pytest.StashKey[str]()  # why -n auto started the workers it did
 _IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKey[str]()}
 _RUN = pytest.StashKey[object]()  # this run's `Run`: split part, seed, example database
@@ -100,7 +100,7 @@ def pytest_addoption(parser):
 
 
 def _add_run_options(group) -> None:
-    """Options for a run spread over machines (`bertcheck.split`, `bertcheck.database`)."""
+    """Options for a run spread over machines (`bertcheck.run.split`, `bertcheck.run.database`)."""
     group.addoption(
         "--bert-split",
         metavar="K/N",
@@ -137,12 +137,12 @@ def _add_run_options(group) -> None:
 
 
 def shipped_properties() -> Path:
-    """The directory of bertcheck's properties as installed (`bertcheck.properties`): the package's own
+    """The directory of bertcheck's properties as installed (`bertcheck.suite`): the package's own
     copy, or the checkout's ``properties/`` under an editable install, or beside the package where a
     checkout is imported without being installed (``PYTHONPATH=. pytest -p bertcheck.plugin``)."""
     import importlib.util
 
-    spec = importlib.util.find_spec("bertcheck.properties")
+    spec = importlib.util.find_spec("bertcheck.suite")
     if spec is None or not spec.submodule_search_locations:
         return (Path(__file__).resolve().parent.parent / "properties").resolve()
     return Path(next(iter(spec.submodule_search_locations))).resolve()
@@ -214,19 +214,19 @@ def pytest_configure(config):
         "markers",
         "shares_forward(group='one-forward'): a property whose shards draw the same inputs as the other "
         "properties of its group and share work per input on one worker: 'one-forward', the read-only "
-        "properties' hooked forward (bertcheck.one_forward); 'plain-call', the input forms' plain call",
+        "properties' hooked forward (bertcheck.properties.one_forward); 'plain-call', the input forms' plain call",
     )
     if asked:
         _sources(config)  # a bad spec stops the run here, before collection, with one message
         if not hasattr(config, "workerinput"):
             _audit_checkpoints(config)
     for option, default in (
-        ("bert_impl", "bertcheck.candidate:reference_layer"),
-        ("bert_model_impl", "bertcheck.candidate:reference_model"),
+        ("bert_impl", "bertcheck.subjects.candidate:reference_layer"),
+        ("bert_model_impl", "bertcheck.subjects.candidate:reference_model"),
     ):
         path = config.getoption(option) or default
         if config.getoption(option):  # the user's own module: import it now, so a bad path stops the run here
-            from bertcheck.candidate import FactoryError, load_factory
+            from bertcheck.subjects.candidate import FactoryError, load_factory
 
             try:
                 load_factory(path)
@@ -234,7 +234,7 @@ def pytest_configure(config):
                 raise pytest.UsageError(f"--{option.replace('_', '-')}: {err}") from None
         config.stash[_IMPLS[option]] = path
     if asked:
-        from bertcheck import memory
+        from bertcheck.subjects import memory
 
         try:
             config.stash[_BUDGET] = memory.OverBudget(memory.budget_gib())
@@ -244,7 +244,7 @@ def pytest_configure(config):
 
 
 def _sources(config) -> list:
-    """The models to check (`bertcheck.models.ModelSource`), resolved once: files and JSON only."""
+    """The models to check (`bertcheck.subjects.models.ModelSource`), resolved once: files and JSON only."""
     if _SOURCES not in config.stash:
         given = config.getoption("bert_model") or [os.environ.get("BERTCHECK_MODEL", "")]
         specs = [spec for value in given for spec in parse_specs(value)]
@@ -269,7 +269,7 @@ def _audit_checkpoints(config) -> None:
     weights did not all load (or whose config the reference does not implement) stops the run with one
     line. The embedded models are ours and load in every worker anyway; under xdist this process runs
     no test, so its copy is dropped."""
-    from bertcheck.subject import Bert
+    from bertcheck.subjects.subject import Bert
 
     notes = config.stash.setdefault(_NOTES, {})
     distributed = getattr(config.option, "dist", "no") != "no"
@@ -292,7 +292,7 @@ def pytest_xdist_auto_num_workers(config):
     asked = config.stash[_ASKED] if _ASKED in config.stash else _asks_for_bertcheck(config)
     if not asked:
         return None  # xdist's own -n auto
-    from bertcheck.memory import auto_workers
+    from bertcheck.subjects.memory import auto_workers
 
     n, why = auto_workers()
     config.stash[_AUTO] = f"bertcheck: -n auto: {n} workers ({why})"
@@ -301,30 +301,30 @@ def pytest_xdist_auto_num_workers(config):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """Run the item under the device guard (`bertcheck.devices`) and its shrinking time budget; note its
+    """Run the item under the device guard (`bertcheck.inputs.devices`) and its shrinking time budget; note its
     largest input; after it, warn if it took this process past its memory budget."""
     if not _bertchecks(item):
         yield  # not bertcheck's: left alone
         return
-    from bertcheck import memory
-    from bertcheck.devices import guard
-    from bertcheck.failures import SHRINKING
-    from bertcheck.scheduling import unit_of
-    from bertcheck.worst import FAILED_ROWS
+    from bertcheck.subjects import memory
+    from bertcheck.inputs.devices import guard
+    from bertcheck.properties.failures import SHRINKING
+    from bertcheck.run.scheduling import unit_of
+    from bertcheck.properties.worst import FAILED_ROWS
 
     memory.forget_inputs()
     FAILED_ROWS.clear()
-    SHRINKING.arm()  # the item's shrinking is held to its time budget (`bertcheck.failures.ShrinkClock`)
+    SHRINKING.arm()  # the item's shrinking is held to its time budget (`bertcheck.properties.failures.ShrinkClock`)
     try:
         with guard():
             yield
     finally:
         SHRINKING.disarm()
-    subject = sys.modules.get("bertcheck.subject")  # None where no test asked for a model: nothing to release
+    subject = sys.modules.get("bertcheck.subjects.subject")  # None where no test asked for a model: nothing to release
     if subject is not None:
-        for bert in subject.loaded():
+        for bert in subject.every_loaded():
             bert.release_copies()
-    forms = sys.modules.get("bertcheck.input_forms")
+    forms = sys.modules.get("bertcheck.properties.input_forms")
     if forms is not None and (nextitem is None or unit_of(nextitem.nodeid) != unit_of(item.nodeid)):
         forms.forget_plain()  # the forms' shared plain calls serve one unit's inputs, never the next's
     memory.trim()
@@ -336,7 +336,7 @@ def pytest_runtest_protocol(item, nextitem):
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
     """A property's item runs its shard's examples drawn at random, then one example per row of its
-    covering design that falls to the shard, each a Hypothesis run of its own (`bertcheck.coverage`):
+    covering design that falls to the shard, each a Hypothesis run of its own (`bertcheck.inputs.coverage`):
     every input class its strategy can draw is drawn by construction. The rows count among the shard's
     examples. A bug in every class fails among the random ones and shrinks over all classes; one that
     lives in one class is met by its row and shrinks inside it."""
@@ -345,9 +345,9 @@ def pytest_pyfunc_call(pyfuncitem):
         return None
     from hypothesis import Phase, settings
 
-    from bertcheck import coverage
-    from bertcheck.profiles import current_profile
-    from bertcheck.shards import Shard
+    from bertcheck.inputs import coverage
+    from bertcheck.inputs.profiles import current_profile
+    from bertcheck.inputs.shards import Shard
 
     shard = pyfuncitem.funcargs.get("bertcheck_shard") or Shard(0, 1)
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
@@ -378,8 +378,8 @@ def pytest_runtest_call(item):
     when a worker stops early, -x, and never hands over its table), and the input its failure shrank to
     (`bertcheck_shrunk`, the last failing example: Hypothesis replays the smallest last)."""
     outcome = yield
-    from bertcheck.failures import SHRINKING
-    from bertcheck.worst import FAILED_ROWS
+    from bertcheck.properties.failures import SHRINKING
+    from bertcheck.properties.worst import FAILED_ROWS
 
     if not _bertchecks(item):
         return
@@ -414,8 +414,8 @@ def pytest_generate_tests(metafunc):
         sources = _sources(metafunc.config)
         metafunc.parametrize("bert", sources, ids=[s.spec for s in sources], indirect=True, scope="session")
         own = _own_settings(metafunc.function)
-        if own is not None:  # a Hypothesis property: its examples split into items (bertcheck.shards)
-            from bertcheck.shards import shards_for
+        if own is not None:  # a Hypothesis property: its examples split into items (bertcheck.inputs.shards)
+            from bertcheck.inputs.shards import shards_for
 
             shards = shards_for(for_test(own).max_examples)
             group = _sharing_group(metafunc.definition)
@@ -425,9 +425,9 @@ def pytest_generate_tests(metafunc):
 
 
 def _sharing_group(definition) -> str | None:
-    """The group `@pytest.mark.shares_forward(GROUP)` puts a property in (`bertcheck.shards.GROUPS`;
+    """The group `@pytest.mark.shares_forward(GROUP)` puts a property in (`bertcheck.inputs.shards.GROUPS`;
     no argument: the read-only properties' one hooked forward), or None."""
-    from bertcheck.shards import GROUPS, ONE_FORWARD
+    from bertcheck.inputs.shards import GROUPS, ONE_FORWARD
 
     marker = definition.get_closest_marker("shares_forward")
     if marker is None:
@@ -442,7 +442,7 @@ def _sharing_group(definition) -> str | None:
 
 @pytest.fixture(scope="session")
 def bert(request):
-    """The model under test (a `bertcheck.subject.Bert`), loaded once per worker."""
+    """The model under test (a `bertcheck.subjects.subject.Bert`), loaded once per worker."""
     _one_thread_per_worker()  # a project that asks for bertcheck by this fixture alone
     try:
         return loaded(request.param, request.config)
@@ -454,13 +454,13 @@ def bert(request):
 
 @pytest.fixture(autouse=True)
 def bertcheck_shard(request):
-    """The shard of a property's examples this item runs (`bertcheck.shards`); None for other tests.
+    """The shard of a property's examples this item runs (`bertcheck.inputs.shards`); None for other tests.
 
     On each property's item (a Hypothesis test that takes `bert`), as Hypothesis's own pytest plugin
     sets per-item settings on parametrized tests: the shard's share of the profile's examples, the
-    item's seed (`Run.seed`) and the example database (`bertcheck.database`); and it marks the shard as
-    running for the strategies."""
-    from bertcheck.shards import running
+    item's seed (`bertcheck.run.seeds.Run.seed`) and the example database (`bertcheck.run.database`); and
+    it marks the shard as running for the strategies."""
+    from bertcheck.inputs.shards import running
 
     uses = _bertchecks(request.node)
     if uses:  # for `_unchecked`, from every worker
@@ -472,7 +472,7 @@ def bertcheck_shard(request):
         return
     from hypothesis import Phase, settings
 
-    # The run's bertcheck profile, with what the test's own @settings(...) says (`bertcheck.profiles`).
+    # The run's bertcheck profile, with what the test's own @settings(...) says (`bertcheck.inputs.profiles`).
     base = for_test(_own_settings(test))
     test._bertcheck_settings = base
     changes = {}
@@ -514,69 +514,6 @@ def _dtype_order(item) -> tuple:
     return (1, getattr(model, "spec", str(model)), shard.index % 2)
 
 
-@dataclass
-class Run:
-    """What one run among many needs: its part of a split (`bertcheck.split`), the run seed of the
-    fleet profile, and the example database (`bertcheck.database`)."""
-
-    part: object = None  # bertcheck.split.Part, or None: the whole run
-    run_seed: str = "0"  # BERTCHECK_SEED
-    database: object = None  # hypothesis ExampleDatabase, or None: the profile's own
-    db_url: str | None = None  # redacted, for the header
-    fresh: str = field(default_factory=lambda: os.urandom(8).hex())  # this process's salt for fresh draws
-
-    @classmethod
-    def from_config(cls, config) -> Run:
-        from bertcheck import database, split
-
-        text = config.getoption("bert_split") or os.environ.get("BERTCHECK_SPLIT")
-        url = config.getoption("bert_db") or os.environ.get("BERTCHECK_DB") or None
-        readonly = config.getoption("bert_db_readonly")
-        if readonly is None:
-            readonly = os.environ.get("BERTCHECK_DB_READONLY", "") not in ("", "0")
-        run = cls(split.Part.parse(text) if text else None, os.environ.get("BERTCHECK_SEED", "0"))
-        if url:
-            run.database = database.layered(url, readonly)
-            run.db_url = database.redact(url) + (" (read-only)" if readonly else "")
-        return run
-
-    def about(self) -> dict:
-        """What a report of this run says of it (never the database's password)."""
-        from bertcheck.profiles import current_profile
-
-        return {
-            "part": str(self.part) if self.part else None,
-            "profile": current_profile(),
-            "seed": self.run_seed if current_profile() == "fleet" else None,
-            "database": self.db_url,
-        }
-
-    def seed(self, item, settings) -> int | None:
-        """The seed of `item`, or None for Hypothesis's own. One per unit (`bertcheck.scheduling.unit_of`):
-        the read-only properties of one model and shard draw the same inputs and share forwards.
-
-        - fleet profile: a function of the unit, the run seed and the part, so each part, and each
-          night's run, draws its own;
-        - derandomized profiles (ci, thorough): a function of the unit alone, the same on every machine
-          and every part of a split. Without a database an item alone keeps Hypothesis's derandomized
-          seed (what ci has drawn since the profile began); with one it needs an explicit seed, since
-          Hypothesis gives derandomized runs no database;
-        - dev: fresh inputs every run; a group's items still draw the same ones, from a seed drawn once
-          per process (the unit runs in one process)."""
-        from bertcheck import split
-        from bertcheck.profiles import current_profile
-        from bertcheck.scheduling import shared, unit_of
-
-        unit = unit_of(item.nodeid)
-        if current_profile() == "fleet":
-            return split.seed(unit, f"{self.run_seed} {self.part or '1/1'}")
-        if not settings.derandomize:
-            return split.seed(unit, self.fresh) if unit != item.nodeid else None
-        if unit != item.nodeid:  # a group: the seed the one-forward group's items have always had
-            return split.seed(shared(item.nodeid), "one forward")
-        return split.seed(unit, "derandomized") if self.database is not None else None
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config):
     """With `-n` and no `--dist`, bertcheck's scheduling (`OneForwardScheduling`); an explicit `--dist`
@@ -595,7 +532,7 @@ def pytest_cmdline_main(config):
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     if config.stash.get(_SCHEDULE, False):
-        from bertcheck.scheduling import OneForwardScheduling
+        from bertcheck.run.scheduling import OneForwardScheduling
 
         return OneForwardScheduling(config, log)
     return None
@@ -634,9 +571,9 @@ def _examples(item) -> int | None:
 
 
 def _split(config, items: list, part) -> list[str]:
-    """The node ids of `part` (`bertcheck.split`): the same on every machine and in every xdist worker."""
-    from bertcheck import split
-    from bertcheck.scheduling import unit_of
+    """The node ids of `part` (`bertcheck.run.split`): the same on every machine and in every xdist worker."""
+    from bertcheck.run import split
+    from bertcheck.run.scheduling import unit_of
 
     try:
         durations = split.Durations.load(config.getoption("bert_durations"))
@@ -665,7 +602,7 @@ def pytest_runtest_logreport(report):
 
 def loaded(spec, config=None):
     """The `Bert` for `spec` (a string or a resolved `ModelSource`), loaded once per process."""
-    from bertcheck.subject import Bert
+    from bertcheck.subjects.subject import Bert
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages, directories or the cache
     cache = getattr(config, "cache", None)
@@ -675,7 +612,7 @@ def loaded(spec, config=None):
 
 
 def _candidate(config, option: str, kind: str):
-    from bertcheck.candidate import LayerCandidate, ModelCandidate, load_factory
+    from bertcheck.subjects.candidate import LayerCandidate, ModelCandidate, load_factory
 
     path = config.stash[_IMPLS[option]]
     if (kind, path) not in _CANDIDATES:
@@ -685,13 +622,13 @@ def _candidate(config, option: str, kind: str):
 
 @pytest.fixture(scope="session")
 def bert_layer_impl(request):
-    """The layer candidate under test (`bertcheck.candidate.LayerCandidate`), from --bert-impl."""
+    """The layer candidate under test (`bertcheck.subjects.candidate.LayerCandidate`), from --bert-impl."""
     return _candidate(request.config, "bert_impl", "layer")
 
 
 @pytest.fixture(scope="session")
 def bert_model_impl(request):
-    """The model candidate under test (`bertcheck.candidate.ModelCandidate`), from --bert-model-impl."""
+    """The model candidate under test (`bertcheck.subjects.candidate.ModelCandidate`), from --bert-model-impl."""
     return _candidate(request.config, "bert_model_impl", "model")
 
 
@@ -699,10 +636,10 @@ def bert_model_impl(request):
 
 
 def pytest_sessionfinish(session):
-    from bertcheck.worst import FAILED, WORST, merge
+    from bertcheck.properties.worst import FAILED, WORST, merge
 
     config = session.config
-    from bertcheck import coverage
+    from bertcheck.inputs import coverage
 
     if hasattr(config, "workeroutput"):  # an xdist worker: hand its numbers to the controller
         config.workeroutput["bertcheck_worst"] = [[c, m, v] for (c, m), v in WORST.items()]
@@ -718,7 +655,7 @@ def pytest_sessionfinish(session):
     if config.getoption("bert_store_durations"):
         _store_durations(config)
     if config.getoption("bert_worst_json"):
-        from bertcheck.worst import save
+        from bertcheck.properties.worst import save
 
         save(config.getoption("bert_worst_json"), config.stash[WORST_KEY], _specs(config), config.stash[_RUN].about())
 
@@ -745,8 +682,8 @@ def _store_durations(config) -> None:
     import platform
     import time
 
-    from bertcheck.profiles import current_profile
-    from bertcheck.split import Durations
+    from bertcheck.inputs.profiles import current_profile
+    from bertcheck.run.split import Durations
 
     about = {
         "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -762,9 +699,9 @@ def _store_durations(config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
-    from bertcheck.worst import merge
+    from bertcheck.properties.worst import merge
 
-    from bertcheck import coverage
+    from bertcheck.inputs import coverage
 
     output = getattr(node, "workeroutput", {})
     merge(node.config.stash.setdefault(WORST_KEY, {}), {(c, m): v for c, m, v in output.get("bertcheck_worst", [])})
@@ -772,7 +709,8 @@ def pytest_testnodedown(node, error):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    from bertcheck.worst import table
+    from bertcheck.properties.registry import rows
+    from bertcheck.properties.worst import table
 
     missing = config.stash.get(_NOTHING_CHECKED, [])
     if missing:
@@ -784,7 +722,7 @@ def pytest_terminal_summary(terminalreporter, config):
         )
     for line in _declared(config):
         terminalreporter.write_line(line)
-    lines = table(config.stash.get(WORST_KEY, {}), _specs(config))
+    lines = table(config.stash.get(WORST_KEY, {}), _specs(config), rows())
     if lines:
         terminalreporter.section("bertcheck: worst error per property, as a share of its tolerance (1 = the limit)")
         for line in lines:
@@ -794,9 +732,9 @@ def pytest_terminal_summary(terminalreporter, config):
 
 def _declared(config) -> list[str]:
     """What each candidate of this run declared it runs (`bertcheck.runs`), and so what was not drawn."""
-    from bertcheck.candidate import CandidateError, load_factory
-    from bertcheck.capabilities import declared
-    from bertcheck.verify import DEFAULT_DTYPES, LAYER_MAX_BATCH, MODEL_MAX_BATCH
+    from bertcheck.subjects.candidate import CandidateError, load_factory
+    from bertcheck.inputs.capabilities import declared
+    from bertcheck.inputs.strategies import DEFAULT_DTYPES, LAYER_MAX_BATCH, MODEL_MAX_BATCH
 
     lines = []
     for option, key in _IMPLS.items():
@@ -807,7 +745,7 @@ def _declared(config) -> list[str]:
             runs = declared(load_factory(path))
         except CandidateError:
             continue  # its items already failed, saying why
-        # What `properties/test_reimplementation.py` draws: verify's strategies, up to BERT's 512 tokens.
+        # What `properties/test_candidate.py` draws: verify's strategies, up to BERT's 512 tokens.
         max_batch = MODEL_MAX_BATCH if option == "bert_model_impl" else LAYER_MAX_BATCH
         left = runs.left_out(DEFAULT_DTYPES, "cpu", 512, max_batch)
         if left:
@@ -816,8 +754,8 @@ def _declared(config) -> list[str]:
 
 
 def _coverage_summary(terminalreporter, config) -> None:
-    """The input classes each property drew (`bertcheck.coverage`), and any it could draw and never did."""
-    from bertcheck import coverage
+    """The input classes each property drew (`bertcheck.inputs.coverage`), and any it could draw and never did."""
+    from bertcheck.inputs import coverage
 
     lines, never = coverage.summary(config.stash.get(COVERAGE_KEY, {}), _specs(config))
     if not lines:

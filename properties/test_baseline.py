@@ -3,7 +3,7 @@ structure first, then every activation of every layer on the fixed probe set. De
 
 import pytest
 
-from bertcheck.baseline import BaselineError, compare, load
+from bertcheck.tools.baseline import BaselineError, compare, load
 from bertcheck.plugin import loaded
 
 

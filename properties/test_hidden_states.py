@@ -4,9 +4,9 @@ import pytest
 import torch
 from hypothesis import example, given, target
 
-from bertcheck.cases import Case
-from bertcheck.registry import run_model_property
-from bertcheck.strategies import cases
+from bertcheck.inputs.cases import Case
+from bertcheck.properties.registry import run_model_property
+from bertcheck.inputs.strategies import cases
 
 
 @pytest.mark.shares_forward

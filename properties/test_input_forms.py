@@ -1,13 +1,13 @@
 """Every way users call BertModel gives the plain call's hidden states, or the reference's where the form
-changes the meaning, on every attention implementation the release has (`bertcheck.input_forms`)."""
+changes the meaning, on every attention implementation the release has (`bertcheck.properties.input_forms`)."""
 
 import pytest
 from hypothesis import given, target
 
-from bertcheck.input_forms import FORMS, key_of, lacked
-from bertcheck.registry import run_model_property
-from bertcheck.shards import PLAIN_CALL
-from bertcheck.strategies import cases
+from bertcheck.properties.input_forms import FORMS, key_of, lacked
+from bertcheck.properties.registry import run_model_property
+from bertcheck.inputs.shards import PLAIN_CALL
+from bertcheck.inputs.strategies import cases
 
 
 def _form(form):
@@ -16,7 +16,7 @@ def _form(form):
 
 
 # The forms of one model and shard draw the same inputs and run on one worker, which runs the plain call
-# once per input and attention implementation for all of them (`bertcheck.input_forms`).
+# once per input and attention implementation for all of them (`bertcheck.properties.input_forms`).
 @pytest.mark.shares_forward(PLAIN_CALL)
 @pytest.mark.parametrize("form", [_form(form) for form in FORMS.values()])
 @given(case=cases(max_batch=2, long=False))

@@ -1,15 +1,15 @@
 """HF's own layer against the layer properties, fed generated hidden states: low variance, large
 magnitudes, padding. Cheap: no full forward. (The same properties a reimplementation is held to,
-properties/test_reimplementation.py, plus two that read HF's own modules.)"""
+properties/test_candidate.py, plus two that read HF's own modules.)"""
 
 import pytest
 from hypothesis import given, target
 from hypothesis import strategies as st
 
-from bertcheck.cases import ATTENTION_SCALES
-from bertcheck.layer_properties import RELATIVE_PERMUTATION
-from bertcheck.registry import run_layer_property
-from bertcheck.strategies import layer_cases
+from bertcheck.inputs.cases import ATTENTION_SCALES
+from bertcheck.properties.layer_properties import RELATIVE_PERMUTATION
+from bertcheck.properties.registry import run_layer_property
+from bertcheck.inputs.strategies import layer_cases
 
 
 def _run(bert, data, check, scales=("unit", "low", "large")):

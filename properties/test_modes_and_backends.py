@@ -3,9 +3,9 @@
 import pytest
 from hypothesis import given, target
 
-from bertcheck._compat import attention_implementations
-from bertcheck.registry import run_model_property
-from bertcheck.strategies import cases
+from bertcheck.subjects._compat import attention_implementations
+from bertcheck.properties.registry import run_model_property
+from bertcheck.inputs.strategies import cases
 
 
 @given(case=cases(max_batch=4, long=False))

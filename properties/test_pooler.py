@@ -2,8 +2,8 @@
 
 from hypothesis import given, target
 
-from bertcheck.registry import run_model_property
-from bertcheck.strategies import cases
+from bertcheck.properties.registry import run_model_property
+from bertcheck.inputs.strategies import cases
 
 
 @given(case=cases(max_batch=4, long=False))

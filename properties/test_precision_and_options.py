@@ -3,9 +3,9 @@
 import torch
 from hypothesis import example, given, target
 
-from bertcheck.cases import Case
-from bertcheck.registry import run_model_property
-from bertcheck.strategies import cases, dtypes
+from bertcheck.inputs.cases import Case
+from bertcheck.properties.registry import run_model_property
+from bertcheck.inputs.strategies import cases, dtypes
 
 # Every dtype with a row in the tolerance table; float16 has none yet (it needs CUDA to measure).
 ALL_DTYPES = dtypes(allowed=(torch.float32, torch.float64, torch.bfloat16))

@@ -7,11 +7,11 @@ must reproduce hidden_states[1], and the reference must agree at every step.
 import pytest
 import torch
 
-from bertcheck.cases import Case
-from bertcheck.compare import differences
-from bertcheck.models import EMBEDDED
-from bertcheck.names import layer_name
-from bertcheck.tolerances import tolerances_for
+from bertcheck.inputs.cases import Case
+from bertcheck.spec.compare import differences
+from bertcheck.subjects.models import EMBEDDED
+from bertcheck.spec.names import layer_name
+from bertcheck.spec.tolerances import tolerances_for
 
 SENTENCE = "this is a test sentence"
 BERT_BASE_UNCASED_IDS = [101, 2023, 2003, 1037, 3231, 6251, 102]

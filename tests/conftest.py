@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertcheck.subject import Bert
+from bertcheck.subjects.subject import Bert
 
 pytest_plugins = ["pytester"]
 
@@ -14,7 +14,7 @@ def own_worst_table(request, monkeypatch):
     """An inner pytest run in this process (`pytester`) gets a worst-error table of its own: the
     process's table also holds what this suite's other tests recorded, their broken models' FAILs."""
     if "pytester" in request.fixturenames:
-        from bertcheck import worst
+        from bertcheck.properties import worst
 
         monkeypatch.setattr(worst, "WORST", {})
         monkeypatch.setattr(worst, "EXAMPLES", {})
@@ -23,9 +23,9 @@ def own_worst_table(request, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def device_guard():
-    """Every test of bertcheck's own runs under the device guard (`bertcheck.devices`), as the plugin runs
+    """Every test of bertcheck's own runs under the device guard (`bertcheck.inputs.devices`), as the plugin runs
     bertcheck's properties: bertcheck code a unit test reaches must name the device of what it makes."""
-    from bertcheck.devices import guard
+    from bertcheck.inputs.devices import guard
 
     with guard():
         yield

@@ -1,5 +1,5 @@
 """HF's own error against the float64 reference, per dtype and attention kernel: the numbers behind the
-tolerance table's rows and the half-precision rule (`bertcheck.tolerances`, `bertcheck.low_precision`).
+tolerance table's rows and the half-precision rule (`bertcheck.spec.tolerances`, `bertcheck.spec.low_precision`).
 
     python -m tests.hf_error_table --device cuda [--model random:bert-base-uncased] [--json FILE]
 
@@ -26,9 +26,9 @@ from contextlib import nullcontext
 
 import torch
 
-from bertcheck.names import layer_name
-from bertcheck.reference import ReferenceBert
-from bertcheck.subject import Bert
+from bertcheck.spec.names import layer_name
+from bertcheck.spec.reference import ReferenceBert
+from bertcheck.subjects.subject import Bert
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 KERNELS = ("math", "efficient", "flash", "cudnn")

@@ -7,7 +7,7 @@ Each swaps a module's class for a subclass (or changes one attribute), so the br
 import torch
 from torch import nn
 
-from bertcheck import planted
+from bertcheck.tools import planted
 
 
 def _swap_class(module: nn.Module, name: str, **methods) -> None:
@@ -372,7 +372,7 @@ def pooler_on_the_last_token(model) -> None:
 
 def _altered_call(model, name: str, before=None, after=None) -> None:
     """BertModel.forward with its keyword arguments changed by `before(kwargs)` and its output by
-    `after(kwargs, out)`: every call of `bertcheck.input_forms` passes keywords."""
+    `after(kwargs, out)`: every call of `bertcheck.properties.input_forms` passes keywords."""
 
     def forward(self, **kwargs):
         kwargs = before(dict(kwargs)) if before else kwargs

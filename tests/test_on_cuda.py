@@ -1,12 +1,12 @@
 """On a GPU: candidates that only cuda runs (SDPA's fused kernels, torch.compile's generated kernels) and
-half-precision bugs, judged on cuda by the rule of `bertcheck.low_precision`. Every test here is skipped,
+half-precision bugs, judged on cuda by the rule of `bertcheck.spec.low_precision`. Every test here is skipped,
 saying why, where torch sees no cuda device: CI has none. The model is the random bert-base, whose
 weights are seeded, so the tests run on a GPU machine the MiniLM package cannot travel to.
 `python -m tests.hf_error_table --device cuda` measures the errors the rule is built on.
 
 Not here: a softmax without its maximum subtracted, which overflows float16 only where a raw score
 passes ~11 (exp(11.1) = 65504). The random bert-base's scores stay below that (it passed 10 examples
-on an H200), so that bug is shown on the trained MiniLM, on the CPU (tests/test_low_precision.py)."""
+on an H200), so that bug is shown on the trained MiniLM, on the CPU (tests/spec/test_low_precision.py)."""
 
 import functools
 
@@ -14,12 +14,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bertcheck.candidate import LayerCandidate, ModelCandidate
-from bertcheck.subject import Bert
-from bertcheck.verify import run
-from tests import reimplementations as impls
+from bertcheck.subjects.candidate import LayerCandidate, ModelCandidate
+from bertcheck.subjects.subject import Bert
+from bertcheck.tools.verify import run
+from tests import candidates as impls
 from tests.hf_error_table import forced_kernel
-from tests.test_verify import README_EXAMPLE
+from tests.tools.test_verify import README_EXAMPLE
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs cuda: torch sees no cuda device here")
 

@@ -4,16 +4,16 @@ import pytest
 
 # Inner runs are in-process, and pytester drops every module they import once they end: torch cannot
 # be imported twice in one process, so everything heavy is imported here, before any inner run.
-import bertcheck.one_forward  # noqa: F401
-import bertcheck.registry  # noqa: F401
-import bertcheck.subject  # noqa: F401
-from bertcheck import subject
+import bertcheck.properties.one_forward  # noqa: F401
+import bertcheck.properties.registry  # noqa: F401
+import bertcheck.subjects.subject  # noqa: F401
+from bertcheck.subjects import subject
 from transformers import BertModel, BertTokenizerFast  # noqa: F401
 
 PASSING_PROPERTY = """
 from hypothesis import given, settings
-from bertcheck.registry import run_model_property
-from bertcheck.strategies import cases
+from bertcheck.properties.registry import run_model_property
+from bertcheck.inputs.strategies import cases
 
 @settings(max_examples=3, database=None)
 @given(case=cases(long=False, max_batch=2))
@@ -77,8 +77,8 @@ def drop_the_first_residual(bert):
     pytester.makepyfile(
         test_p="""
 from hypothesis import given, settings
-from bertcheck.registry import run_model_property
-from bertcheck.strategies import cases
+from bertcheck.properties.registry import run_model_property
+from bertcheck.inputs.strategies import cases
 
 @settings(max_examples=5, database=None)
 @given(case=cases(long=False))
@@ -127,8 +127,8 @@ def drop_the_first_residual(bert):
 """
 RESIDUAL_PROPERTY = """
 from hypothesis import given, settings
-from bertcheck.registry import run_model_property
-from bertcheck.strategies import cases
+from bertcheck.properties.registry import run_model_property
+from bertcheck.inputs.strategies import cases
 
 @settings(max_examples=5, database=None)
 @given(case=cases(long=False))
@@ -149,7 +149,7 @@ def test_a_failed_property_shows_fail_in_the_worst_error_table_and_its_json_neve
     """Both items fail; under -x the workers stop at the first, before handing over their tables."""
     import json
 
-    from bertcheck import cli
+    from bertcheck.tools import cli
 
     pytester.makeconftest(PLANTED_NO_RESIDUAL)
     pytester.makepyfile(test_p=RESIDUAL_PROPERTY)
@@ -187,7 +187,7 @@ def test_an_unknown_bertcheck_profile_stops_the_run_before_collection(pytester, 
 
 def test_a_checkout_imported_without_being_installed_finds_its_properties_beside_the_package(monkeypatch):
     """`PYTHONPATH=. pytest -p bertcheck.plugin` on a machine where bertcheck is not installed (a GPU box
-    the checkout was copied to): `bertcheck.properties` does not import there, and the plugin crashed
+    the checkout was copied to): `bertcheck.suite` does not import there, and the plugin crashed
     with an AttributeError before collecting anything (seen on an H200)."""
     import importlib.util
     from pathlib import Path
@@ -196,7 +196,7 @@ def test_a_checkout_imported_without_being_installed_finds_its_properties_beside
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "bertcheck.properties" else real(name, *a)
+        importlib.util, "find_spec", lambda name, *a: None if name == "bertcheck.suite" else real(name, *a)
     )
     found = plugin.shipped_properties()
     assert found == (Path(plugin.__file__).resolve().parent.parent / "properties") and (found / "__init__.py").exists()

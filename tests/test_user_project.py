@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bertcheck.profiles import PROFILES
-from bertcheck.shards import shards_for
+from bertcheck.inputs.profiles import PROFILES
+from bertcheck.inputs.shards import shards_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_SHARDS = len(shards_for(PROFILES["dev"]["max_examples"]))
@@ -123,7 +123,7 @@ def _pytest(project: Path, installed: Path, *args, **env) -> subprocess.Complete
 
 def test_the_installed_package_is_what_the_subprocesses_run(installed, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-c", "import bertcheck.plugin, bertcheck.properties as p; print(p.__path__[0])"],
+        [sys.executable, "-c", "import bertcheck.plugin, bertcheck.suite as p; print(p.__path__[0])"],
         cwd=tmp_path,
         env=_env(installed),
         capture_output=True,
@@ -154,7 +154,7 @@ def test_in_a_users_project_bert_impl_with_a_broken_layer_is_red_naming_the_cand
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
     assert "candidate: user_layers:tanh_gelu (layer factory)" in done.stdout
     assert re.search(r"failed at layer \d+, activation 'blocks\.\d+\.resid_post'", done.stdout), done.stdout[-3000:]
-    assert "FAILED test_reimplementation.py::test_the_candidate_layer_equals_the_spec" in done.stdout
+    assert "FAILED test_candidate.py::test_the_candidate_layer_equals_the_spec" in done.stdout
 
 
 def test_bert_impl_with_test_paths_that_hold_no_property_is_red_not_green(project, installed):
@@ -211,7 +211,7 @@ def test_bertchecks_items_run_under_its_profile_and_the_projects_own_tests_under
         UNRELATED
         + textwrap.dedent(
             """
-            from bertcheck.strategies import cases
+            from bertcheck.inputs.strategies import cases
 
             @given(case=cases(long=False))
             def test_bert(bert, case):

@@ -1,0 +1,45 @@
+"""How xdist hands bertcheck's test items to workers under `pytest -n N` (when no `--dist` is given).
+
+xdist's `load` scheduling, except for one thing: a group of properties that shares work per input
+(`bertcheck.inputs.shards.GROUPS`) shares it only inside one worker. The read-only properties (residual
+identity, LayerNorm statistics, intermediate width, hidden states) of one model and shard draw the same
+inputs and share one hooked forward per input (`bertcheck.properties.one_forward.observed`); the input forms of one
+model and shard share the plain call per input (`bertcheck.properties.input_forms`). A group's items of one model
+and shard, whose shard id names the group (``-one-forward``, ``-plain-call``), go to a worker together,
+as one unit; every other item is a unit of its own. Units are handed out largest first, then as workers
+free up.
+
+(xdist's own `loadgroup` would do this from `xdist_group` marks, but it renames node ids through an
+attribute pytest 9 no longer reads, so the groups never form there.)
+"""
+
+from __future__ import annotations
+
+import re
+
+from xdist.scheduler import LoadScopeScheduling
+
+from bertcheck.inputs.shards import GROUPS
+
+# `[MODEL-shardKofN-GROUP]`, or `[MODEL-shardKofN-GROUP-MORE]` for a property parametrized further.
+_GROUPED = re.compile(r"\[(.*-shard\d+of\d+-(" + "|".join(GROUPS) + r"))(?:-[^\[\]]*)?\]$")
+
+
+def shared(nodeid: str) -> str | None:
+    """The model, shard and group of an item whose group shares work per input
+    (``minilm-shard2of4-one-forward``): what its unit's items have in common, its seed included. None for
+    any other item."""
+    match = _GROUPED.search(nodeid)
+    return match[1] if match else None
+
+
+def unit_of(nodeid: str) -> str:
+    """The unit of `nodeid`: its group's items of one model and shard (`shared`), else the item itself.
+    (Also what `bertcheck.run.split` keeps on one machine.)"""
+    match = _GROUPED.search(nodeid)
+    return f"{match[2].replace('-', ' ')} [{match[1]}]" if match else nodeid
+
+
+class OneForwardScheduling(LoadScopeScheduling):
+    def _split_scope(self, nodeid: str) -> str:
+        return unit_of(nodeid)

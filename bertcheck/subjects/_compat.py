@@ -1,0 +1,75 @@
+"""Everything that differs between transformers 4.33.2 (the seed's) and 5.x, in one place."""
+
+from __future__ import annotations
+
+
+def attention_implementations() -> list[str]:
+    """The attention implementations BERT can run with on CPU here: eager always, sdpa where supported.
+
+    transformers 4.33 has only eager BERT attention; BERT gained sdpa later (`_supports_sdpa`).
+    flash and flex attention need CUDA kernels and are not counted.
+    """
+    from transformers import BertPreTrainedModel
+
+    return ["eager", "sdpa"] if getattr(BertPreTrainedModel, "_supports_sdpa", False) else ["eager"]
+
+
+def set_attention(model, implementation: str) -> None:
+    """Make `model` (a private copy: the config is per model) run `implementation`.
+
+    5.x reads config._attn_implementation at every forward; 4.33 has no such field and runs eager.
+    4.41-4.57 chose each layer's attention *class* at construction (BERT_SELF_ATTENTION_CLASSES) and
+    kept the choice in `model.attn_implementation` for its mask: setting the config alone left an
+    "eager" copy running SDPA, so eager-sdpa compared SDPA with itself there and could not fail.
+    """
+    if implementation not in attention_implementations():
+        raise ValueError(f"attention {implementation!r} is not available here; have {attention_implementations()}")
+    model.config._attn_implementation = implementation
+    from transformers.models.bert import modeling_bert
+
+    classes = getattr(modeling_bert, "BERT_SELF_ATTENTION_CLASSES", None)
+    if classes is None:
+        return
+    if hasattr(model, "attn_implementation"):
+        model.attn_implementation = implementation
+    for module in model.modules():
+        if isinstance(module, modeling_bert.BertAttention):
+            _rebase(module.self, set(classes.values()), classes[implementation])
+            module.self.dropout_prob = model.config.attention_probs_dropout_prob  # what the SDPA class reads
+
+
+def _rebase(module, stock: set, target: type) -> None:
+    """Give `module` the class `target` in place of the stock class it derives from, keeping any
+    subclass on top (a user's override, a broken model under test): only the implementation changes."""
+    module.__class__ = _rebased(type(module), stock, target)
+
+
+def _rebased(cls: type, stock: set, target: type) -> type:
+    if cls in stock:
+        return target
+    own = {k: v for k, v in vars(cls).items() if k not in ("__dict__", "__weakref__")}
+    return type(cls.__name__, (_rebased(cls.__bases__[0], stock, target),), own)
+
+
+def run_layer(layer, hidden_states, attention_mask):
+    """One HF BertLayer on (B, T, H) states with a (B, T) 1/0 mask; returns (B, T, H).
+
+    Both ends accept the additive (B, 1, 1, T) float mask (eager adds it; sdpa takes it as attn_mask);
+    4.33 returns a tuple, 5.x the tensor.
+    """
+    from bertcheck.spec.reference import additive_mask
+
+    out = layer(hidden_states, additive_mask(attention_mask, hidden_states.dtype))
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def transformers_major() -> int:
+    import transformers
+
+    return int(transformers.__version__.split(".")[0])
+
+
+def accepts_4d_mask() -> bool:
+    """Whether BertModel takes an additive (B, 1, T, T) or (B, 1, 1, T) mask: 5.x does; 4.33.2 raises
+    'Wrong shape for input_ids or attention_mask'. (Verified on those two ends only.)"""
+    return transformers_major() >= 5

@@ -1,0 +1,126 @@
+import json
+
+import pytest
+import torch
+
+from bertcheck.inputs.cases import Case
+from bertcheck.properties.registry import run_model_property
+from bertcheck.subjects.models import EMBEDDED, ModelSpecError, parse_specs, randomize_, resolve
+from bertcheck.subjects.subject import Bert
+
+
+def _checkpoint(tmp_path, tiny, **overrides):
+    """Save random:tiny as a user would, then let a test spoil one file."""
+    tiny.model().save_pretrained(str(tmp_path))
+    tiny.tokenizer.save_pretrained(str(tmp_path))
+    for name, content in overrides.items():
+        target = tmp_path / name.replace("__", ".")
+        if content is None:
+            target.unlink(missing_ok=True)  # transformers 5 saves tokenizer.json only, 4.x vocab.txt too
+        else:
+            target.write_text(content)
+    return tmp_path
+
+
+def test_a_saved_checkpoint_directory_is_checked_like_the_embedded_models(tmp_path, tiny):
+    bert = Bert.load(str(_checkpoint(tmp_path, tiny)))
+    assert bert.config.hidden_size == 64
+    assert run_model_property(bert, Case(("this is a test sentence",)), "hidden-states") <= 1.0
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        ({"config__json": None}, "has no config.json, so it is not a saved Hugging Face model"),
+        ({"config__json": "{not json"}, "config.json is not valid JSON"),
+        (
+            {"config__json": json.dumps({"model_type": "gpt2"})},
+            "config.json says model_type='gpt2'; bertcheck checks BERT",
+        ),
+        ({"model__safetensors": None, "pytorch_model__bin": None}, "has no weights (looked for model.safetensors"),
+        ({"vocab__txt": None, "tokenizer__json": None}, "has no tokenizer (looked for vocab.txt, tokenizer.json)"),
+    ],
+    ids=["no config", "config not JSON", "not a BERT", "no weights", "no tokenizer"],
+)
+def test_a_broken_checkpoint_is_refused_before_loading_with_what_is_wrong(tmp_path, tiny, spoil, message):
+    path = _checkpoint(tmp_path, tiny, **spoil)
+    with pytest.raises(ModelSpecError) as caught:
+        resolve(str(path))
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(f"--bert-model {str(path)!r}: ")
+
+
+def test_corrupted_weights_are_reported_as_a_failed_load_not_a_traceback(tmp_path, tiny):
+    path = _checkpoint(tmp_path, tiny, model__safetensors="this is not a safetensors file", pytorch_model__bin=None)
+    with pytest.raises(ModelSpecError, match=r"loading .* failed: "):
+        Bert.load(str(path))
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("bert-large-cased", "unknown model, and not in the local Hugging Face cache under that name. Give one of"),
+        ("random:bert-large", "no random config 'bert-large'; known: random:bert-base-uncased, random:tiny"),
+        ("./no/such/dir", "does not exist"),
+        ("bertcheck-tests/not-cached", "not in the local Hugging Face cache (bertcheck never downloads)"),
+    ],
+)
+def test_specs_that_name_nothing_usable_say_what_was_tried(spec, message, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ModelSpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve(spec)
+
+
+def test_a_file_is_not_a_checkpoint(tmp_path):
+    (tmp_path / "model.bin").write_bytes(b"\0")
+    with pytest.raises(ModelSpecError, match="is a file; give the checkpoint directory holding config.json"):
+        resolve(str(tmp_path / "model.bin"))
+
+
+def test_an_empty_directory_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(ModelSpecError, match="has no config.json"):
+        resolve(str(tmp_path))
+
+
+@pytest.mark.parametrize("spec", ["someone/tiny-bert", "bert-base-cased"], ids=["org/name", "a legacy id"])
+def test_a_hub_id_resolves_from_the_local_cache_only(tmp_path, tiny, monkeypatch, spec):
+    import huggingface_hub.constants
+
+    folder = tmp_path / ("models--" + spec.replace("/", "--"))
+    snapshot = folder / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    _checkpoint(snapshot, tiny)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    assert resolve(spec).path == snapshot
+
+
+def test_specs_default_to_both_embedded_models_and_split_on_commas():
+    assert parse_specs(None) == parse_specs("") == list(EMBEDDED)
+    assert parse_specs("minilm, random:tiny") == ["minilm", "random:tiny"]
+    assert resolve("all-MiniLM-L6-v2").path == resolve("minilm").path
+
+
+def test_random_weights_depend_only_on_the_seed_and_the_parameter_names(tiny):
+    from transformers import BertModel
+
+    twin = BertModel(tiny.config)
+    randomize_(twin)
+    for (name, a), (_, b) in zip(tiny.model().state_dict().items(), twin.state_dict().items()):
+        assert torch.equal(a, b), name
+    # LayerNorms and biases are random too: a swapped LayerNorm or a dropped bias must show.
+    gains = [p.detach() for n, p in twin.named_parameters() if n.endswith("LayerNorm.weight")]
+    assert all(float((g - 1).abs().max()) > 0.1 for g in gains)
+    assert all(float(p.detach().abs().max()) > 0 for n, p in twin.named_parameters() if n.endswith(".bias"))
+
+
+def test_the_random_bert_base_is_the_bert_base_uncased_architecture():
+    from transformers import BertConfig
+
+    config = BertConfig()
+    sizes = (config.vocab_size, config.hidden_size, config.num_hidden_layers, config.num_attention_heads)
+    assert sizes == (30522, 768, 12, 12)
+    assert (config.intermediate_size, config.layer_norm_eps, config.hidden_act) == (3072, 1e-12, "gelu")
