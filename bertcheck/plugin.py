@@ -612,11 +612,11 @@ def loaded(spec, config=None):
 
 
 def _candidate(config, option: str, kind: str):
-    from bertcheck.subjects.candidate import LayerCandidate, ModelCandidate, load_factory
+    from bertcheck.subjects.candidate import candidate_at
 
     path = config.stash[_IMPLS[option]]
     if (kind, path) not in _CANDIDATES:
-        _CANDIDATES[kind, path] = (LayerCandidate if kind == "layer" else ModelCandidate)(load_factory(path), path)
+        _CANDIDATES[kind, path] = candidate_at(kind, path)
     return _CANDIDATES[kind, path]
 
 

@@ -27,7 +27,7 @@ class Example(Protocol):
 
     def describe(self, spec: str) -> list[str]: ...
 
-    def reproduce(self, spec: str, check: str) -> str: ...
+    def reproduce(self, spec: str, key: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Case:
             f"{'sentence pairs' if self.pairs else 'sentences'}: {shown!r}"[:2000],
         ]
 
-    def reproduce(self, spec: str, check: str) -> str:
+    def reproduce(self, spec: str, key: str) -> str:
         """One shell command that reruns `check` on exactly this input. Texts past `INLINE_TEXTS`
         characters of JSON go through a here-document on stdin (`--texts-file -`): a command line
         argument is limited (128 KiB on Linux), and a screenful of escapes is not readable either."""
@@ -101,7 +101,7 @@ class Case:
             "-m",
             "bertcheck",
             "check",
-            check,
+            key,
             "--model",
             spec,
             "--dtype",
@@ -185,13 +185,13 @@ class LayerCase:
             f"std {SCALES[self.scale]:g} ({self.scale}), seed {self.seed}",
         ]
 
-    def reproduce(self, spec: str, check: str) -> str:
+    def reproduce(self, spec: str, key: str) -> str:
         args = [
             "python",
             "-m",
             "bertcheck",
             "check-layer",
-            check,
+            key,
             "--model",
             spec,
             "--layer",
@@ -240,7 +240,7 @@ class CandidateCase:
     def example_json(self) -> str:
         return example_json(self.inner)
 
-    def reproduce(self, spec: str, check: str) -> str:
+    def reproduce(self, spec: str, key: str) -> str:
         option = "--impl" if self.kind == "layer" else "--model-impl"
         args = [
             "python",
@@ -252,7 +252,7 @@ class CandidateCase:
             "--model",
             spec,
             "--property",
-            check,
+            key,
             "--example",
             self.example_json(),
         ]

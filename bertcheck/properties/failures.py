@@ -24,7 +24,7 @@ class PropertyFailure(AssertionError):
     def __init__(
         self,
         *,
-        check: str,
+        key: str,
         title: str,
         where: str,
         activation: str,
@@ -33,7 +33,7 @@ class PropertyFailure(AssertionError):
         case: Example | None = None,
         spec: str | None = None,
     ):
-        self.check = check
+        self.key = key  # the property's key (`bertcheck check KEY`, `verify --property KEY`)
         self.title = title
         self.where = where
         self.activation = activation
@@ -43,6 +43,11 @@ class PropertyFailure(AssertionError):
         self.spec = spec
         super().__init__(self.report())
 
+    @property
+    def check(self) -> str:
+        """The property's key: `key`'s name in bertcheck 0.1, kept until 0.2."""
+        return self.key
+
     def report(self) -> str:
         lines = [
             f"Property '{self.title}' failed at {self.where}, activation '{self.activation}'",
@@ -51,7 +56,7 @@ class PropertyFailure(AssertionError):
         ]
         if self.case is not None and self.spec is not None:
             lines += ["Input:", *(f"  {line}" for line in self.case.describe(self.spec))]
-            lines += ["Reproduce:", f"  {self.case.reproduce(self.spec, self.check)}"]
+            lines += ["Reproduce:", f"  {self.case.reproduce(self.spec, self.key)}"]
         return "\n".join(lines)
 
     def example(self) -> dict | None:
@@ -65,7 +70,7 @@ class PropertyFailure(AssertionError):
         from bertcheck.inputs.cases import CandidateCase, example_json
 
         text = self.case.example_json() if isinstance(self.case, CandidateCase) else example_json(self.case)
-        return {"property": self.check, "model": self.spec, "example": json.loads(text)}
+        return {"property": self.key, "model": self.spec, "example": json.loads(text)}
 
     def with_details(self, more: list[str]) -> "PropertyFailure":
         """The same failure with `more` lines after its details (a diagnosis)."""
@@ -81,7 +86,7 @@ class PropertyFailure(AssertionError):
         it shrinks; kept with its frames, a bert-base gradients failure held ~1.4 GB per example. Raise
         the copy outside the ``except`` block that caught the original, or it keeps that as context."""
         return PropertyFailure(
-            check=self.check,
+            key=self.key,
             title=self.title,
             where=self.where,
             activation=self.activation,
@@ -154,10 +159,10 @@ class ShrinkClock:
 SHRINKING = ShrinkClock()
 
 
-class Check:
-    """Builds the failures of one property on one example: the property (key and title), the example and
-    the model spec a failure names, the real tokens compared, and, for a property that reads a hooked
-    forward, its activations."""
+class Judge:
+    """Judges one property on one example: compares what it is given and builds the failure, which names
+    the property (key and title), the example and the model spec; it holds the real tokens compared
+    and, for a property that reads a hooked forward, its activations."""
 
     def __init__(self, key: str, title: str, case: Example, spec: str, real: torch.Tensor, acts=None):
         self.key, self.title, self.case, self.spec, self.real, self.acts = key, title, case, spec, real, acts
@@ -165,7 +170,7 @@ class Check:
     def fail(self, where: str | None, activation: str, expectation: str, details: list[str]) -> PropertyFailure:
         """The failure at `activation`; `where` None: the layer its name says (`names.where_of_name`)."""
         return PropertyFailure(
-            check=self.key,
+            key=self.key,
             title=self.title,
             where=where or where_of_name(activation),
             activation=activation,

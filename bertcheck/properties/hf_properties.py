@@ -21,7 +21,7 @@ from bertcheck.subjects.audit import NO_POOLER
 from bertcheck.subjects.capture import capture
 from bertcheck.spec.compare import largest_abs
 from bertcheck.inputs.cases import Case
-from bertcheck.properties.failures import Check, Unavailable, full_name, where_of
+from bertcheck.properties.failures import Judge, Unavailable, full_name, where_of
 from bertcheck.spec.names import RESIDUAL_ADDS, layer_name
 from bertcheck.properties.outputs import outputs_close
 from bertcheck.spec.names import state_index, state_name
@@ -34,18 +34,18 @@ def _states(model, **inputs) -> tuple[torch.Tensor, ...]:
         return model(**inputs, output_hidden_states=True, return_dict=True).hidden_states
 
 
-def _same_states(check: Check, actual, expected, tolerance, expectation: str, tokens=True) -> float:
-    """Every hidden state alike at real tokens (`tokens` as for `Check.close`); a failure names the
+def _same_states(judge: Judge, actual, expected, tolerance, expectation: str, tokens=True) -> float:
+    """Every hidden state alike at real tokens (`tokens` as for `Judge.close`); a failure names the
     first layer that differs."""
     __tracebackhide__ = True
     named = [{state_name(i): s for i, s in enumerate(states)} for states in (actual, expected)]
-    return outputs_close(check, *named, tolerance, expectation, tokens=tokens, suffix=state_index)
+    return outputs_close(judge, *named, tolerance, expectation, tokens=tokens, suffix=state_index)
 
 
 def _start(bert: Bert, case: Case, key: str, title: str):
     inputs = bert.encode(case)
-    check = Check(key, title, case, bert.spec, inputs["attention_mask"].bool())
-    return check, inputs, bert.model(case.dtype, case.device)
+    judge = Judge(key, title, case, bert.spec, inputs["attention_mask"].bool())
+    return judge, inputs, bert.model(case.dtype, case.device)
 
 
 # ---- attention ----------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def attention_pattern(bert: Bert, case: Case) -> float:
     the reference's (layer i fed hidden_states[i]). Read from eager attention: the only
     implementation that returns its probabilities."""
     __tracebackhide__ = True
-    check, inputs, _ = _start(bert, case, "attention-pattern", "attention pattern")
+    judge, inputs, _ = _start(bert, case, "attention-pattern", "attention pattern")
     tol = tolerances_for(case.dtype).values
     with torch.no_grad(), bert.attention("eager", case.dtype, case.device) as eager:
         out = eager(**inputs, output_attentions=True, output_hidden_states=True, return_dict=True)
@@ -69,15 +69,15 @@ def attention_pattern(bert: Bert, case: Case) -> float:
         sums = by_query.sum(dim=-1)
         worst = max(
             worst,
-            check.close(where, name, sums, torch.ones_like(sums), tol, "each query's pattern sums to 1 over keys"),
+            judge.close(where, name, sums, torch.ones_like(sums), tol, "each query's pattern sums to 1 over keys"),
         )
         padded_keys = by_query * (1 - mask)[:, None, None, :].to(pattern.dtype)
-        check.close(
+        judge.close(
             where, name, padded_keys, torch.zeros_like(padded_keys), EXACT, "padded keys get exactly 0 probability"
         )
         with torch.no_grad():
             expected = ref.layer(i, out.hidden_states[i], mask)[name].transpose(1, 2)
-        worst = max(worst, check.close(where, name, by_query, expected, tol, f"pattern == reference layer {i} pattern"))
+        worst = max(worst, judge.close(where, name, by_query, expected, tol, f"pattern == reference layer {i} pattern"))
     return worst
 
 
@@ -89,7 +89,7 @@ def eager_matches_sdpa(bert: Bert, case: Case) -> float:
         import transformers
 
         raise Unavailable(f"transformers {transformers.__version__} has only {implementations[0]} attention for BERT")
-    check, inputs, _ = _start(bert, case, "eager-sdpa", "attention implementations agree")
+    judge, inputs, _ = _start(bert, case, "eager-sdpa", "attention implementations agree")
     tol = tolerances_for(case.dtype).values
     with bert.attention("eager", case.dtype, case.device) as eager:
         expected = _states(eager, **inputs)
@@ -97,7 +97,7 @@ def eager_matches_sdpa(bert: Bert, case: Case) -> float:
     for other in implementations[1:]:
         with bert.attention(other, case.dtype, case.device) as model:
             actual = _states(model, **inputs)
-        worst = max(worst, _same_states(check, actual, expected, tol, f"{other} == eager"))
+        worst = max(worst, _same_states(judge, actual, expected, tol, f"{other} == eager"))
     return worst
 
 
@@ -110,25 +110,25 @@ def dropout_placement(bert: Bert, case: Case) -> float:
     exactly, likewise `ln2_in` with `mlp_out` and `resid_mid`; about p of the elements are dropped; and
     with p = 0, train mode gives the eval output."""
     __tracebackhide__ = True
-    check, inputs, model = _start(bert, case, "dropout", "dropout placement")
+    judge, inputs, model = _start(bert, case, "dropout", "dropout placement")
     p = bert.config.hidden_dropout_prob
     scale = 1.0 / (1.0 - p)  # what torch multiplies kept elements by (not a division: 1 ulp apart)
     with _train_mode(model):
         torch.manual_seed(0)
         acts = capture(model, **inputs)
-    check.acts = acts
-    real = check.real
+    judge.acts = acts
+    real = judge.real
     dropped_total, count = 0, 0
     for i in range(bert.config.num_hidden_layers):
         for add in RESIDUAL_ADDS:
             where, name = where_of(i), layer_name(i, add.total)
-            total = check.get(where, name)
-            sub, resid = check.get(where, layer_name(i, add.sublayer)), check.get(where, layer_name(i, add.residual))
+            total = judge.get(where, name)
+            sub, resid = judge.get(where, layer_name(i, add.sublayer)), judge.get(where, layer_name(i, add.residual))
             kept, dropped = total == resid + sub * scale, total == resid
             neither = ~(kept | dropped)
             # Reported as the distance from the kept value: exactly 0 wherever the placement is right.
             misplaced = torch.where(neither, total - (resid + sub * scale), torch.zeros_like(total))
-            check.close(
+            judge.close(
                 where,
                 name,
                 misplaced,
@@ -142,7 +142,7 @@ def dropout_placement(bert: Bert, case: Case) -> float:
     sigma = (p * (1 - p) / count) ** 0.5
     fraction = dropped_total / count
     if abs(fraction - p) > 6 * sigma + 1e-12:
-        raise check.fail(
+        raise judge.fail(
             "every layer",
             "ln1_in, ln2_in",
             f"about p = {p} of the sublayer outputs dropped",
@@ -152,7 +152,7 @@ def dropout_placement(bert: Bert, case: Case) -> float:
     with _train_mode(bert.without_dropout(case.dtype, case.device)) as undropped:
         trained = _states(undropped, **inputs)
     tol = tolerances_for(case.dtype).values
-    return _same_states(check, trained, evaluated, tol, "train mode with p = 0 == eval")
+    return _same_states(judge, trained, evaluated, tol, "train mode with p = 0 == eval")
 
 
 @contextmanager
@@ -173,18 +173,18 @@ def reference_agreement(bert: Bert, case: Case) -> float:
     """In any dtype on any device, every hidden state is finite at real tokens and agrees, layer by
     layer, with the float64 reference on the CPU fed the same (upcast) hidden state."""
     __tracebackhide__ = True
-    check, inputs, model = _start(bert, case, "precision", "agreement with the float64 CPU reference")
+    judge, inputs, model = _start(bert, case, "precision", "agreement with the float64 CPU reference")
     tol = tolerances_for(case.dtype).values
     states = _states(model, **inputs)
     ref = bert.reference(torch.float64, "cpu")
     cpu = {key: value.cpu() for key, value in inputs.items()}
-    real = check.real
+    real = judge.real
     for i, state in enumerate(states):
         layer = None if i == 0 else i - 1
         bad = ~torch.isfinite(state[real])
         if bool(bad.any()):
             name = full_name(layer, "embed.out" if layer is None else "resid_post")
-            raise check.fail(
+            raise judge.fail(
                 where_of(layer),
                 name,
                 "finite at every real token",
@@ -197,7 +197,7 @@ def reference_agreement(bert: Bert, case: Case) -> float:
             for i in range(bert.config.num_hidden_layers)
         ]
     return _same_states(
-        check,
+        judge,
         states,
         expected,
         tol,
@@ -209,7 +209,7 @@ def fully_padded_row(bert: Bert, case: Case) -> float:
     """Policy for a row that is all padding (attention_mask all 0): its outputs are finite, and every
     other row is exactly what it is without that row. (HF attends uniformly within such a row.)"""
     __tracebackhide__ = True
-    check, inputs, model = _start(bert, case, "padded-row", "a fully padded row")
+    judge, inputs, model = _start(bert, case, "padded-row", "a fully padded row")
     tol = tolerances_for(case.dtype).values
     expected = _states(model, **inputs)
     # The blank row gets its own (random) ids: a copy of a real row would hide bugs that mix rows.
@@ -227,13 +227,13 @@ def fully_padded_row(bert: Bert, case: Case) -> float:
     for i, state in enumerate(states):
         if not bool(torch.isfinite(state[-1]).all()):
             layer = None if i == 0 else i - 1
-            raise check.fail(
+            raise judge.fail(
                 where_of(layer),
                 full_name(layer, "embed.out" if layer is None else "resid_post"),
                 "the fully padded row stays finite",
                 [f"NaN or infinite values in hidden_states[{i}] of that row"],
             )
-    return _same_states(check, [s[:-1] for s in states], expected, tol, "other rows unchanged by a fully padded row")
+    return _same_states(judge, [s[:-1] for s in states], expected, tol, "other rows unchanged by a fully padded row")
 
 
 # ---- the pooler ---------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def pooler(bert: Bert, case: Case) -> float:
     tanh (``pooler.out``, HF's pooler_output), each equal to the reference pooler fed HF's own last hidden
     state."""
     __tracebackhide__ = True
-    check, inputs, model = _start(bert, case, "pooler", "the pooler")
+    judge, inputs, model = _start(bert, case, "pooler", "the pooler")
     if getattr(model, "pooler", None) is None:
         raise Unavailable(f"{bert.spec} has no pooler (BertModel(add_pooling_layer=False)): nothing to check")
     if NO_POOLER in bert.notes:
@@ -259,7 +259,7 @@ def pooler(bert: Bert, case: Case) -> float:
     theirs = {"pooler.pre": captured["pooler.pre"], "pooler.out": out.pooler_output}
     ours = bert.reference(case.dtype, case.device).pool(out.last_hidden_state)
     tol = tolerances_for(case.dtype).values
-    return outputs_close(check, theirs, ours, tol, "the reference pooler fed HF's own last hidden state")
+    return outputs_close(judge, theirs, ours, tol, "the reference pooler fed HF's own last hidden state")
 
 
 # ---- gradients ----------------------------------------------------------------------------------
@@ -269,11 +269,11 @@ def gradients(bert: Bert, case: Case) -> float:
     """The reference's backward matches HF's: d loss / d inputs_embeds and every parameter gradient,
     for loss = sum(last_hidden_state * R) over real tokens with a fixed random R."""
     __tracebackhide__ = True
-    check, inputs, model = _start(bert, case, "gradients", "gradients")
+    judge, inputs, model = _start(bert, case, "gradients", "gradients")
     if tolerances_for(case.dtype).grads is None:
         raise Unavailable(f"gradient tolerances are not measured for {case.dtype}: use float32 or float64")
     try:
-        return _gradients(bert, check, case, inputs, model)
+        return _gradients(bert, judge, case, inputs, model)
     finally:
         model.zero_grad(set_to_none=True)  # the shared model's .grad fields were written: leave none behind
 
@@ -387,7 +387,7 @@ class _GradientPairs:
             ours.grad = theirs.grad = None
 
 
-def _gradients(bert: Bert, check: Check, case: Case, inputs, hf) -> float:
+def _gradients(bert: Bert, judge: Judge, case: Case, inputs, hf) -> float:
     """Both backwards in one pass, over one copy of the weights: the reference reads HF's storage
     through aliases with their own `.grad` (`ReferenceBert.aliasing`), runs in step with HF's forward
     (`_ReferenceAlongside`), and each weight's two gradients are reduced to two numbers and freed as
@@ -422,13 +422,13 @@ def _gradients(bert: Bert, check: Check, case: Case, inputs, hf) -> float:
     # The first gradient over the tolerance, in the report's order: the input, then each weight.
     order = [("inputs_embeds", diffs[0])] + [(k, pairs.apart.get(k, 0.0)) for k in ref.w if k != _WORDS]
     failing = next((k for k, d in order if math.isnan(d) or d > limit), "inputs_embeds")
-    return _gradients_apart(bert, check, case, inputs, hf, failing, scale)
+    return _gradients_apart(bert, judge, case, inputs, hf, failing, scale)
 
 
 _WORDS = "embeddings.word_embeddings.weight"  # fed as inputs_embeds: its gradient is the input's
 
 
-def _gradients_apart(bert: Bert, check: Check, case: Case, inputs, hf, key: str, scale: float) -> float:
+def _gradients_apart(bert: Bert, judge: Judge, case: Case, inputs, hf, key: str, scale: float) -> float:
     """The report of a failure: the two gradients of `key` ("inputs_embeds", or the weight `_gradients`
     found first over the tolerance), recomputed apart and compared element by element. Every other
     gradient is dropped the moment a backward accumulates it: the report costs one model's memory,
@@ -463,7 +463,7 @@ def _gradients_apart(bert: Bert, check: Check, case: Case, inputs, hf, key: str,
         )
         where = where_of(int(key.split(".")[2]) if key.startswith("encoder.layer.") else None)
     within = Tolerance(rtol=0.0, atol=tolerances_for(case.dtype).grads * scale)
-    return check.close(
+    return judge.close(
         where,
         key,
         actual,

@@ -29,7 +29,7 @@ import torch
 
 from bertcheck.subjects._compat import accepts_4d_mask, attention_implementations, transformers_major
 from bertcheck.inputs.cases import Case
-from bertcheck.properties.failures import Check, Unavailable
+from bertcheck.properties.failures import Judge, Unavailable
 from bertcheck.subjects.memory import note_input
 from bertcheck.spec.names import layer_name
 from bertcheck.properties.outputs import outputs_close
@@ -322,30 +322,30 @@ def check_form(form: Form, bert: Bert, case: Case) -> float:
     skipped = skipped_on(form)
     implementations = [name for name in attention_implementations() if name not in skipped]
     inputs = bert.encode(case)
-    check = Check(key_of(form), f"input form: {form.title}", case, bert.spec, inputs["attention_mask"].bool())
+    judge = Judge(key_of(form), f"input form: {form.title}", case, bert.spec, inputs["attention_mask"].bool())
     tol = tolerances_for(case.dtype).values
     worst = 0.0
     for implementation in implementations:
         with bert.attention(implementation, case.dtype, case.device) as model:
             call = form.call(model, inputs, case, bert)
-            out = _run(check, model, call, f"{form.title}, {implementation} attention")
+            out = _run(judge, model, call, f"{form.title}, {implementation} attention")
             named = f"{form.title} ({implementation})"
             if call.reference is not None:
-                worst = max(worst, _against_reference(check, bert, case, inputs, call, out, named))
+                worst = max(worst, _against_reference(judge, bert, case, inputs, call, out, named))
             else:
-                worst = max(worst, _against_plain(check, model, inputs, call, out, named, tol))
+                worst = max(worst, _against_plain(judge, model, inputs, call, out, named, tol))
             if call.attentions:
-                worst = max(worst, _attentions(check, bert, case, inputs, out, implementation, named))
+                worst = max(worst, _attentions(judge, bert, case, inputs, out, implementation, named))
     return worst
 
 
-def _run(check: Check, model, call: Call, said: str):
+def _run(judge: Judge, model, call: Call, said: str):
     """The form's forward; a valid form that raises is HF's failure, named, in one line."""
     __tracebackhide__ = True
     try:
         return _forward(model, call)
     except Exception as err:  # noqa: BLE001 - any exception of HF's model on a valid form is its failure
-        raise check.fail("the model call", "hidden_states", f"{said} is accepted", [f"raised {one_line(err)}"])
+        raise judge.fail("the model call", "hidden_states", f"{said} is accepted", [f"raised {one_line(err)}"])
 
 
 def _forward(model, call: Call):
@@ -442,17 +442,17 @@ def _detached(states) -> list[torch.Tensor]:
     return [s.detach() for s in states]
 
 
-def _against_plain(check: Check, model, inputs: dict, call: Call, out, named: str, tol) -> float:
+def _against_plain(judge: Judge, model, inputs: dict, call: Call, out, named: str, tol) -> float:
     """The form's outputs equal the plain call's on the same input: every hidden state at real tokens."""
     __tracebackhide__ = True
     plain = _plain(model, inputs) if call.plain is None else _plain(model, call.plain, keep=False)
     tokens = False if call.all_real else True
     expectation = f"{named} == the plain call"
     if not call.return_dict:
-        return _same_tuple(check, out, plain, expectation)
+        return _same_tuple(judge, out, plain, expectation)
     if not call.hidden_states:
         name = layer_name(len(plain.hidden_states) - 2, "resid_post")
-        return check.same(
+        return judge.same(
             name, out.last_hidden_state.detach(), plain.last_hidden_state, tol, f"{expectation} (last_hidden_state)"
         )
     states = _detached(out.hidden_states)
@@ -461,17 +461,17 @@ def _against_plain(check: Check, model, inputs: dict, call: Call, out, named: st
     actual = {state_name(i): s for i, s in enumerate(states)}
     expected = {state_name(i): s for i, s in enumerate(plain.hidden_states)}
     if len(actual) != len(expected):
-        raise check.fail(None, "embed.out", expectation, [f"{len(actual)} hidden states, expected {len(expected)}"])
-    return outputs_close(check, actual, expected, tol, expectation, tokens=tokens, suffix=state_index)
+        raise judge.fail(None, "embed.out", expectation, [f"{len(actual)} hidden states, expected {len(expected)}"])
+    return outputs_close(judge, actual, expected, tol, expectation, tokens=tokens, suffix=state_index)
 
 
-def _same_tuple(check: Check, out, plain, expectation: str) -> float:
+def _same_tuple(judge: Judge, out, plain, expectation: str) -> float:
     """return_dict=False gives the ModelOutput's tensors, in its order, bit for bit."""
     __tracebackhide__ = True
     fields = list(plain.keys())
     if not isinstance(out, tuple) or len(out) != len(fields):
         got = f"a {type(out).__name__} of {len(out)}" if isinstance(out, tuple) else f"a {type(out).__name__}"
-        raise check.fail(
+        raise judge.fail(
             None, "embed.out", expectation, [f"{got}, expected a tuple of {len(fields)}: {', '.join(fields)}"]
         )
     for field_name, value, wanted in zip(fields, out, plain.values()):
@@ -479,7 +479,7 @@ def _same_tuple(check: Check, out, plain, expectation: str) -> float:
             actual = {state_name(i): s for i, s in enumerate(value)}
             expected = {state_name(i): s for i, s in enumerate(wanted)}
             outputs_close(
-                check,
+                judge,
                 actual,
                 expected,
                 EXACT,
@@ -488,13 +488,13 @@ def _same_tuple(check: Check, out, plain, expectation: str) -> float:
             )
         elif field_name == "last_hidden_state":
             name = layer_name(len(plain.hidden_states) - 2, "resid_post")
-            check.same(name, value, wanted, EXACT, f"{expectation}, tuple item 0 (last_hidden_state)")
+            judge.same(name, value, wanted, EXACT, f"{expectation}, tuple item 0 (last_hidden_state)")
         elif field_name == "pooler_output":
-            check.same("pooler.out", value, wanted, EXACT, f"{expectation}, tuple item 1 (pooler_output)")
+            judge.same("pooler.out", value, wanted, EXACT, f"{expectation}, tuple item 1 (pooler_output)")
     return 0.0
 
 
-def _against_reference(check: Check, bert: Bert, case: Case, inputs: dict, call: Call, out, named: str) -> float:
+def _against_reference(judge: Judge, bert: Bert, case: Case, inputs: dict, call: Call, out, named: str) -> float:
     """Where the form changes the meaning: the reference's embeddings (with the form's positions), then
     each reference layer fed the form's own hidden state i (with its mask and head mask), at real tokens."""
     __tracebackhide__ = True
@@ -507,14 +507,14 @@ def _against_reference(check: Check, bert: Bert, case: Case, inputs: dict, call:
     expectation = f"{named} == the reference fed the same"
     with torch.no_grad():
         embedded = ref.embed(inputs["input_ids"], inputs["token_type_ids"], position_ids=fed.get("position_ids"))
-        worst = check.same("embed.out", states[0], embedded["embed.out"], tol, f"{expectation} (hidden_states[0])")
+        worst = judge.same("embed.out", states[0], embedded["embed.out"], tol, f"{expectation} (hidden_states[0])")
         for i in range(len(states) - 1):
             name = layer_name(i, "resid_post")
             heads = None if head_mask is None else head_mask[i]
             wanted = ref.layer_keeping(i, states[i], mask, [name], head_mask=heads)
             worst = max(
                 worst,
-                check.same(
+                judge.same(
                     name,
                     states[i + 1],
                     wanted[name],
@@ -525,7 +525,7 @@ def _against_reference(check: Check, bert: Bert, case: Case, inputs: dict, call:
     return worst
 
 
-def _attentions(check: Check, bert: Bert, case: Case, inputs: dict, out, implementation: str, named: str) -> float:
+def _attentions(judge: Judge, bert: Bert, case: Case, inputs: dict, out, implementation: str, named: str) -> float:
     """output_attentions=True: eager returns every layer's pattern; another implementation either falls
     back to eager's (the same patterns) or returns none, as 5.x documents (a warning). Returned patterns
     equal the reference's, layer i fed hidden state i, at real queries."""
@@ -537,7 +537,7 @@ def _attentions(check: Check, bert: Bert, case: Case, inputs: dict, out, impleme
         return 0.0
     if refused or len(patterns) != n or any(p is None for p in patterns):
         got = "none" if refused else f"{sum(p is not None for p in patterns)} of {len(patterns)}"
-        raise check.fail(
+        raise judge.fail(
             None,
             layer_name(0, "pattern"),
             f"{named} returns every layer's attention",
@@ -554,7 +554,7 @@ def _attentions(check: Check, bert: Bert, case: Case, inputs: dict, out, impleme
             # (B, nh, T, T) -> (B, T, nh, T): real query rows compared, index (b, query, head, key)
             worst = max(
                 worst,
-                check.same(
+                judge.same(
                     name,
                     pattern.detach().transpose(1, 2),
                     wanted.transpose(1, 2),

@@ -19,8 +19,8 @@ from bertcheck.properties import metamorphic
 from bertcheck.subjects.candidate import HF_LAYER, LayerCandidate
 from bertcheck.subjects.capture import capture_layer
 from bertcheck.inputs.cases import SCALES, LayerCase
-from bertcheck.properties.failures import Check, Unavailable
-from bertcheck.spec.low_precision import Baseline, is_half
+from bertcheck.properties.failures import Judge, Unavailable
+from bertcheck.spec.low_precision import Yardstick, is_half
 from bertcheck.spec.names import LAYER_NAMES, layer_name
 from bertcheck.properties.outputs import comparable, require_finite
 from bertcheck.spec.reference import ReferenceBert, layer_norm, normalized_moments
@@ -34,13 +34,13 @@ RELATIVE_PERMUTATION = (
 
 class LayerRun:
     """One layer property on one example: the candidate built over the HF layer the case names, the
-    generated input, and the `Check` that names failures (with the candidate, unless it is HF's own)."""
+    generated input, and the `Judge` that names failures (with the candidate, unless it is HF's own)."""
 
     def __init__(self, cand: LayerCandidate, bert: Bert, case: LayerCase, key: str, title: str):
         self.cand, self.bert, self.case, self.config = cand, bert, case, bert.config
         self.x, self.mask = case.states(bert.config.hidden_size)
         self.hf = bert.model(case.dtype, case.device).encoder.layer[case.layer]
-        self.check = Check(key, title, cand.wrap(case), bert.spec, self.mask.bool())
+        self.judge = Judge(key, title, cand.wrap(case), bert.spec, self.mask.bool())
         cand.follow(bert)
         key = (bert.spec, case.layer, case.dtype, str(case.device))
         self.fn = cand.build(self.hf, bert.config, key=key, repair=bert.reload)
@@ -58,7 +58,7 @@ class LayerRun:
         out = self.cand.call(fn or self.fn, x, mask, self.config)
         named = {self.name(short): out[short] for short in LAYER_NAMES if short in out}
         for name, value in named.items():
-            require_finite(self.check, name, value, mask)
+            require_finite(self.judge, name, value, mask)
         return named
 
     def edited(self, edit: Callable) -> tuple[torch.nn.Module, Callable]:
@@ -76,7 +76,7 @@ class LayerRun:
         one's tolerance, and what that tolerance is (only those asked are kept: at 512 tokens in float64
         the attention scores and pattern are 25 MB a row each). In float32 and float64 the reference in
         that dtype and the table's tolerance; in half precision the float64 reference over the half
-        weights, within twice the error plain PyTorch makes in that dtype (`Baseline`)."""
+        weights, within twice the error plain PyTorch makes in that dtype (`Yardstick`)."""
         x, mask, i = self.x, self.mask, self.case.layer
         if not is_half(self.case.dtype):
             with torch.no_grad():
@@ -103,12 +103,12 @@ class LayerRun:
         wanted = {
             name: comparable(name, value, mask) for name, value in wanted.items() if names is None or name in names
         }
-        baselines = {
-            name: Baseline.of(self.case.dtype, theirs.get(name), comparable(name, ops[name], mask), want, real)
+        yardsticks = {
+            name: Yardstick.of(self.case.dtype, theirs.get(name), comparable(name, ops[name], mask), want, real)
             for name, want in wanted.items()
         }
-        tols = {name: b.tolerance() for name, b in baselines.items()}
-        return wanted, tols, {name: f"the float64 reference, {b.says()}" for name, b in baselines.items()}
+        tols = {name: b.tolerance() for name, b in yardsticks.items()}
+        return wanted, tols, {name: f"the float64 reference, {b.says()}" for name, b in yardsticks.items()}
 
     def between(self) -> Tolerance:
         """How far two of the candidate's outputs may be apart: the table's tolerance in float32 and
@@ -136,7 +136,7 @@ class LayerRun:
             return {**inputs, "hidden_states": torch.where(where[..., None], (noise * self.x.double().std()).to(x), x)}
 
         return metamorphic.Subject(
-            check=self.check,
+            judge=self.judge,
             inputs={"hidden_states": self.x, "attention_mask": self.mask},
             call=call,
             tolerance=self.between(),
@@ -163,7 +163,7 @@ def layer_equivalence(cand: LayerCandidate, bert: Bert, case: LayerCase) -> floa
         short = name.split(".", 2)[2]
         worst = max(
             worst,
-            run.check.same(
+            run.judge.same(
                 name,
                 comparable(name, value, run.mask),
                 wanted[name],
@@ -195,7 +195,7 @@ def output_statistics(cand: LayerCandidate, bert: Bert, case: LayerCase) -> floa
     name = run.name("resid_post")
     ln_in = capture_layer(probed, run.x, run.mask, case.layer)[run.name("ln2_in")]
     mean, var, wanted = normalized_moments(run(fn=fn)[name], ln_in, bert.config.layer_norm_eps)
-    worst = run.check.same(
+    worst = run.judge.same(
         name,
         mean,
         torch.zeros_like(mean),
@@ -204,7 +204,7 @@ def output_statistics(cand: LayerCandidate, bert: Bert, case: LayerCase) -> floa
     )
     return max(
         worst,
-        run.check.same(
+        run.judge.same(
             name,
             var,
             wanted,
@@ -251,7 +251,7 @@ def residual_probes(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
                     expected, tol = layer_norm(res, norm.weight, norm.bias, eps), tolerances_for(case.dtype).values
             worst = max(
                 worst,
-                run.check.same(
+                run.judge.same(
                     run.name(output),
                     out[run.name(output)],
                     expected,
@@ -263,7 +263,7 @@ def residual_probes(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
         name = run.name("resid_post")
         worst = max(
             worst,
-            run.check.same(
+            run.judge.same(
                 name,
                 out[name],
                 wanted[name],
@@ -321,7 +321,7 @@ def ffn_locality(bert: Bert, case: LayerCase) -> float:
         after = layer.output.dense(layer.intermediate(changed))
     others = run.mask.bool().clone()
     others[:, token] = False
-    return run.check.same(
+    return run.judge.same(
         run.name("mlp_out"),
         after,
         before,
@@ -348,7 +348,7 @@ def layernorm_affine_invariance(bert: Bert, case: LayerCase) -> float:
             expected = layer_norm(run.x, module.weight, module.bias, eps / a**2)
         worst = max(
             worst,
-            run.check.same(
+            run.judge.same(
                 run.name(short),
                 actual,
                 expected,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bertcheck.properties.failures import Check
+from bertcheck.properties.failures import Judge
 from bertcheck.properties.outputs import outputs_close
 from bertcheck.spec.tolerances import EXACT, Tolerance
 
@@ -24,7 +24,7 @@ from bertcheck.spec.tolerances import EXACT, Tolerance
 class Subject:
     """One candidate on one example, as the metamorphic properties see it."""
 
-    check: Check
+    judge: Judge
     inputs: dict[str, torch.Tensor]
     call: Callable[[dict], dict[str, torch.Tensor]]  # inputs -> outputs by full name (validated, finite)
     tolerance: Tolerance | dict[str, Tolerance]  # how far two of its outputs may be apart (per name, or one)
@@ -41,7 +41,7 @@ class Subject:
 
     def close(self, actual: dict, expected: dict, tolerance, expectation: str, *, tokens=True) -> float:
         __tracebackhide__ = True
-        return outputs_close(self.check, actual, expected, tolerance, expectation, tokens=tokens, suffix=self.suffix)
+        return outputs_close(self.judge, actual, expected, tolerance, expectation, tokens=tokens, suffix=self.suffix)
 
 
 def _rows(outputs: dict, index) -> dict:

@@ -16,8 +16,8 @@ from bertcheck.properties import metamorphic
 from bertcheck.subjects.candidate import ModelCandidate
 from bertcheck.subjects.capture import capture_layer
 from bertcheck.inputs.cases import Case
-from bertcheck.properties.failures import Check, PropertyFailure, Unavailable
-from bertcheck.spec.low_precision import Baseline, is_half
+from bertcheck.properties.failures import Judge, PropertyFailure, Unavailable
+from bertcheck.spec.low_precision import Yardstick, is_half
 from bertcheck.spec.names import EMBED_NAMES, LAYER_NAMES, layer_name
 from bertcheck.properties.outputs import comparable, require_finite
 from bertcheck.spec.names import state_index, state_name
@@ -28,13 +28,13 @@ from bertcheck.spec.tolerances import EXACT, Tolerance, tolerances_for
 
 class ModelRun:
     """One model property on one example: the candidate built over the model under test, the encoded
-    input, and the `Check` that names failures (with the candidate, unless it is HF's own)."""
+    input, and the `Judge` that names failures (with the candidate, unless it is HF's own)."""
 
     def __init__(self, cand: ModelCandidate, bert: Bert, case: Case, key: str, title: str):
         self.cand, self.bert, self.case, self.config = cand, bert, case, bert.config
         self.inputs = bert.encode(case)
         self.mask = self.inputs["attention_mask"]
-        self.check = Check(key, title, cand.wrap(case), bert.spec, self.mask.bool())
+        self.judge = Judge(key, title, cand.wrap(case), bert.spec, self.mask.bool())
         cand.follow(bert)
         key = (bert.spec, case.dtype, str(case.device))
         if cand.takes_a_copy and bert.converts_in_place(case.dtype, case.device):
@@ -68,7 +68,7 @@ class ModelRun:
                 continue
             if name == "last_hidden_state" or name in out:
                 same = last if name == "last_hidden_state" else name
-                self.check.close(
+                self.judge.close(
                     "the model output",
                     same,
                     value,
@@ -80,10 +80,10 @@ class ModelRun:
             elif name.startswith("pooler.") or not states_only:
                 out[name] = value
         for name, value in out.items():
-            require_finite(self.check, name, value, inputs["attention_mask"])
+            require_finite(self.judge, name, value, inputs["attention_mask"])
         return out
 
-    def baseline_model(self) -> torch.nn.Module:
+    def own_model(self) -> torch.nn.Module:
         """HF's model in the example's dtype: its own error there is what an end-to-end output is held to."""
         return self.hf if self.hf is not None else self.bert.model(self.case.dtype, self.case.device)
 
@@ -126,14 +126,14 @@ class ModelRun:
                 }
         real = mask.bool()
         wanted = {name: comparable(name, value, mask) for name, value in wanted.items() if name in names}
-        baselines = {
-            name: Baseline.of(self.case.dtype, theirs.get(name), comparable(name, ops[name], mask), want, real)
+        yardsticks = {
+            name: Yardstick.of(self.case.dtype, theirs.get(name), comparable(name, ops[name], mask), want, real)
             for name, want in wanted.items()
         }
         return (
             wanted,
-            {name: b.tolerance() for name, b in baselines.items()},
-            {name: f"the float64 reference, {b.says()}" for name, b in baselines.items()},
+            {name: b.tolerance() for name, b in yardsticks.items()},
+            {name: f"the float64 reference, {b.says()}" for name, b in yardsticks.items()},
         )
 
     def between(self) -> Tolerance | dict[str, Tolerance]:
@@ -154,12 +154,12 @@ class ModelRun:
             pooled = out.pooler_output if exact.has_pooler else None  # the same forward's: not a second one
         real = mask.bool()
         tols = {
-            state_name(i): Baseline.of(self.case.dtype, h, o, w, real).tolerance(sides=2)
+            state_name(i): Yardstick.of(self.case.dtype, h, o, w, real).tolerance(sides=2)
             for i, (h, o, w) in enumerate(zip(theirs, ops, wanted))
         }
         if pooled is not None:
             pool = (pooled, plain.pool(ops[-1])["pooler.out"], exact.pool(wanted[-1])["pooler.out"])
-            tols["pooler.out"] = Baseline.of(self.case.dtype, *pool, real).tolerance(sides=2)
+            tols["pooler.out"] = Yardstick.of(self.case.dtype, *pool, real).tolerance(sides=2)
         return tols
 
     def subject(self) -> metamorphic.Subject:
@@ -180,7 +180,7 @@ class ModelRun:
             }
 
         return metamorphic.Subject(
-            check=self.check,
+            judge=self.judge,
             inputs=self.inputs,
             call=lambda inputs: self(inputs, states_only=True),
             tolerance=self.between(),
@@ -236,14 +236,14 @@ def _compare_stage(run: ModelRun, refs, out: dict, stage, given, names: list[str
     for name in names:
         value = comparable(name, out[name], run.mask)
         try:
-            worst = max(worst, run.check.same(name, value, wanted[name], tols[name], f"{name} == {says[name]}{fed}"))
+            worst = max(worst, run.judge.same(name, value, wanted[name], tols[name], f"{name} == {says[name]}{fed}"))
         except PropertyFailure as raised:
             failure = raised
             break
     if failure is None:
         return worst
     if stage == POOLER and _reporting():
-        exact = ReferenceBert.from_hf(run.baseline_model(), dtype=torch.float64, lazy=True)
+        exact = ReferenceBert.from_hf(run.own_model(), dtype=torch.float64, lazy=True)
         pooled = {"pooler.out": out["pooler.out"]}
         failure = failure.with_details(deviations.explain(exact, run.inputs, pooled, run.mask.bool()).lines())
     raise failure
@@ -263,7 +263,7 @@ def end_to_end(run: ModelRun, outputs: dict[str, torch.Tensor]) -> float:
     the likely bug."""
     __tracebackhide__ = True
     case, inputs = run.case, run.inputs
-    hf = run.baseline_model()
+    hf = run.own_model()
     exact = ReferenceBert.from_hf(hf, dtype=torch.float64, lazy=True)
     wanted = deviations.run_to(exact, inputs, outputs)
     with torch.no_grad():
@@ -271,16 +271,16 @@ def end_to_end(run: ModelRun, outputs: dict[str, torch.Tensor]) -> float:
     theirs = {name: _hf_output(theirs_all, name) for name in outputs}
     del theirs_all
     real = run.mask.bool()
-    baselines = {name: Baseline.of(case.dtype, theirs[name], None, wanted[name], real) for name in outputs}
+    yardsticks = {name: Yardstick.of(case.dtype, theirs[name], None, wanted[name], real) for name in outputs}
     worst, failure = 0.0, None
     for name, value in outputs.items():
-        b = baselines[name]
+        b = yardsticks[name]
         expectation = f"{state_index(name)} == the float64 reference run end to end from the ids, {b.says()}"
         # Where: the output, not the layer its name says. An end-to-end difference may come from any
         # layer before it, and the report must not single out the last.
         where = f"{state_index(name)}, end to end"
         try:
-            worst = max(worst, run.check.close(where, name, value, wanted[name], b.tolerance(), expectation))
+            worst = max(worst, run.judge.close(where, name, value, wanted[name], b.tolerance(), expectation))
         except PropertyFailure as raised:
             failure = raised
             break

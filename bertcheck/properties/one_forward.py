@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 
 from bertcheck.subjects.capture import Activations, capture
-from bertcheck.properties.failures import Check, PropertyFailure, Unavailable, full_name, where_of
+from bertcheck.properties.failures import Judge, PropertyFailure, Unavailable, full_name, where_of
 from bertcheck.spec.names import (
     CAPTURED_LAYER_NAMES,
     EMBED_LN,
@@ -33,8 +33,8 @@ from bertcheck.subjects.subject import Bert, ForwardError, Observation
 from bertcheck.spec.tolerances import EXACT, Tolerance, tolerances_for
 
 
-class Reading(Check):
-    """A property's `Check` on the streaming observation: it remembers which activations it read, so a
+class Reading(Judge):
+    """A property's `Judge` on the streaming observation: it remembers which activations it read, so a
     module that runs again after its layer was checked still fails the properties that read it."""
 
     def __init__(self, key: str, title: str, obs: Observation):
@@ -72,15 +72,15 @@ class Context:
 # ---- residual identity --------------------------------------------------------------------------
 
 
-def residual_identity_layer(ctx: Context, check: Check, i: int) -> float:
+def residual_identity_layer(ctx: Context, judge: Judge, i: int) -> float:
     """Both add & norms add the sublayer output to the right residual: `ln1_in == attn_out + resid_pre`
     and `ln2_in == mlp_out + resid_mid` (the *first LayerNorm's output*), bit for bit in eval mode."""
     __tracebackhide__ = True
     where = where_of(i)
     for add in RESIDUAL_ADDS:
-        total = check.get(where, layer_name(i, add.total))
-        expected = check.get(where, layer_name(i, add.sublayer)) + check.get(where, layer_name(i, add.residual))
-        check.close(
+        total = judge.get(where, layer_name(i, add.total))
+        expected = judge.get(where, layer_name(i, add.sublayer)) + judge.get(where, layer_name(i, add.residual))
+        judge.close(
             where,
             layer_name(i, add.total),
             total,
@@ -101,7 +101,7 @@ def normalized(module, x: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(module, identity, (x,))
 
 
-def _layernorm_site(ctx: Context, check: Check, layer: int | None, site, path: str) -> float:
+def _layernorm_site(ctx: Context, judge: Judge, layer: int | None, site, path: str) -> float:
     """Before its affine, the LayerNorm's normalized value z has per-token mean 0 and variance
     v / (v + eps) (eps from the config), and the output is `gamma * z + beta`.
 
@@ -117,7 +117,7 @@ def _layernorm_site(ctx: Context, check: Check, layer: int | None, site, path: s
     eps = ctx.bert.config.layer_norm_eps
     where = where_of(layer)
     name = full_name(layer, site.output)
-    x, y = check.get(where, full_name(layer, site.input)), check.get(where, name)
+    x, y = judge.get(where, full_name(layer, site.input)), judge.get(where, name)
     module = ctx.modules[path]
     gamma, beta = module.weight.detach(), module.bias.detach()
     z = normalized(module, x)
@@ -129,26 +129,26 @@ def _layernorm_site(ctx: Context, check: Check, layer: int | None, site, path: s
         (var, wanted, tol.ln_var, f"per-token variance of z is v/(v+eps), eps={eps:g}"),
     ):
         worst = max(
-            worst, check.close(where, name, value, target, Tolerance(rtol=0.0, atol=limit), f"{site.name}: {text}")
+            worst, judge.close(where, name, value, target, Tolerance(rtol=0.0, atol=limit), f"{site.name}: {text}")
         )
     affine = gamma * z + beta
-    return max(worst, check.close(where, name, y, affine, tol.values, f"{site.name}: output == gamma * z + beta"))
+    return max(worst, judge.close(where, name, y, affine, tol.values, f"{site.name}: output == gamma * z + beta"))
 
 
-def layernorm_embeddings(ctx: Context, check: Check) -> float:
+def layernorm_embeddings(ctx: Context, judge: Judge) -> float:
     __tracebackhide__ = True
-    return _layernorm_site(ctx, check, None, EMBED_LN, EMBED_LN.module)
+    return _layernorm_site(ctx, judge, None, EMBED_LN, EMBED_LN.module)
 
 
-def layernorm_layer(ctx: Context, check: Check, i: int) -> float:
+def layernorm_layer(ctx: Context, judge: Judge, i: int) -> float:
     __tracebackhide__ = True
-    return max(_layernorm_site(ctx, check, i, site, layer_module(i, site.module)) for site in LAYER_LNS)
+    return max(_layernorm_site(ctx, judge, i, site, layer_module(i, site.module)) for site in LAYER_LNS)
 
 
 # ---- intermediate width and activation ----------------------------------------------------------
 
 
-def intermediate_width_layer(ctx: Context, check: Check, i: int) -> float:
+def intermediate_width_layer(ctx: Context, judge: Judge, i: int) -> float:
     """The feed-forward maps hidden_size -> config.intermediate_size -> hidden_size, through the
     configured activation (BERT's is `gelu`, the exact erf GELU), computed from its formula."""
     __tracebackhide__ = True
@@ -158,17 +158,17 @@ def intermediate_width_layer(ctx: Context, check: Check, i: int) -> float:
     widths = {"mlp_pre": config.intermediate_size, "mlp_post": config.intermediate_size, "mlp_out": config.hidden_size}
     where = where_of(i)
     for short, width in widths.items():
-        value = check.get(where, layer_name(i, short))
+        value = judge.get(where, layer_name(i, short))
         if value.shape[-1] != width:
             setting = "intermediate_size" if width == config.intermediate_size else "hidden_size"
-            raise check.fail(
+            raise judge.fail(
                 where,
                 layer_name(i, short),
                 f"last dimension == config.{setting} = {width}",
                 [f"shape {tuple(value.shape)}: last dimension {value.shape[-1]}"],
             )
-    pre, post = check.get(where, layer_name(i, "mlp_pre")), check.get(where, layer_name(i, "mlp_post"))
-    return check.close(
+    pre, post = judge.get(where, layer_name(i, "mlp_pre")), judge.get(where, layer_name(i, "mlp_post"))
+    return judge.close(
         where,
         layer_name(i, "mlp_post"),
         post,
@@ -181,7 +181,7 @@ def intermediate_width_layer(ctx: Context, check: Check, i: int) -> float:
 # ---- per-layer equivalence with hidden_states ---------------------------------------------------
 
 
-def hidden_states_embeddings(ctx: Context, check: Check) -> float:
+def hidden_states_embeddings(ctx: Context, judge: Judge) -> float:
     """The reference embeds the ids as HF did, step by step (localized at the first step that differs)."""
     __tracebackhide__ = True
     acts, inputs, tol = ctx.obs.acts, ctx.obs.inputs, ctx.tol.values
@@ -194,12 +194,12 @@ def hidden_states_embeddings(ctx: Context, check: Check) -> float:
         ):  # HF keeps position embeddings as (1, T, H), broadcast over the batch
             actual = acts[name].expand_as(embedded[name]) if acts[name].dim() == embedded[name].dim() else acts[name]
             worst = max(
-                worst, check.close("embeddings", name, actual, embedded[name], tol, f"{name} == reference {name}")
+                worst, judge.close("embeddings", name, actual, embedded[name], tol, f"{name} == reference {name}")
             )
-    out = check.get("embeddings", "embed.out")
+    out = judge.get("embeddings", "embed.out")
     return max(
         worst,
-        check.close(
+        judge.close(
             "embeddings",
             "embed.out",
             out,
@@ -210,18 +210,18 @@ def hidden_states_embeddings(ctx: Context, check: Check) -> float:
     )
 
 
-def hidden_states_layer(ctx: Context, check: Check, i: int) -> float:
+def hidden_states_layer(ctx: Context, judge: Judge, i: int) -> float:
     """The reference layer i, fed the input HF's layer i was given, reproduces each of its activations
     (localized at the first that differs) and its output."""
     __tracebackhide__ = True
     acts, tol, where = ctx.obs.acts, ctx.tol.values, where_of(i)
     with torch.no_grad():
-        out = ctx.ref.layer(i, check.get(where, layer_name(i, "resid_pre")), ctx.obs.inputs["attention_mask"])
+        out = ctx.ref.layer(i, judge.get(where, layer_name(i, "resid_pre")), ctx.obs.inputs["attention_mask"])
     worst = 0.0
     for short in CAPTURED_LAYER_NAMES[1:]:
         name = layer_name(i, short)
         if short == "resid_post":
-            acts_value = check.get(where, name)
+            acts_value = judge.get(where, name)
         elif name in acts and name not in acts.repeated:
             acts_value = acts[name]
         else:
@@ -231,11 +231,11 @@ def hidden_states_layer(ctx: Context, check: Check, i: int) -> float:
             if short == "resid_post"
             else f"{short} == reference layer {i} {short}, fed hidden_states[{i}]"
         )
-        worst = max(worst, check.close(where, name, acts_value, out[name], tol, text))
+        worst = max(worst, judge.close(where, name, acts_value, out[name], tol, text))
     return worst
 
 
-def hidden_states_end(ctx: Context, check: Check) -> float:
+def hidden_states_end(ctx: Context, judge: Judge) -> float:
     """`output_hidden_states` holds the embeddings then each layer's output, the very tensors each layer
     was given and returned (so the layer-by-layer checks above cover them), and `last_hidden_state` is
     the last. (A chained reference forward would add a whole forward per example and test only how
@@ -244,7 +244,7 @@ def hidden_states_end(ctx: Context, check: Check) -> float:
     acts, n_layers = ctx.obs.acts, ctx.bert.config.num_hidden_layers
     states = acts.hidden_states
     if len(states) != n_layers + 1:
-        raise check.fail(
+        raise judge.fail(
             "the model output",
             "hidden_states",
             f"len(hidden_states) == num_hidden_layers + 1 = {n_layers + 1}",
@@ -257,15 +257,15 @@ def hidden_states_end(ctx: Context, check: Check) -> float:
             (where_of(i), layer_name(i, "resid_post"), i + 1, f"layer {i}'s output"),
         ]
     for where, name, index, what in links:
-        check.close(
+        judge.close(
             where,
             f"hidden_states[{index}]",
             states[index],
-            check.get(where, name),
+            judge.get(where, name),
             EXACT,
             f"hidden_states[{index}] is {what} ({name}), bit for bit",
         )
-    check.close(
+    judge.close(
         "the model output",
         "last_hidden_state",
         acts.last_hidden_state,
@@ -291,7 +291,7 @@ class ReadOnly:
         self.title, self.embeddings, self.layer, self.end = title, embeddings, layer, end
 
 
-CHECKS = {
+READ_ONLY = {
     "residual-identity": ReadOnly("residual identity", layer=residual_identity_layer),
     "layernorm": ReadOnly("LayerNorm zero mean, unit variance", embeddings=layernorm_embeddings, layer=layernorm_layer),
     "intermediate-width": ReadOnly("intermediate width", layer=intermediate_width_layer),
@@ -309,7 +309,7 @@ class _Result:
     first failure (after which its later steps are skipped)."""
 
     def __init__(self, key: str, obs: Observation):
-        self.key, self.check = key, Reading(key, CHECKS[key].title, obs)
+        self.key, self.judge = key, Reading(key, READ_ONLY[key].title, obs)
         self.worst, self.outcome = 0.0, None  # outcome: a PropertyFailure, Unavailable or another exception
 
     def step(self, fn: Callable | None, *args) -> None:
@@ -319,21 +319,21 @@ class _Result:
             self.worst = max(self.worst, fn(*args))
         except PropertyFailure as err:
             # Kept (and memoized by `observed`) without the frames that made it: they hold the forward's
-            # activations (`PropertyFailure.again`). `run_check` raises a fresh copy in any case.
+            # activations (`PropertyFailure.again`). `result_of` raises a fresh copy in any case.
             self.outcome = err.again()
         except Unavailable as err:
             self.outcome = Unavailable(str(err))
         except Exception as err:  # noqa: BLE001 - a bug of ours inside the model's forward: raised after it, as is
             self.outcome = err
 
-    def rerun_check(self) -> None:
+    def reread(self) -> None:
         """A module that ran again after its layer was checked: its activations are not trustworthy."""
         if self.outcome is None:
-            repeated = self.check.acts.repeated
-            for name, where in self.check.read.items():
+            repeated = self.judge.acts.repeated
+            for name, where in self.judge.read.items():
                 if name in repeated:
                     try:
-                        self.check.get(where, name)  # raises: its module ran more than once
+                        self.judge.get(where, name)  # raises: its module ran more than once
                     except PropertyFailure as err:
                         self.outcome = err.again()
                     return
@@ -351,18 +351,18 @@ def observe_all(bert: Bert, case) -> dict[str, float | Exception]:
     store = Activations()
     obs = Observation(case=case, spec=bert.spec, inputs=inputs, acts=store)
     ctx = Context(bert, obs)
-    results = {key: _Result(key, obs) for key in CHECKS}
+    results = {key: _Result(key, obs) for key in READ_ONLY}
     done: set = set()
 
     def embeddings_done():
         done.add("embeddings")
         for key, result in results.items():
-            result.step(CHECKS[key].embeddings, ctx, result.check)
+            result.step(READ_ONLY[key].embeddings, ctx, result.judge)
 
     def layer_done(i: int):
         done.add(i)
         for key, result in results.items():
-            result.step(CHECKS[key].layer, ctx, result.check, i)
+            result.step(READ_ONLY[key].layer, ctx, result.judge, i)
         for short in CAPTURED_LAYER_NAMES:  # read: dropped, but for HF's own hidden states (kept by HF anyway)
             if short not in ("resid_pre", "resid_post"):
                 store.pop(layer_name(i, short), None)
@@ -383,8 +383,8 @@ def observe_all(bert: Bert, case) -> dict[str, float | Exception]:
         if i not in done:
             layer_done(i)
     for key, result in results.items():
-        result.step(CHECKS[key].end, ctx, result.check)
-        result.rerun_check()
+        result.step(READ_ONLY[key].end, ctx, result.judge)
+        result.reread()
     return {key: result.value for key, result in results.items()}
 
 
@@ -405,10 +405,10 @@ def observed(bert: Bert, case) -> dict[str, float | Exception]:
     return memo[case]
 
 
-def run_check(bert: Bert, case, check: str) -> float:
+def result_of(bert: Bert, case, key: str) -> float:
     """One read-only property's result on `case` (raises its failure)."""
     __tracebackhide__ = True
-    outcome = observed(bert, case)[check]
+    outcome = observed(bert, case)[key]
     if isinstance(outcome, PropertyFailure):
         raise outcome.again()
     if isinstance(outcome, Unavailable):

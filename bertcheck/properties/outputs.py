@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from bertcheck.properties.failures import Check
+from bertcheck.properties.failures import Judge
 from bertcheck.spec.tolerances import Tolerance
 
 
@@ -27,7 +27,7 @@ def comparable(name: str, value: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     return scores_on_kept_keys(value, mask) if name.endswith((".attn_scores", ".pattern")) else value
 
 
-def require_finite(check: Check, name: str, value: torch.Tensor, mask: torch.Tensor) -> None:
+def require_finite(judge: Judge, name: str, value: torch.Tensor, mask: torch.Tensor) -> None:
     """Fail naming `name` where an output holds a NaN or an infinity. A masked key's attention score may
     be any large negative number, -inf included (it only has to vanish in the softmax, which `pattern`
     checks): its finiteness is not asked."""
@@ -36,7 +36,7 @@ def require_finite(check: Check, name: str, value: torch.Tensor, mask: torch.Ten
     bad = ~torch.isfinite(shown)
     if bool(bad.any()):
         at = tuple(int(i) for i in bad.nonzero()[0])
-        raise check.fail(
+        raise judge.fail(
             None,
             name,
             "finite values everywhere, padded positions included",
@@ -48,7 +48,7 @@ def require_finite(check: Check, name: str, value: torch.Tensor, mask: torch.Ten
 
 
 def outputs_close(
-    check: Check,
+    judge: Judge,
     actual: dict,
     expected: dict,
     tol: Tolerance | dict[str, Tolerance],
@@ -65,5 +65,5 @@ def outputs_close(
     for name, wanted in expected.items():
         within = tol[name] if isinstance(tol, dict) else tol
         text = f"{expectation} ({suffix(name)})" if suffix else expectation
-        worst = max(worst, check.same(name, actual[name], wanted, within, text, tokens=tokens))
+        worst = max(worst, judge.same(name, actual[name], wanted, within, text, tokens=tokens))
     return worst

@@ -3,15 +3,19 @@
 The CLI (`check`, `check-layer`, `verify --property`), `verify.run`, the benchmark, the worst-error table
 and the tests of the README's tables read this table; nothing else lists properties.
 
-What a property runs on:
+Every property has one shape, `Property`, and is called one way: ``prop(bert, case, cand=None)``, on a
+candidate or (None) on HF's own model or layer. Its `kind` is what it is fed: ``model`` (sentences) or
+``layer`` (generated hidden states). Its `on` is what it runs on:
 
-- ``forward``: the one hooked forward of HF's model, shared by every such property (`bertcheck.properties.one_forward`);
-- ``hf``: HF's whole model, through forwards of its own: options, modes and attention implementations
-  a reimplementation's function does not have (`bertcheck.properties.hf_properties`), and every input form of its API
-  (`bertcheck.properties.input_forms`);
-- ``model``: any model candidate, HF's own model among them (`bertcheck.properties.model_properties`);
-- ``layer``: any layer candidate fed generated hidden states, HF's own layer among them
-  (`bertcheck.properties.layer_properties`); ``hf-layer``: HF's layer's own modules.
+- ``forward``: the one hooked forward of HF's model, shared by every such property
+  (`bertcheck.properties.one_forward`);
+- ``hf``: HF's own model or layer, through forwards of its own: options, modes and attention
+  implementations a reimplementation's function does not have (`bertcheck.properties.hf_properties`),
+  every input form of its API (`bertcheck.properties.input_forms`), and a layer's own modules;
+- ``any``: any candidate, HF's own among them (`bertcheck.properties.model_properties`,
+  `bertcheck.properties.layer_properties`).
+
+Only ``any`` properties take a candidate; asked of one, the others refuse.
 """
 
 from __future__ import annotations
@@ -36,20 +40,16 @@ class Property:
     key: str
     kind: str  # "model" (fed sentences) or "layer" (fed generated hidden states)
     on: str  # "forward", "hf" or "any" (above)
-    run: Callable
+    run: Callable  # run(cand, bert, case) -> the example's worst share of the tolerance; raises its failure
     forwards: str  # what one example runs: the floor of its cost
     half: bool = False  # judges float16 and bfloat16 candidates (`bertcheck.spec.low_precision`)
 
     def __call__(self, bert, case, cand=None) -> float:
         """Run on one example: on `cand` (default HF's own model or layer); its worst share of the tolerance."""
         __tracebackhide__ = True
-        if self.on == "any":
-            return self.run(cand or (HF_MODEL if self.kind == "model" else HF_LAYER), bert, case)
-        if cand is not None and not cand.own:
+        if cand is not None and not cand.own and not self.candidates:
             raise ValueError(f"{self.key} checks HF's own {self.kind}, not a candidate's function")
-        if self.on == "forward":
-            return one_forward.run_check(bert, case, self.key)  # the one hooked forward, shared
-        return self.run(bert, case)
+        return self.run(cand or (HF_MODEL if self.kind == "model" else HF_LAYER), bert, case)
 
     @property
     def candidates(self) -> bool:
@@ -57,26 +57,44 @@ class Property:
         return self.on == "any"
 
 
+def _on_hf(run: Callable) -> Callable:
+    """A property of HF's own model or layer, `run(bert, case)`, in the one shape: it takes no candidate."""
+    return lambda cand, bert, case: run(bert, case)
+
+
+def _on_the_forward(key: str) -> Callable:
+    """A read-only property, in the one shape: its result on the hooked forward shared by all four."""
+    return lambda cand, bert, case: one_forward.result_of(bert, case, key)
+
+
+def _shaped(key: str, on: str, run: Callable | None) -> Callable:
+    if on == "forward":
+        return _on_the_forward(key)
+    return _on_hf(run) if on == "hf" else run
+
+
 def _table(kind: str, *rows) -> dict[str, Property]:
-    return {key: Property(key, kind, on, run, forwards, half) for key, on, run, forwards, half in rows}
+    return {
+        key: Property(key, kind, on, _shaped(key, on, run), forwards, half) for key, on, run, forwards, half in rows
+    }
 
 
 # HF's model, and model candidates: `bertcheck check KEY`, `bertcheck verify --model-impl`.
 MODEL = _table(
     "model",
-    ("residual-identity", "forward", one_forward.CHECKS["residual-identity"], "the shared hooked forward", False),
+    ("residual-identity", "forward", None, "the shared hooked forward", False),
     (
         "layernorm",
         "forward",
-        one_forward.CHECKS["layernorm"],
+        None,
         "the shared hooked forward; each LayerNorm re-run on its input",
         False,
     ),
-    ("intermediate-width", "forward", one_forward.CHECKS["intermediate-width"], "the shared hooked forward", False),
+    ("intermediate-width", "forward", None, "the shared hooked forward", False),
     (
         "hidden-states",
         "forward",
-        one_forward.CHECKS["hidden-states"],
+        None,
         "the shared hooked forward; a reference layer per layer",
         False,
     ),
@@ -117,21 +135,30 @@ LAYER = _table(
     ("layernorm-invariance", "hf", layer_properties.layernorm_affine_invariance, "2 LayerNorm calls each", False),
 )
 # Names model properties had before HF's model was a candidate like any other (`verify --property`).
-ALIASES = {"model-batching": "batching", "model-padding": "padding", "model-determinism": "determinism"}
+RENAMED = {"model-batching": "batching", "model-padding": "padding", "model-determinism": "determinism"}
 
 
 def table(kind: str) -> dict[str, Property]:
     return MODEL if kind == "model" else LAYER
 
 
-def for_candidates(kind: str) -> dict[str, Property]:
-    """What `bertcheck verify` runs on a candidate of `kind` ("layer" or "model")."""
-    return {key: p for key, p in table(kind).items() if p.candidates}
+def for_candidates(kind: str, names=None) -> dict[str, Property]:
+    """What `bertcheck verify` runs on a candidate of `kind` ("layer" or "model"): every property a
+    candidate can be asked, or those `names` (an old model-candidate name accepted), each once, in the
+    order given; ValueError naming the unknown ones."""
+    every = {key: p for key, p in table(kind).items() if p.candidates}
+    if names is None:
+        return every
+    keys = list(dict.fromkeys(RENAMED.get(n, n) if kind == "model" else n for n in names))
+    unknown = [key for key in keys if key not in every]
+    if unknown:
+        raise ValueError(f"unknown {kind} properties {unknown}; known: {', '.join(every)}")
+    return {key: every[key] for key in keys}
 
 
 def named(kind: str, key: str) -> Property:
     """The property `key` of `kind` (an old model-candidate name accepted); ValueError naming the known ones."""
-    key = ALIASES.get(key, key) if kind == "model" else key
+    key = RENAMED.get(key, key) if kind == "model" else key
     if key not in table(kind):
         raise ValueError(f"unknown {kind} property {key!r}; known: {', '.join(table(kind))}")
     return table(kind)[key]

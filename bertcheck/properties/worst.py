@@ -20,10 +20,10 @@ EXAMPLES: dict[tuple[str, str], int] = {}  # (property, model) -> examples that 
 FAILED_ROWS: set[tuple[str, str]] = set()  # rows an example failed in since `FAILED_ROWS.clear()` (one test item)
 
 
-def record(check: str, model: str, value: float) -> float:
+def record(row: str, model: str, value: float) -> float:
     """Every example comes through here, `FAILED` for one that failed: also where its freed memory is
     handed back if the process is near its budget or the example was large (`bertcheck.subjects.memory.relieve`)."""
-    key = (check, model)
+    key = (row, model)
     WORST[key] = max(WORST.get(key, 0.0), value)
     if value == FAILED:
         FAILED_ROWS.add(key)
@@ -45,17 +45,17 @@ def table(worst: dict[tuple[str, str], float], models: list[str], rows: list[str
     if not models:
         return []
     order = {row: i for i, row in enumerate(rows)}
-    checks = sorted({c for c, _ in worst}, key=lambda c: (order.get(c, len(order)), c))
-    width = max(len("property"), *(len(c) for c in checks))
+    rows_seen = sorted({c for c, _ in worst}, key=lambda c: (order.get(c, len(order)), c))
+    width = max(len("property"), *(len(c) for c in rows_seen))
     columns = [max(len(m), 6) for m in models]
     lines = ["  " + "property".ljust(width) + "".join(f"  {m:>{w}}" for m, w in zip(models, columns))]
-    for check in checks:
+    for row in rows_seen:
         cells = []
         for model, w in zip(models, columns):
-            value = worst.get((check, model))
+            value = worst.get((row, model))
             text = "-" if value is None else ("FAIL" if value == FAILED else f"{value:.3g}")
             cells.append(f"  {text:>{w}}")
-        lines.append("  " + check.ljust(width) + "".join(cells))
+        lines.append("  " + row.ljust(width) + "".join(cells))
     return lines
 
 

@@ -8,12 +8,12 @@ same input (``max|out - out_ref| <= 2 * max|out_pt - out_ref| + atol``). Here, p
 
 - the reference is bertcheck's float64 reference with the layer's half-precision weights upcast (exactly)
   and fed the same input upcast (exactly);
-- the PyTorch baseline is the larger error of the two plain PyTorch implementations at hand: HF's own
+- the yardstick is the larger error of the two plain PyTorch implementations at hand: HF's own
   layer in that dtype and the reference's ops run in that dtype. Neither alone is "the" error of the
   dtype: on the CPU (all-MiniLM-L6-v2's layers, 36 generated inputs per dtype and attention) the
   reference ops' worst error on one activation was 0.55x to 3.3x HF's in float16, 0.37x to 7.2x in bfloat16;
-- a candidate passes when its worst error is at most ``K`` times the baseline plus a floor of one unit
-  in the last place at the activation's largest magnitude (for activations both baselines compute exactly).
+- a candidate passes when its worst error is at most ``K`` times the yardstick plus a floor of one unit
+  in the last place at the activation's largest magnitude (for activations both compute exactly).
 
 K = 2 is FlashAttention's: a faithful kernel that is as accurate as the worse of two plain PyTorch
 implementations passes with a factor 2 to spare (faithful layers measured used at most 0.51-0.59 of the
@@ -42,7 +42,7 @@ def is_half(dtype: torch.dtype) -> bool:
 
 
 @dataclass(frozen=True)
-class Baseline:
+class Yardstick:
     """One activation on one input: how far plain PyTorch in `dtype` is from the float64 reference."""
 
     dtype: torch.dtype
@@ -58,8 +58,8 @@ class Baseline:
         ops: torch.Tensor | None,
         reference: torch.Tensor,
         real: torch.Tensor,
-    ) -> "Baseline":
-        """The baseline of one activation: HF's value (None where HF does not expose it) and the
+    ) -> "Yardstick":
+        """The yardstick of one activation: HF's value (None where HF does not expose it) and the
         reference ops' value in `dtype` (None where not run), each against the float64 `reference`, at
         `real` tokens (every row of a (B, H) output, the pooler's)."""
         at = _real(reference, real)
@@ -68,7 +68,7 @@ class Baseline:
 
     @property
     def error(self) -> float:
-        """The larger finite one: a baseline that overflowed (inf, NaN) never loosens the rule; with none
+        """The larger finite one: an error that overflowed (inf, NaN) never loosens the rule; with none
         finite, only the floor is left."""
         return max([e for e in (self.hf, self.ops) if e is not None and math.isfinite(e)], default=0.0)
 
@@ -76,7 +76,7 @@ class Baseline:
     def floor(self) -> float:
         """One unit in the last place at the activation's largest magnitude: FlashAttention's
         ``2 * max|(out_ref + 0.3 - 0.3) - out_ref|``, the rounding of the largest value, for activations
-        that both baselines happen to compute exactly."""
+        that both happen to compute exactly."""
         return torch.finfo(self.dtype).eps * self.largest
 
     def tolerance(self, sides: int = 1) -> Tolerance:

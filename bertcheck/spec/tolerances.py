@@ -65,7 +65,7 @@ TOLERANCES: dict[torch.dtype, DtypeTolerances] = {
 # End to end (an engine's last hidden state and pooler output, whose layer inputs it does not give): no
 # fixed number. Each output is held, per input, to K = 2 times the error HF's own model makes end to end
 # in that dtype against the float64 reference, plus one ulp at the output's largest value
-# (`low_precision.Baseline`, `model_properties.end_to_end`). HF's float32 error grows with depth and,
+# (`low_precision.Yardstick`, `model_properties.end_to_end`). HF's float32 error grows with depth and,
 # less, with length (worst of 3 inputs each, max |error| at real tokens, 2026-11-30):
 #   MiniLM, hidden states 0..6:     7 tokens 6.5e-7 .. 3.9e-6; 137 tokens .. 4.3e-6; 512 tokens .. 6.4e-6
 #   bert-base, hidden states 0..12: 7 tokens 6.3e-7 .. 4.1e-6; 143 tokens .. 8.4e-6; 512 tokens .. 9.8e-6

@@ -221,6 +221,7 @@ class _Candidate:
 
     _built: _Builds
     kind: str
+    returns: str
     name: str
     # The model under test itself (`HF_LAYER`, `HF_MODEL`): built afresh each time (free: it reads the
     # module it is handed) and its failures reproduce with `bertcheck check`/`check-layer`, not `verify`.
@@ -242,12 +243,29 @@ class _Candidate:
 
         return case if self.own else CandidateCase(case, self.name, self.kind)
 
+    def _made(self, handed: torch.nn.Module, *args) -> Callable:
+        """What the factory returns handed `handed` (and `args`): the function to check, or a
+        `FactoryError` that says what it raised or returned instead."""
+        try:
+            with unguarded():
+                fn = self.factory(handed, *args)
+        except Exception as err:  # noqa: BLE001 - whatever the factory raised, the message names it
+            weight = next(handed.parameters())
+            raise FactoryError(
+                f"the {self.kind} factory {self.name} raised {type(err).__name__}: {err} (handed a "
+                f"{weight.dtype} {self.kind} on {weight.device}; --dtype restricts the dtypes drawn)"
+            ) from err
+        if not callable(fn):
+            raise FactoryError(f"the {self.kind} factory {self.name} returned {type(fn).__name__}, not {self.returns}")
+        return fn
+
 
 class LayerCandidate(_Candidate):
     """A layer factory under test. Candidates built from the model's own layers are kept per (model,
     layer, dtype, device), so a compiled or exported candidate is built once, not once per example."""
 
     kind = "layer"
+    returns = "fn(hidden_states, attention_mask)"  # what its factory must return
 
     def __init__(self, factory: Callable, name: str | None = None):
         self.factory, self.name = factory, name or _name_of(factory)
@@ -260,20 +278,7 @@ class LayerCandidate(_Candidate):
         if key is not None and key in self._built:
             return self._built[key]
         watch = _Watch(self.name, hf_layer, repair) if _reads_only(self.factory) and not self.own else None
-        try:
-            with unguarded():
-                fn = self.factory(_handed(self.factory, hf_layer), config)
-        except Exception as err:  # noqa: BLE001 - whatever the factory raised, the message names it
-            weight = next(hf_layer.parameters())
-            raise FactoryError(
-                f"the layer factory {self.name} raised {type(err).__name__}: {err} (handed a {weight.dtype} "
-                f"layer on {weight.device}; --dtype restricts the dtypes drawn)"
-            ) from err
-        if not callable(fn):
-            raise FactoryError(
-                f"the layer factory {self.name} returned {type(fn).__name__}, not fn(hidden_states, attention_mask)"
-            )
-        fn = _watched(fn, watch)
+        fn = _watched(self._made(_handed(self.factory, hf_layer), config), watch)
         if key is not None:
             self._built.keep(key, fn)
         return fn
@@ -309,6 +314,7 @@ class ModelCandidate(_Candidate):
     """A model factory under test, built once per (model, dtype, device)."""
 
     kind = "model"
+    returns = "fn(input_ids, attention_mask, token_type_ids)"
 
     def __init__(self, factory: Callable, name: str | None = None):
         self.factory, self.name = factory, name or _name_of(factory)
@@ -366,21 +372,7 @@ class ModelCandidate(_Candidate):
         if key not in self._built:
             watch = _Watch(self.name, hf_model, repair) if _reads_only(self.factory) else None
             handed = copy() if copy is not None and watch is None else _handed(self.factory, hf_model)
-            try:
-                with unguarded():
-                    fn = self.factory(handed)
-            except Exception as err:  # noqa: BLE001
-                weight = next(handed.parameters())
-                raise FactoryError(
-                    f"the model factory {self.name} raised {type(err).__name__}: {err} (handed a "
-                    f"{weight.dtype} model on {weight.device}; --dtype restricts the dtypes drawn)"
-                ) from err
-            if not callable(fn):
-                raise FactoryError(
-                    f"the model factory {self.name} returned {type(fn).__name__}, "
-                    "not fn(input_ids, attention_mask, token_type_ids)"
-                )
-            self._built.keep(key, _watched(fn, watch))
+            self._built.keep(key, _watched(self._made(handed), watch))
         return self._built[key]
 
     def call(self, fn, inputs: dict[str, torch.Tensor], config, dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -576,6 +568,12 @@ def hf_model(model) -> Callable:
         )
 
     return fn
+
+
+def candidate_at(kind: str, path: str) -> LayerCandidate | ModelCandidate:
+    """The candidate of `kind` ("layer" or "model") whose factory is at the import path ``module:name``
+    (`load_factory`): the one place a user's factory becomes a candidate (the CLI, the plugin)."""
+    return (LayerCandidate if kind == "layer" else ModelCandidate)(load_factory(path), path)
 
 
 HF_LAYER = LayerCandidate(hf_layer, "HF's BertLayer")

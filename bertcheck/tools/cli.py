@@ -256,7 +256,7 @@ def _baseline(args) -> int:
             print(f"updated {args.file} from the live model")
             return 0
     except (BaselineError, ModelSpecError, ValueError) as err:
-        print(f"bertcheck baseline: {err}", file=sys.stderr)
+        print(f"bertcheck baseline: {_said(err, args)}", file=sys.stderr)
         return 2
     return 1 if result.drifted else 0
 
@@ -271,7 +271,7 @@ def _walk(args) -> int:
         _say_notes(bert)
         steps = walk(bert, args.sentence, device=args.device)
     except (ModelSpecError, ValueError) as err:
-        print(f"bertcheck walk: {err}", file=sys.stderr)
+        print(f"bertcheck walk: {_said(err, args)}", file=sys.stderr)
         return 2
     for line in steps.lines():
         print(line)
@@ -288,7 +288,7 @@ def _walk(args) -> int:
 def _verify(args) -> int:
     import torch
 
-    from bertcheck.subjects.candidate import CandidateError, LayerCandidate, ModelCandidate, load_factory
+    from bertcheck.subjects.candidate import CandidateError, candidate_at
     from bertcheck.inputs.cases import Case, example_from_json
     from bertcheck.subjects.models import ModelSpecError
     from bertcheck.subjects.subject import Bert
@@ -302,8 +302,7 @@ def _verify(args) -> int:
         if args.max_time is not None and not args.max_time > 0:
             raise ValueError(f"--max-time {args.max_time}: give a positive number of seconds")
         example = example_from_json(kind, args.example) if args.example else None
-        factory = load_factory(path)
-        candidate = (LayerCandidate if kind == "layer" else ModelCandidate)(factory, path)
+        candidate = candidate_at(kind, path)
         bert = Bert.once(args.model)
         _say_notes(bert)
         if isinstance(example, Case) and (why := bert.unsupported(example)):
@@ -320,7 +319,7 @@ def _verify(args) -> int:
             progress=Progress(sys.stderr),
         )
     except (ValueError, ModelSpecError, CandidateError) as err:
-        print(f"bertcheck verify: {err}", file=sys.stderr)
+        print(f"bertcheck verify: {_said(err, args)}", file=sys.stderr)
         return 2
     print(report.text())
     return report.exit_code
@@ -421,6 +420,16 @@ def _example(args):
     return bert, case
 
 
+def _said(err: Exception, args) -> str:
+    """An error in the words of the command line: a model that cannot be checked is said of `--model`,
+    the option typed here (or of the baseline, whose model was not typed), not of pytest's --bert-model."""
+    from bertcheck.subjects.models import ModelSpecError
+
+    if not isinstance(err, ModelSpecError):
+        return str(err)
+    return err.said_as("--model" if getattr(args, "model", None) else "the baseline's model")
+
+
 def _main(args) -> int:
     device = getattr(args, "device", None)  # every command that runs a model takes one
     if device is not None:
@@ -446,7 +455,7 @@ def _main(args) -> int:
     try:
         bert, case = _example(args)
     except (ValueError, OSError, ModelSpecError) as err:
-        print(f"bertcheck: {err}", file=sys.stderr)
+        print(f"bertcheck: {_said(err, args)}", file=sys.stderr)
         return 2
     try:
         if args.command == "check":

@@ -24,7 +24,7 @@ from bertcheck.inputs.cases import Case, LayerCase
 from bertcheck.inputs.devices import guard
 from bertcheck.properties.failures import PropertyFailure, Unavailable
 from bertcheck.inputs import coverage
-from bertcheck.properties.registry import ALIASES, for_candidates
+from bertcheck.properties.registry import Property, for_candidates
 from bertcheck.inputs.strategies import DEFAULT_DTYPES, LAYER_MAX_BATCH, MODEL_MAX_BATCH, layer_strategy, model_strategy
 from bertcheck.subjects.subject import Bert
 
@@ -167,7 +167,7 @@ class _Stop(BaseException):
 
 
 def _run_one(
-    prop: Callable,
+    prop: Property,
     cand,
     bert: Bert,
     strategy,
@@ -189,7 +189,7 @@ def _run_one(
             result.examples += 1
         failure = None
         try:
-            result.worst = max(result.worst, prop(cand, bert, case))
+            result.worst = max(result.worst, prop(bert, case, cand))
         except FactoryError as err:
             raise _Stop(err) from None  # nothing of it can run: stop the whole run
         except PropertyFailure as raised:
@@ -248,11 +248,11 @@ def _run_one(
     return result
 
 
-def _reported(prop: Callable, cand, bert: Bert, result: Result) -> PropertyFailure:
+def _reported(prop: Property, cand, bert: Bert, result: Result) -> PropertyFailure:
     """The failure on the smallest input found, run once more outside Hypothesis for its full report (an
     engine's diagnosis runs on the failure reported only: `model_properties.end_to_end`)."""
     try:
-        prop(cand, bert, result.last_case)
+        prop(bert, result.last_case, cand)
     except PropertyFailure as failure:
         return failure.again()
     except Exception:  # noqa: BLE001 - it failed differently this time: keep what was found
@@ -277,7 +277,7 @@ def _not_reproducible(result: Result, cand, bert: Bert) -> None:
         "input. Two calls on that input:"
     )
     try:
-        for_candidates(cand.kind)["determinism"].run(cand, bert, result.last_case)
+        for_candidates(cand.kind)["determinism"](bert, result.last_case, cand)
     except PropertyFailure as differ:
         result.failure = differ
         return
@@ -310,17 +310,8 @@ def run(
     - Ctrl-C ends the run with the properties that finished, the report marked interrupted.
     """
     bert = model if isinstance(model, Bert) else Bert.once(model)
-    table = for_candidates(candidate.kind)
-    names = list(
-        dict.fromkeys(  # a property named twice runs once
-            [ALIASES.get(n, n) if candidate.kind == "model" else n for n in properties]
-            if properties is not None
-            else list(table)
-        )
-    )
-    unknown = [n for n in names if n not in table]
-    if unknown:
-        raise ValueError(f"unknown {candidate.kind} properties {unknown}; known: {', '.join(table)}")
+    table = for_candidates(candidate.kind, properties)  # a property named twice runs once
+    names = list(table)
     asked, runs = list(dtypes), candidate.runs
     dtypes = list(runs.dtypes_of(asked))
     if not dtypes or not runs.runs_device(device):
@@ -345,7 +336,7 @@ def run(
             share = None if end is None else time.monotonic() + (end - time.monotonic()) / (len(names) - i)
             try:
                 result = _run_one(
-                    table[name].run,
+                    table[name],
                     candidate,
                     bert,
                     strategy,

@@ -8,7 +8,7 @@ from bertcheck.properties.failures import PropertyFailure
 
 def test_the_report_names_property_layer_activation_differences_input_and_the_command_to_rerun():
     failure = PropertyFailure(
-        check="residual-identity",
+        key="residual-identity",
         title="residual identity",
         where="layer 3",
         activation="blocks.3.ln1_in",

@@ -310,7 +310,7 @@ def test_each_broken_model_fails_the_property_that_guards_it(fresh, broken):
     with pytest.raises(PropertyFailure) as caught:
         run_model_property(bert, case, check)
     failure = caught.value
-    assert (failure.check, failure.where, failure.activation) == (check, where, activation), str(failure)
+    assert (failure.key, failure.where, failure.activation) == (check, where, activation), str(failure)
     report = str(failure)
     assert f"failed at {where}, activation '{activation}'" in report
     assert words in report

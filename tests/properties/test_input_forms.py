@@ -44,7 +44,7 @@ def test_a_mutant_that_breaks_one_input_form_is_caught_by_that_forms_property_al
     with pytest.raises(PropertyFailure) as caught:
         run_model_property(bert, CASE, key_of(form))
     report = str(caught.value)
-    assert caught.value.check == key_of(form), report
+    assert caught.value.key == key_of(form), report
     assert f"Property 'input form: {form.title}' failed at " in report, report
     assert f"python -m bertcheck check {key_of(form)}" in report
 

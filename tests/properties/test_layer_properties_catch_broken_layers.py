@@ -61,7 +61,7 @@ def test_each_broken_layer_fails_the_property_that_guards_it(fresh, broken):
     with pytest.raises(PropertyFailure) as caught:
         run_layer_property(bert, case, key)
     failure = caught.value
-    assert (failure.check, failure.where, failure.activation) == (key, "layer 1", activation), str(failure)
+    assert (failure.key, failure.where, failure.activation) == (key, "layer 1", activation), str(failure)
     assert words in str(failure)
     assert f"python -m bertcheck check-layer {key} --model random:tiny --layer 1 " in str(failure)
 

@@ -11,7 +11,7 @@ from bertcheck.subjects import memory, subject
 from bertcheck.run import split
 from bertcheck.subjects.candidate import LayerCandidate, ModelCandidate, reads_only
 from bertcheck.inputs.cases import Case
-from bertcheck.properties.one_forward import CHECKS
+from bertcheck.properties.one_forward import READ_ONLY
 from bertcheck.properties.registry import run_model_property
 from bertcheck.properties.failures import PropertyFailure
 from bertcheck.spec.reference import ReferenceBert
@@ -102,7 +102,7 @@ def test_the_read_only_properties_share_one_forward_per_input_where_the_model_sh
     bert = fresh()
     bert.shares_observations = True
     calls = _forwards(bert.model())
-    for key in CHECKS:
+    for key in READ_ONLY:
         run_model_property(bert, SEED, key)
     assert len(calls) == 1
 
@@ -114,7 +114,7 @@ def test_sharing_a_forward_each_read_only_property_still_fails_under_its_own_nam
     bert.shares_observations = True
     mutants.attention_residual_dropped(bert.model(), 1)
     failures = {}
-    for key in CHECKS:
+    for key in READ_ONLY:
         try:
             run_model_property(bert, SEED, key)
         except PropertyFailure as err:
@@ -373,7 +373,7 @@ def test_a_layer_hf_skips_still_runs_in_the_reference_and_the_gradients_say_so(f
     mutants.layer_output_dropped(bert.model(torch.float64), 1)
     with pytest.raises(PropertyFailure) as caught:
         run_model_property(bert, Case(SEED.texts, dtype=torch.float64), "gradients")
-    assert caught.value.check == "gradients" and "d loss / d" in str(caught.value)
+    assert caught.value.key == "gradients" and "d loss / d" in str(caught.value)
 
 
 # ---- the memory budget ----------------------------------------------------------------------------

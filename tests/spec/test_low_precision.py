@@ -13,7 +13,7 @@ from bertcheck.subjects.candidate import LayerCandidate, ModelCandidate, referen
 from bertcheck.properties.failures import PropertyFailure
 from bertcheck.inputs.cases import LayerCase
 from bertcheck.properties.layer_properties import layer_equivalence
-from bertcheck.spec.low_precision import K, Baseline
+from bertcheck.spec.low_precision import K, Yardstick
 from bertcheck.tools.verify import run
 from tests import candidates as impls
 
@@ -66,8 +66,8 @@ def test_a_float32_bug_still_fails_in_half_precision(minilm):
 
 
 def test_an_overflowing_baseline_never_loosens_the_rule():
-    assert Baseline(torch.float16, hf=math.inf, ops=1e-3, largest=1.0).error == 1e-3
-    only_floor = Baseline(torch.float16, hf=None, ops=math.nan, largest=2.0)
+    assert Yardstick(torch.float16, hf=math.inf, ops=1e-3, largest=1.0).error == 1e-3
+    only_floor = Yardstick(torch.float16, hf=None, ops=math.nan, largest=2.0)
     assert only_floor.error == 0.0 and only_floor.tolerance().atol == torch.finfo(torch.float16).eps * 2.0
 
 

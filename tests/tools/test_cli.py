@@ -34,7 +34,7 @@ def test_a_failing_property_exits_1_with_the_report(capsys, monkeypatch, fresh):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model", "nope", "--texts", '["a"]'], "bertcheck: --bert-model 'nope': unknown model"),
+        (["--model", "nope", "--texts", '["a"]'], "bertcheck: --model 'nope': unknown model"),
         (["--texts", "not json"], "bertcheck: --texts is not JSON"),
         (["--texts", "[]"], "bertcheck: --texts must be a non-empty JSON list"),
         (["--texts", '["a"]', "--device", "cuda:7"], "bertcheck: --device 'cuda:7' is not available here"),

@@ -132,7 +132,7 @@ def test_bad_arguments_exit_2(capsys, tiny):
     assert _verify(capsys, "--impl", "bertcheck.subjects.candidate:reference_layer", "--example", "{not json")[0] == 2
     assert _verify(capsys, "--impl", "bertcheck.subjects.candidate:reference_layer", "--examples", "0")[0] == 2
     code, _, err = _verify(capsys, "--impl", "bertcheck.subjects.candidate:reference_layer", "--model", "/no/such/dir")
-    assert code == 2 and "/no/such/dir" in err
+    assert code == 2 and "bertcheck verify: --model '/no/such/dir': /no/such/dir does not exist" in err, err
 
 
 def test_an_example_round_trips_through_json():
