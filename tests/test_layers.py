@@ -81,3 +81,17 @@ def test_the_check_itself_sees_a_lazy_upward_import(tmp_path):
         "def f():\n    from bertcheck.tools.cli import main\n    from bertcheck.properties import registry\n"
     )
     assert _imports(planted) == {"bertcheck.tools.cli", "bertcheck.properties.registry"}
+
+
+def test_an_old_flat_module_name_resolves_to_its_new_place_with_a_warning():
+    import importlib
+    import sys
+
+    import pytest
+
+    sys.modules.pop("bertcheck.verify", None)
+    with pytest.warns(DeprecationWarning, match="bertcheck.verify is bertcheck.tools.verify now"):
+        old = importlib.import_module("bertcheck.verify")
+    assert old is importlib.import_module("bertcheck.tools.verify")
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("bertcheck.no_such_module")
