@@ -130,7 +130,7 @@ def test_the_installed_package_is_what_the_subprocesses_run(installed, tmp_path)
         text=True,
         check=True,
     )
-    assert Path(done.stdout.strip()) == installed / "bertcheck" / "properties"
+    assert Path(done.stdout.strip()) == installed / "bertcheck" / "suite"
 
 
 @pytest.fixture
