@@ -2,7 +2,7 @@
 from the suite run it times, written as JSON to the file BERTCHECK_STATS names.
 
 Examples run per (property, model) and the inputs drawn (`bertcheck.properties.worst`, `bertcheck.inputs.strategies`),
-the peak memory of each xdist worker, every item's time, the worst-error table the main plugin
+the peak memory and CPU time of each xdist worker, every item's time, the worst-error table the main plugin
 gathered, and each failed item with the input its failure shrank to. Users' runs never load it.
 """
 
@@ -24,17 +24,29 @@ def _peak_rss_mib() -> float:
     return peak_rss_gib() * 1024
 
 
+def _cpu_s() -> float:
+    """This process's CPU time so far, user and system: a worker's work, whatever else the machine runs (its
+    wall time grows with every neighbour, as under an outer ``pytest -n auto``)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _stats(config) -> dict:
-    return config.stash.setdefault(_STATS, {"examples": {}, "peak_rss_mib": [], "drawn": {}, "distinct": set()})
+    return config.stash.setdefault(
+        _STATS, {"examples": {}, "peak_rss_mib": [], "cpu_s": [], "drawn": {}, "distinct": set()}
+    )
 
 
-def _add(stats: dict, examples: dict, rss: float, drawn: dict, distinct) -> None:
+def _add(stats: dict, examples: dict, rss: float, drawn: dict, distinct, cpu: float) -> None:
     stats["distinct"].update(distinct)
     for key, n in examples.items():
         stats["examples"][key] = stats["examples"].get(key, 0) + n
     for key, n in drawn.items():
         stats["drawn"][key] = stats["drawn"].get(key, 0) + n
     stats["peak_rss_mib"].append(rss)
+    stats["cpu_s"].append(cpu)
 
 
 def pytest_runtest_logreport(report):
@@ -60,6 +72,7 @@ def pytest_testnodedown(node, error):
             output["bertcheck_peak_rss_mib"],
             {(k, b): n for k, b, n in output.get("bertcheck_drawn", [])},
             output.get("bertcheck_distinct", []),
+            output.get("bertcheck_cpu_s", 0.0),
         )
 
 
@@ -74,10 +87,11 @@ def pytest_sessionfinish(session):
         config.workeroutput["bertcheck_peak_rss_mib"] = _peak_rss_mib()
         config.workeroutput["bertcheck_drawn"] = [[k, b, n] for (k, b), n in DRAWN.items()]
         config.workeroutput["bertcheck_distinct"] = sorted(DISTINCT)
+        config.workeroutput["bertcheck_cpu_s"] = _cpu_s()
         return
     stats = _stats(config)
     if not stats["peak_rss_mib"]:  # no xdist workers reported: this process ran the tests itself
-        _add(stats, EXAMPLES, _peak_rss_mib(), DRAWN, DISTINCT)
+        _add(stats, EXAMPLES, _peak_rss_mib(), DRAWN, DISTINCT, _cpu_s())
     path = os.environ.get("BERTCHECK_STATS")
     if path:
         _write(config, stats, path)
@@ -93,6 +107,7 @@ def _write(config, stats: dict, path: str) -> None:
             {
                 "examples": [[c, m, n] for (c, m), n in sorted(stats["examples"].items())],
                 "peak_rss_mib": stats["peak_rss_mib"],
+                "cpu_s": stats["cpu_s"],
                 "worst": [[c, m, v] for (c, m), v in worst],
                 "drawn": [[k, b, n] for (k, b), n in sorted(stats["drawn"].items())],
                 "distinct": sorted(stats["distinct"]),

@@ -136,19 +136,25 @@ def test_a_failure_on_a_heavy_path_of_bert_base_is_reported_within_the_worker_bu
         (tmp_path / "test_heavy.py").write_text(test_file)
         extra.append(str(tmp_path / "test_heavy.py"))
     # A shrinking budget of 10 s, not ci's 60: at 512 tokens it is reached, and the item stays shorter.
-    code, out, peaks, wall = _measured(tmp_path, [*args, *extra, *BERT_BASE], BERTCHECK_SHRINK_SECONDS="10")
-    print(f"{case}: peaks {peaks} GiB, {wall:.1f} s")
+    code, out, peaks, busy = _measured(tmp_path, [*args, *extra, *BERT_BASE], BERTCHECK_SHRINK_SECONDS="10")
+    print(f"{case}: peaks {peaks} GiB, busiest worker {busy:.1f} CPU s")
     assert code == 1, out[-3000:]
     assert says in out, out[-3000:]
     _within_the_worker_budget(out, peaks)
-    assert wall <= 150, out[
-        -1500:
-    ]  # -n 2 here: 41 s at 512 tokens (1.02 GiB), 19 s a layer candidate (1.59), 23 s a model candidate (1.66)
+    # -n 2 here, wall alone: 41 s at 512 tokens (1.02 GiB), 19 s a layer candidate (1.59), 23 s a model candidate (1.66)
+    assert busy <= 150, out[-1500:]
 
 
 def _measured(tmp_path: Path, args: list[str], **variables) -> tuple[int, str, list[float], float]:
     """pytest in a subprocess from the checkout under ``-n 2``, as a user runs it: its exit code, output,
-    each worker's peak resident memory (GiB, from the benchmark's statistics plugin) and wall time (s)."""
+    each worker's peak resident memory (GiB) and the most CPU time one worker spent (s), both from the
+    benchmark's statistics plugin.
+
+    Time is judged in a worker's CPU seconds, not the run's wall: this test runs inside the suite's own
+    ``pytest -n auto``, so on CI's 2 cores the subprocess's two workers share them with the outer workers
+    and its wall time is whatever they happen to run beside it (50 s alone, 93 s once in CI). A worker's CPU
+    time is its own work, and it bounds its wall time on an idle core. Shrinking's own budget is wall-clock
+    (`bertcheck.run.seeds`), so a crowded machine only makes it stop sooner."""
     import json
     import time
 
@@ -178,8 +184,10 @@ def _measured(tmp_path: Path, args: list[str], **variables) -> tuple[int, str, l
     )
     out = done.stdout + done.stderr
     assert stats.exists(), out[-3000:]
-    peaks = [mib / 1024 for mib in json.loads(stats.read_text())["peak_rss_mib"]]
-    return done.returncode, out, peaks, time.monotonic() - start
+    numbers = json.loads(stats.read_text())
+    peaks = [mib / 1024 for mib in numbers["peak_rss_mib"]]
+    print(f"wall {time.monotonic() - start:.1f} s, CPU per worker {numbers['cpu_s']} s")
+    return done.returncode, out, peaks, max(numbers["cpu_s"])
 
 
 def _within_the_worker_budget(out: str, peaks: list[float]) -> None:
@@ -194,13 +202,13 @@ def test_a_planted_gradient_regression_on_bert_base_is_reported_shrunk_within_th
     # The issue's headline case: every GELU's backward wrong (the forward exact), where shrinking the
     # gradients failure took 370 s and 13.1 GB in one process. The benchmark's failing run plants it too.
     args = ["properties", "-p", "bertcheck.tools.planted", "-k", "reference_backward", *BERT_BASE]
-    code, out, peaks, wall = _measured(tmp_path, args)
-    print(f"gradients: peaks {peaks} GiB, {wall:.1f} s")
+    code, out, peaks, busy = _measured(tmp_path, args)
+    print(f"gradients: peaks {peaks} GiB, busiest worker {busy:.1f} CPU s")
     assert code == 1, out[-3000:]
     assert "Property 'gradients' failed at" in out
     assert "sentences: ['']" in out  # shrunk to the smallest input
     _within_the_worker_budget(out, peaks)
-    assert wall <= 90, out[-1500:]  # -n 2 here: 50 s (both shards fail and shrink), 1.43 GiB a worker
+    assert busy <= 90, out[-1500:]  # -n 2 here, wall alone: 50 s (both shards fail and shrink), 1.43 GiB a worker
 
 
 # Layer 0 wrong only past 6 tokens, and every forward slowed down: shrinking takes many slow steps.
@@ -245,14 +253,18 @@ def test_shrinking_past_its_time_budget_reports_the_smallest_failure_so_far_and_
     result.stdout.fnmatch_lines(["*hidden-states*FAIL"])
 
 
-# `bertcheck` in this process with every GELU the tanh approximation: a drifting model; peak memory at exit.
+# `bertcheck` in this process with every GELU the tanh approximation: a drifting model; peak memory and CPU
+# time at exit (CPU, not wall, for the reason `_measured` gives).
 DRIFTING_CLI = """
 import atexit, resource, sys
 import torch
 from transformers.models.bert import modeling_bert
 from bertcheck.tools import cli
 
-atexit.register(lambda: print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))
+def said():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print("PEAK", usage.ru_maxrss, "CPU", usage.ru_utime + usage.ru_stime, file=sys.stderr)
+atexit.register(said)
 if sys.argv[1] == "drift":
     modeling_bert.BertIntermediate.forward = lambda self, h: torch.nn.functional.gelu(self.dense(h), approximate="tanh")
 sys.exit(cli.main(sys.argv[2:]))
@@ -261,23 +273,21 @@ sys.exit(cli.main(sys.argv[2:]))
 
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
 def test_baseline_compare_on_a_drifting_bert_base_reports_drift_within_the_worker_budget(tmp_path):
-    import time
-
     baseline = str(tmp_path / "bert-base.safetensors")
 
     def cli(*args):
-        start = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-c", DRIFTING_CLI, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
         )
         out = done.stdout + done.stderr
-        return done.returncode, out, int(out.split("PEAK ")[1].split()[0]) / 2**20, time.monotonic() - start
+        said = out.split("PEAK ")[1].split()
+        return done.returncode, out, int(said[0]) / 2**20, float(said[2])
 
     code, out, _, _ = cli("exact", "baseline", "record", "--model", "random:bert-base-uncased", "--out", baseline)
     assert code == 0, out[-2000:]
-    code, out, peak_gib, wall = cli("drift", "baseline", "compare", baseline)
-    print(f"baseline compare: peak {peak_gib:.2f} GiB, {wall:.1f} s")
+    code, out, peak_gib, busy = cli("drift", "baseline", "compare", baseline)
+    print(f"baseline compare: peak {peak_gib:.2f} GiB, {busy:.1f} CPU s")
     assert code == 1, out[-2000:]
     assert "DRIFT: worst value error" in out
     assert peak_gib <= 2.0, out[-1500:]
-    assert wall <= 90, out[-1500:]
+    assert busy <= 90, out[-1500:]
