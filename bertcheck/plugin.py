@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
-from bertcheck.subjects.models import ModelSpecError, parse_specs, resolve
-from bertcheck.inputs.profiles import choose, for_test, register_profiles
+from bertcheck.inputs.profiles import choose, for_test, own_settings, register_profiles
+from bertcheck.run.asking import add_properties, asks_for_bertcheck, shipped_properties, unchecked
 from bertcheck.run.seeds import Run
+from bertcheck.run.split import Timings
+from bertcheck.subjects.models import ModelSpecError, parse_specs, resolve
+
+__all__ = ["shipped_properties"]  # where the shipped properties are, for users' tools (`bertcheck.run.asking`)
 
 # Registered when pytest loads the plugin, before any option is read: `--hypothesis-profile thorough`
 # finds its profile in any project that installs bertcheck. Registered, never loaded (`bertcheck.inputs.profiles`).
@@ -39,33 +42,18 @@ _SCHEDULE = pytest.StashKey[bool]()  # -n without --dist: bertcheck schedules (b
 _AUTO = pytest.StashKey[str]()  # why -n auto started the workers it did
 _IMPLS = {"bert_impl": pytest.StashKey[str](), "bert_model_impl": pytest.StashKey[str]()}
 _RUN = pytest.StashKey[object]()  # this run's `Run`: split part, seed, example database
-_TIMES: dict[str, list] = {}  # nodeid -> [seconds, examples] of the items reported here, for --bert-store-durations
-_SKIPPED: set[str] = set()  # items that skipped: what they cost says nothing of what they cost where they run
+_TIMINGS = Timings()  # the items reported in this process, for --bert-store-durations (reset per run)
 _CANDIDATES: dict[tuple[str, str], object] = {}  # (kind, path) -> candidate: its builds are cached per process
-_USED: set[str] = set()  # the bertcheck fixtures some item of this run used (`_unchecked`)
+_USED: set[str] = set()  # the bertcheck fixtures some item of this run used (`bertcheck.run.asking.unchecked`)
 _FAILED: set[tuple[str, str]] = set()  # worst-error rows a failed item reported (`pytest_runtest_call`)
 _NOTHING_CHECKED = pytest.StashKey[list]()  # what the options named and no test checked, when that made the run red
-_ASKED = pytest.StashKey[bool]()  # this run asked for bertcheck (`_asks_for_bertcheck`)
+_ASKED = pytest.StashKey[bool]()  # this run asked for bertcheck (`bertcheck.run.asking.asks_for_bertcheck`)
 _FIXTURES = ("bert", "bert_layer_impl", "bert_model_impl")  # an item with one of these is bertcheck's
 
 
 def _bertchecks(item) -> list[str]:
     """The bertcheck fixtures `item` takes: none for a test that is not bertcheck's."""
     return [name for name in _FIXTURES if name in getattr(item, "fixturenames", ())]
-
-
-# Options that name what to check: given any, the run checks it with bertcheck's properties.
-_WHAT_TO_CHECK = ("bert_model", "bert_impl", "bert_model_impl", "bert_baseline")
-# Options and variables that ask for bertcheck without naming a model.
-_RUN_OPTIONS = (
-    "bert_split",
-    "bert_db",
-    "bert_db_readonly",
-    "bert_worst_json",
-    "bert_store_durations",
-    "bert_durations",
-)
-_VARIABLES = ("BERTCHECK_MODEL", "BERTCHECK_PROFILE", "BERTCHECK_SPLIT", "BERTCHECK_DB")
 
 
 def pytest_addoption(parser):
@@ -136,70 +124,14 @@ def _add_run_options(group) -> None:
     )
 
 
-def shipped_properties() -> Path:
-    """The directory of bertcheck's properties as installed (`bertcheck.suite`): the package's own
-    copy, or the checkout's ``properties/`` under an editable install, or beside the package where a
-    checkout is imported without being installed (``PYTHONPATH=. pytest -p bertcheck.plugin``)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("bertcheck.suite")
-    if spec is None or not spec.submodule_search_locations:
-        return (Path(__file__).resolve().parent.parent / "properties").resolve()
-    return Path(next(iter(spec.submodule_search_locations))).resolve()
-
-
-def _collects(args: list[str], where: Path) -> bool:
-    """Whether collecting `args` reaches `where`: an argument names it, a file in it, or a directory
-    above it by a path pytest walks (not through a virtual environment's site-packages or a dot folder)."""
-    for arg in args:
-        path = Path(arg.split("::")[0]).resolve()
-        if path == where or where in path.parents:
-            return True
-        if path in where.parents:
-            between = where.relative_to(path).parts
-            if not any(p == "site-packages" or p.startswith(".") for p in between):
-                return True
-    return False
-
-
-def _asks_for_bertcheck(config) -> bool:
-    """A run asks for bertcheck when it names something to check or a bertcheck run option, sets a
-    BERTCHECK_* variable, or collects bertcheck's properties (this checkout's own runs)."""
-    return (
-        any(config.getoption(o, None) for o in _WHAT_TO_CHECK + _RUN_OPTIONS)
-        or any(os.environ.get(v) for v in _VARIABLES)
-        or _collects(config.args, shipped_properties())
-    )
-
-
-def _what_to_check(config) -> list[str]:
-    """The options given that name what to check, as the user typed them."""
-    given = [f"--{o.replace('_', '-')}" for o in _WHAT_TO_CHECK if config.getoption(o, None)]
-    return given + (["BERTCHECK_MODEL"] if os.environ.get("BERTCHECK_MODEL") else [])
-
-
-def _add_properties(config) -> None:
-    """Given an option that names what to check and no test paths, collect bertcheck's properties unless
-    the run reaches them already: `pytest --bert-impl mypkg:make_layer` in a user's project checks the
-    candidate, never just the project's own tests. The directory, so node ids read
-    ``test_layernorm.py::test_...`` (a file given by name gets an empty one outside the rootdir). With
-    paths given, they are what runs; `_unchecked` makes sure some test there checked what was named."""
-    source = getattr(config, "args_source", None)  # pytest >= 7.3: where the paths to collect came from
-    explicit = source is not None and source.name == "ARGS"
-    if not _what_to_check(config) or explicit:
-        return
-    where = shipped_properties()
-    if not _collects(config.args, where):
-        config.args.append(str(where))
-
-
 def pytest_configure(config):
     _USED.clear()  # pytester runs several sessions in one process
     _FAILED.clear()
-    config.stash[_ASKED] = asked = _asks_for_bertcheck(config)
+    _TIMINGS.__init__()
+    config.stash[_ASKED] = asked = asks_for_bertcheck(config)
     if asked:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        _add_properties(config)
+        add_properties(config)
     try:
         # --hypothesis-profile (Hypothesis's plugin loads it for the whole run: the user's choice), else
         # BERTCHECK_PROFILE, else ci, for bertcheck's items alone.
@@ -289,7 +221,7 @@ def pytest_xdist_auto_num_workers(config):
     """`-n auto`: a worker per core, but only as many as fit in the memory available, at the worker
     budget each (16 cores and 32 GiB start 16 workers of bert-base only if they fit). Not asked for
     bertcheck: xdist's own count."""
-    asked = config.stash[_ASKED] if _ASKED in config.stash else _asks_for_bertcheck(config)
+    asked = config.stash[_ASKED] if _ASKED in config.stash else asks_for_bertcheck(config)
     if not asked:
         return None  # xdist's own -n auto
     from bertcheck.subjects.memory import auto_workers
@@ -335,40 +267,19 @@ def pytest_runtest_protocol(item, nextitem):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
-    """A property's item runs its shard's examples drawn at random, then one example per row of its
-    covering design that falls to the shard, each a Hypothesis run of its own (`bertcheck.inputs.coverage`):
-    every input class its strategy can draw is drawn by construction. The rows count among the shard's
-    examples. A bug in every class fails among the random ones and shrinks over all classes; one that
-    lives in one class is met by its row and shrinks inside it."""
+    """A property's item runs its shard's examples drawn at random, then one per row of its covering
+    design (`bertcheck.inputs.coverage.run_item`): every input class its strategy can draw is drawn by
+    construction."""
     test = pyfuncitem.obj
     if "bert" not in pyfuncitem.fixturenames or not hasattr(test, "_hypothesis_internal_use_settings"):
         return None
-    from hypothesis import Phase, settings
-
     from bertcheck.inputs import coverage
     from bertcheck.inputs.profiles import current_profile
     from bertcheck.inputs.shards import Shard
 
     shard = pyfuncitem.funcargs.get("bertcheck_shard") or Shard(0, 1)
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    item_settings = test._hypothesis_internal_use_settings
-    design = (shard.index, shard.count, coverage.strength(current_profile()))
-
-    def one_example(n: int) -> None:
-        test._hypothesis_internal_use_settings = settings(
-            item_settings, max_examples=n, database=None, phases=(Phase.generate, Phase.shrink)
-        )
-        test(**args)
-
-    try:
-        rows = coverage.rows_for_shard(one_example, *design)
-        test._hypothesis_internal_use_settings = settings(
-            item_settings, max_examples=max(1, item_settings.max_examples - rows)
-        )
-        test(**args)
-        coverage.run_rows(one_example, rows, *design)
-    finally:
-        test._hypothesis_internal_use_settings = item_settings
+    coverage.run_item(test, args, shard.index, shard.count, current_profile())
     return True
 
 
@@ -413,31 +324,20 @@ def pytest_generate_tests(metafunc):
     if "bert" in metafunc.fixturenames:
         sources = _sources(metafunc.config)
         metafunc.parametrize("bert", sources, ids=[s.spec for s in sources], indirect=True, scope="session")
-        own = _own_settings(metafunc.function)
+        own = own_settings(metafunc.function)
         if own is not None:  # a Hypothesis property: its examples split into items (bertcheck.inputs.shards)
             from bertcheck.inputs.shards import shards_for
 
             shards = shards_for(for_test(own).max_examples)
-            group = _sharing_group(metafunc.definition)
+            from bertcheck.run.scheduling import sharing_group
+
+            try:
+                group = sharing_group(metafunc.definition)
+            except ValueError as err:
+                pytest.fail(str(err), pytrace=False)
             if len(shards) > 1:
                 ids = [s.id + (f"-{group}" if group else "") for s in shards]
                 metafunc.parametrize("bertcheck_shard", shards, ids=ids, indirect=True)
-
-
-def _sharing_group(definition) -> str | None:
-    """The group `@pytest.mark.shares_forward(GROUP)` puts a property in (`bertcheck.inputs.shards.GROUPS`;
-    no argument: the read-only properties' one hooked forward), or None."""
-    from bertcheck.inputs.shards import GROUPS, ONE_FORWARD
-
-    marker = definition.get_closest_marker("shares_forward")
-    if marker is None:
-        return None
-    group = marker.args[0] if marker.args else ONE_FORWARD
-    if group not in GROUPS:
-        pytest.fail(
-            f"{definition.nodeid}: shares_forward({group!r}): the groups are {', '.join(GROUPS)}", pytrace=False
-        )
-    return group
 
 
 @pytest.fixture(scope="session")
@@ -463,7 +363,7 @@ def bertcheck_shard(request):
     from bertcheck.inputs.shards import running
 
     uses = _bertchecks(request.node)
-    if uses:  # for `_unchecked`, from every worker
+    if uses:  # for `bertcheck.run.asking.unchecked`, from every worker
         request.node.user_properties.append(("bertcheck_uses", uses))
     shard = getattr(request, "param", None)
     test = getattr(request.node, "obj", None)
@@ -473,7 +373,7 @@ def bertcheck_shard(request):
     from hypothesis import Phase, settings
 
     # The run's bertcheck profile, with what the test's own @settings(...) says (`bertcheck.inputs.profiles`).
-    base = for_test(_own_settings(test))
+    base = for_test(own_settings(test))
     test._bertcheck_settings = base
     changes = {}
     if shard is not None:
@@ -494,26 +394,6 @@ def bertcheck_shard(request):
         test._hypothesis_internal_use_seed = None
 
 
-def _own_settings(test):
-    """The settings `test` was decorated with (None: not a Hypothesis test), kept aside the first time:
-    `bertcheck_shard` replaces them with each item's, and a module imported once serves several runs."""
-    if test is None or not hasattr(test, "_hypothesis_internal_use_settings"):
-        return None
-    return test.__dict__.setdefault("_bertcheck_own_settings", test._hypothesis_internal_use_settings)
-
-
-def _dtype_order(item) -> tuple:
-    """Items of one model with even shards first, then odd: under the default dtypes (float32, float64)
-    a shard's parity is its dtype, so a worker taking items in this order converts bert-base between
-    dtypes (~0.4 s) a few times per run, not once per item."""
-    callspec = getattr(item, "callspec", None)
-    shard = callspec.params.get("bertcheck_shard") if callspec is not None else None
-    if shard is None:
-        return (0,)
-    model = callspec.params.get("bert")
-    return (1, getattr(model, "spec", str(model)), shard.index % 2)
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config):
     """With `-n` and no `--dist`, bertcheck's scheduling (`OneForwardScheduling`); an explicit `--dist`
@@ -522,7 +402,7 @@ def pytest_cmdline_main(config):
         config.pluginmanager.hasplugin("xdist")
         and getattr(config.option, "numprocesses", None)
         and config.option.dist == "no"
-        and _asks_for_bertcheck(config)
+        and asks_for_bertcheck(config)
     ):
         config.option.dist = "load"
         config.stash[_SCHEDULE] = True
@@ -539,15 +419,23 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Sharded items in dtype order within each model (see `_dtype_order`). Without --bert-baseline
-    there is no baseline to compare: those tests are deselected, not skipped."""
+    """Sharded items in dtype order within each model (`bertcheck.run.scheduling.dtype_order`). Without
+    --bert-baseline there is no baseline to compare: those tests are deselected, not skipped. A part of a
+    split keeps its own items (`bertcheck.run.split.part_of`)."""
     if config.stash.get(_ASKED, False):
-        items.sort(key=_dtype_order)  # stable: the rest of the order is pytest's
+        from bertcheck.run.scheduling import dtype_order
+
+        items.sort(key=dtype_order)  # stable: the rest of the order is pytest's
     if not config.getoption("bert_baseline"):
         _deselect(config, items, lambda item: "bert_baseline" in getattr(item, "fixturenames", ()))
     part = config.stash[_RUN].part
     if part is not None:
-        mine = set(_split(config, items, part))
+        from bertcheck.run.split import SplitError, part_of
+
+        try:
+            mine = part_of(items, part, config.getoption("bert_durations"))
+        except SplitError as err:
+            raise pytest.UsageError(str(err)) from None
         _deselect(config, items, lambda item: item.nodeid not in mine)
 
 
@@ -558,43 +446,14 @@ def _deselect(config, items: list, drop) -> None:
         items[:] = [item for item in items if not drop(item)]
 
 
-def _examples(item) -> int | None:
-    """How many examples item runs: its shard's share of its property's; None for a test that is not one."""
-    test = getattr(item, "obj", None)
-    own = _own_settings(test)
-    if own is None or "bert" not in getattr(item, "fixturenames", ()):
-        return None
-    settings = for_test(own)
-    callspec = getattr(item, "callspec", None)
-    shard = callspec.params.get("bertcheck_shard") if callspec is not None else None
-    return shard.examples(settings.max_examples) if shard is not None else settings.max_examples
-
-
-def _split(config, items: list, part) -> list[str]:
-    """The node ids of `part` (`bertcheck.run.split`): the same on every machine and in every xdist worker."""
-    from bertcheck.run import split
-    from bertcheck.run.scheduling import unit_of
-
-    try:
-        durations = split.Durations.load(config.getoption("bert_durations"))
-    except split.SplitError as err:
-        raise pytest.UsageError(str(err)) from None
-    costs = {item.nodeid: durations.estimate(item.nodeid, _examples(item)) for item in items}
-    return split.partition(costs, {nodeid: unit_of(nodeid) for nodeid in costs}, part.count)[part.index - 1]
-
-
 def pytest_runtest_logreport(report):
     """With --bert-store-durations: each item's time (setup + call + teardown) and examples, from every worker."""
     if report.when not in ("setup", "call", "teardown"):
         return
-    if report.skipped:
-        _SKIPPED.add(report.nodeid)
-    entry = _TIMES.setdefault(report.nodeid, [0.0, None])
-    entry[0] += report.duration
+    said = dict(report.user_properties)
+    _TIMINGS.add(report.nodeid, report.duration, report.skipped, said.get("bertcheck_examples"))
     for name, value in report.user_properties:
-        if name == "bertcheck_examples":
-            entry[1] = value
-        elif name == "bertcheck_uses":
+        if name == "bertcheck_uses":
             _USED.update(value)
         elif name == "bertcheck_failed":
             _FAILED.update((c, m) for c, m in value)
@@ -636,76 +495,39 @@ def bert_model_impl(request):
 
 
 def pytest_sessionfinish(session):
-    from bertcheck.properties.worst import FAILED, WORST, merge
+    from bertcheck.run import gathering
 
     config = session.config
-    from bertcheck.inputs import coverage
-
     if hasattr(config, "workeroutput"):  # an xdist worker: hand its numbers to the controller
-        config.workeroutput["bertcheck_worst"] = [[c, m, v] for (c, m), v in WORST.items()]
-        config.workeroutput["bertcheck_coverage"] = coverage.state()
+        config.workeroutput.update(gathering.handed())
         return
-    merge(config.stash.setdefault(WORST_KEY, {}), WORST)
-    coverage.absorb(config.stash.setdefault(COVERAGE_KEY, {}), coverage.state())
-    merge(config.stash[WORST_KEY], dict.fromkeys(_FAILED, FAILED))
-    missing = _unchecked(config)
+    worst = config.stash.setdefault(WORST_KEY, {})
+    gathering.add_own(worst, config.stash.setdefault(COVERAGE_KEY, {}), _FAILED)
+    # What the options named and no test checked (a part of a split may hold none: not asked).
+    asked = config.stash.get(_ASKED, False) and config.stash[_RUN].part is None
+    missing = unchecked(config, _USED) if asked else []
     if missing and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # never green on what was not checked
         config.stash[_NOTHING_CHECKED] = missing
     if config.getoption("bert_store_durations"):
-        _store_durations(config)
+        workers = getattr(config.option, "numprocesses", None) or 0
+        _TIMINGS.save(config.getoption("bert_store_durations"), workers, _specs(config))
     if config.getoption("bert_worst_json"):
         from bertcheck.properties.worst import save
 
-        save(config.getoption("bert_worst_json"), config.stash[WORST_KEY], _specs(config), config.stash[_RUN].about())
-
-
-def _unchecked(config) -> list[str]:
-    """What the options named that no test of this run checked: `--bert-impl X` with test paths that hold
-    no property taking a layer candidate checked nothing. (A part of a split may hold none: not asked.)"""
-    if not config.stash.get(_ASKED, False) or config.stash[_RUN].part is not None:
-        return []
-    wanted = {"bert_impl": "bert_layer_impl", "bert_model_impl": "bert_model_impl", "bert_model": "bert"}
-    missing = [
-        f"--{o.replace('_', '-')}" for o, fixture in wanted.items() if config.getoption(o) and fixture not in _USED
-    ]
-    if os.environ.get("BERTCHECK_MODEL") and "bert" not in _USED:
-        missing.append("BERTCHECK_MODEL")
-    return missing
+        save(config.getoption("bert_worst_json"), worst, _specs(config), config.stash[_RUN].about())
 
 
 def _specs(config) -> list[str]:
     return [source.spec for source in config.stash.get(_SOURCES, [])]
 
 
-def _store_durations(config) -> None:
-    import platform
-    import time
-
-    from bertcheck.inputs.profiles import current_profile
-    from bertcheck.run.split import Durations
-
-    about = {
-        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "profile": current_profile(),
-        "workers": getattr(config.option, "numprocesses", None) or 0,
-        "models": _specs(config),
-    }
-    Durations.measured({k: (v[0], v[1]) for k, v in _TIMES.items() if k not in _SKIPPED}, about).save(
-        config.getoption("bert_store_durations")
-    )
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
-    from bertcheck.properties.worst import merge
+    from bertcheck.run import gathering
 
-    from bertcheck.inputs import coverage
-
-    output = getattr(node, "workeroutput", {})
-    merge(node.config.stash.setdefault(WORST_KEY, {}), {(c, m): v for c, m, v in output.get("bertcheck_worst", [])})
-    coverage.absorb(node.config.stash.setdefault(COVERAGE_KEY, {}), output.get("bertcheck_coverage", {}))
+    stash, output = node.config.stash, getattr(node, "workeroutput", {})
+    gathering.take(stash.setdefault(WORST_KEY, {}), stash.setdefault(COVERAGE_KEY, {}), output)
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -732,22 +554,17 @@ def pytest_terminal_summary(terminalreporter, config):
 
 def _declared(config) -> list[str]:
     """What each candidate of this run declared it runs (`bertcheck.runs`), and so what was not drawn."""
-    from bertcheck.subjects.candidate import CandidateError, load_factory
     from bertcheck.inputs.capabilities import declared
-    from bertcheck.inputs.strategies import DEFAULT_DTYPES, LAYER_MAX_BATCH, MODEL_MAX_BATCH
+    from bertcheck.inputs.strategies import never_drawn
+    from bertcheck.subjects.candidate import CandidateError, load_factory
 
     lines = []
-    for option, key in _IMPLS.items():
-        path = config.stash.get(key, None)
-        if not path:
-            continue
+    for option, kind in (("bert_impl", "layer"), ("bert_model_impl", "model")):
+        path = config.stash.get(_IMPLS[option], None)
         try:
-            runs = declared(load_factory(path))
+            left = never_drawn(declared(load_factory(path)), kind) if path else []
         except CandidateError:
             continue  # its items already failed, saying why
-        # What `properties/test_candidate.py` draws: verify's strategies, up to BERT's 512 tokens.
-        max_batch = MODEL_MAX_BATCH if option == "bert_model_impl" else LAYER_MAX_BATCH
-        left = runs.left_out(DEFAULT_DTYPES, "cpu", 512, max_batch)
         if left:
             lines.append(f"bertcheck: {path} declares what it runs (@bertcheck.runs), so not drawn: {'; '.join(left)}")
     return lines

@@ -169,6 +169,34 @@ def rows_for_shard(search, shard: int = 0, count: int = 1, strength_: int = 1) -
     return 0
 
 
+def run_item(test, args: dict, shard: int, count: int, profile: str) -> None:
+    """Run one property's item (`test`, a Hypothesis test, called with `args`; shard `shard` of `count`):
+    its shard's examples drawn at random, then one example per row of the covering design that falls to
+    the shard, each a Hypothesis run of its own. The rows count among the shard's examples. A bug in
+    every class fails among the random ones and shrinks over all classes; one that lives in one class is
+    met by its row and shrinks inside it."""
+    from hypothesis import Phase, settings
+
+    item_settings = test._hypothesis_internal_use_settings
+    design = (shard, count, strength(profile))
+
+    def one_example(n: int) -> None:
+        test._hypothesis_internal_use_settings = settings(
+            item_settings, max_examples=n, database=None, phases=(Phase.generate, Phase.shrink)
+        )
+        test(**args)
+
+    try:
+        rows = rows_for_shard(one_example, *design)
+        test._hypothesis_internal_use_settings = settings(
+            item_settings, max_examples=max(1, item_settings.max_examples - rows)
+        )
+        test(**args)
+        run_rows(one_example, rows, *design)
+    finally:
+        test._hypothesis_internal_use_settings = item_settings
+
+
 def run_rows(search, rows: int, shard: int = 0, count: int = 1, strength_: int = 1) -> None:
     """Run `search(1)` (one Hypothesis run of one example) under `forcing` for each of the `rows` rows of
     the covering design that fall to this shard. A failure propagates, shrunk inside its row's classes."""

@@ -95,6 +95,27 @@ def for_test(own: settings) -> settings:
     return settings(profile, **_explicit(own)) if own is not None else profile
 
 
+def own_settings(test) -> settings | None:
+    """The settings `test` was decorated with (None: not a Hypothesis test), kept aside the first time:
+    the plugin replaces them with each item's (``bertcheck_shard``), and a module imported once serves
+    several runs."""
+    if test is None or not hasattr(test, "_hypothesis_internal_use_settings"):
+        return None
+    return test.__dict__.setdefault("_bertcheck_own_settings", test._hypothesis_internal_use_settings)
+
+
+def examples_of(item) -> int | None:
+    """How many examples a pytest item runs: its shard's share of its property's (`bertcheck.inputs.shards`);
+    None for a test that is not one of bertcheck's properties."""
+    own = own_settings(getattr(item, "obj", None))
+    if own is None or "bert" not in getattr(item, "fixturenames", ()):
+        return None
+    max_examples = for_test(own).max_examples
+    callspec = getattr(item, "callspec", None)
+    shard = callspec.params.get("bertcheck_shard") if callspec is not None else None
+    return shard.examples(max_examples) if shard is not None else max_examples
+
+
 def _explicit(own: settings) -> dict:
     """What `own` sets itself: the fields that differ from what it falls back on (none for a profile)."""
     if any(own is registered for registered in getattr(settings, "_profiles", {}).values()):

@@ -416,3 +416,10 @@ def model_strategy(
         max_batch=min(MODEL_MAX_BATCH, runs.max_batch or MODEL_MAX_BATCH),
         long=runs.max_tokens is None or runs.max_tokens >= bert.max_length,
     )
+
+
+def never_drawn(runs: Runs, kind: str) -> list[str]:
+    """What the strategies above never draw for a candidate of `kind` ("layer" or "model") that declares
+    it `runs` less than everything, under the plugin's defaults (`properties/test_candidate.py`: the
+    default dtypes on cpu, up to BERT's 512 tokens), each with why. Empty: nothing left out."""
+    return runs.left_out(DEFAULT_DTYPES, "cpu", 512, MODEL_MAX_BATCH if kind == "model" else LAYER_MAX_BATCH)

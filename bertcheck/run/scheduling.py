@@ -19,7 +19,7 @@ import re
 
 from xdist.scheduler import LoadScopeScheduling
 
-from bertcheck.inputs.shards import GROUPS
+from bertcheck.inputs.shards import GROUPS, ONE_FORWARD
 
 # `[MODEL-shardKofN-GROUP]`, or `[MODEL-shardKofN-GROUP-MORE]` for a property parametrized further.
 _GROUPED = re.compile(r"\[(.*-shard\d+of\d+-(" + "|".join(GROUPS) + r"))(?:-[^\[\]]*)?\]$")
@@ -38,6 +38,31 @@ def unit_of(nodeid: str) -> str:
     (Also what `bertcheck.run.split` keeps on one machine.)"""
     match = _GROUPED.search(nodeid)
     return f"{match[2].replace('-', ' ')} [{match[1]}]" if match else nodeid
+
+
+def sharing_group(definition) -> str | None:
+    """The group `@pytest.mark.shares_forward(GROUP)` puts a property's definition in
+    (`bertcheck.inputs.shards.GROUPS`; no argument: the read-only properties' one hooked forward), or None.
+    ValueError, one line, for a group that does not exist."""
+    marker = definition.get_closest_marker("shares_forward")
+    if marker is None:
+        return None
+    group = marker.args[0] if marker.args else ONE_FORWARD
+    if group not in GROUPS:
+        raise ValueError(f"{definition.nodeid}: shares_forward({group!r}): the groups are {', '.join(GROUPS)}")
+    return group
+
+
+def dtype_order(item) -> tuple:
+    """The sort key that puts items of one model with even shards first, then odd: under the default
+    dtypes (float32, float64) a shard's parity is its dtype, so a worker taking items in this order
+    converts bert-base between dtypes (~0.4 s) a few times per run, not once per item."""
+    callspec = getattr(item, "callspec", None)
+    shard = callspec.params.get("bertcheck_shard") if callspec is not None else None
+    if shard is None:
+        return (0,)
+    model = callspec.params.get("bert")
+    return (1, getattr(model, "spec", str(model)), shard.index % 2)
 
 
 class OneForwardScheduling(LoadScopeScheduling):

@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
 import re
 import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bertcheck.inputs.profiles import current_profile, examples_of
 from bertcheck.inputs.shards import GROUPS
+from bertcheck.run.scheduling import unit_of
 
 SHIPPED = Path(__file__).with_name("durations.json")
 # An example shard's id and its group's (`bertcheck.inputs.shards`), at the end of the parameters or before the
@@ -134,6 +139,44 @@ def partition(costs: dict[str, float], units: dict[str, str], count: int) -> lis
         load[k] += unit_cost[unit]
         parts[k].extend(members[unit])
     return parts
+
+
+def part_of(items: list, part: Part, durations: Path | str | None) -> set[str]:
+    """The node ids of pytest `items` in `part`, balanced by the `durations` file (None: the shipped one):
+    the same on every machine and in every xdist worker."""
+    known = Durations.load(durations)
+    costs = {item.nodeid: known.estimate(item.nodeid, examples_of(item)) for item in items}
+    return set(partition(costs, {nodeid: unit_of(nodeid) for nodeid in costs}, part.count)[part.index - 1])
+
+
+class Timings:
+    """What ``--bert-store-durations`` writes: each item's time (setup + call + teardown) and examples, as
+    this process saw them reported (the controller sees every worker's). An item that skipped is left
+    out: what it cost says nothing of what it costs where it runs."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, list] = {}  # nodeid -> [seconds, examples or None]
+        self.skipped: set[str] = set()
+
+    def add(self, nodeid: str, seconds: float, skipped: bool, examples: int | None) -> None:
+        if skipped:
+            self.skipped.add(nodeid)
+        entry = self.items.setdefault(nodeid, [0.0, None])
+        entry[0] += seconds
+        if examples is not None:
+            entry[1] = examples
+
+    def save(self, path: Path | str, workers: int, models: list[str]) -> None:
+        """Write them as a durations file (`Durations`), saying when, where and how they were measured."""
+        about = {
+            "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "profile": current_profile(),
+            "workers": workers,
+            "models": models,
+        }
+        kept = {nodeid: (s, n) for nodeid, (s, n) in self.items.items() if nodeid not in self.skipped}
+        Durations.measured(kept, about).save(path)
 
 
 def seed(unit: str, salt: str) -> int:

@@ -170,3 +170,31 @@ def test_a_lone_item_keeps_hypothesiss_derandomized_seed_unless_a_database_needs
     assert Run().seed(item, _Settings(derandomize=True)) is None
     with_db = Run(database=object())
     assert with_db.seed(item, _Settings(True)) == Run(database=object()).seed(item, _Settings(True)) is not None
+
+
+def test_stored_timings_sum_an_items_phases_price_it_per_example_and_leave_out_what_skipped(tmp_path):
+    timings = split.Timings()
+    form = "properties/test_input_forms.py::test_form[minilm-shard1of2-plain-call-mask-3d]"
+    for when, seconds in (("setup", 0.5), ("call", 3.5), ("teardown", 0.0)):
+        timings.add(f"{P}test_padding[minilm-shard1of2]", seconds, False, 4 if when == "setup" else None)
+    timings.add(form, 0.01, True, 2)  # a form the release lacks: skipped at once
+    timings.add("tests/tools/test_cli.py::test_help", 1.25, False, None)
+    path = tmp_path / "durations.json"
+    timings.save(path, 2, ["minilm"])
+    stored = split.Durations.load(path)
+    assert stored.per_example_s == {f"{P}test_padding[minilm]": 1.0}
+    assert stored.per_item_s == {"tests/tools/test_cli.py::test_help": 1.25}
+    assert stored.about["workers"] == 2 and stored.about["models"] == ["minilm"] and stored.about["profile"]
+
+
+def test_a_part_of_pytest_items_is_the_partition_of_their_estimated_costs():
+    from types import SimpleNamespace
+
+    items = [SimpleNamespace(nodeid=nodeid) for nodeid in _items()]  # no Hypothesis test: priced per item
+    parts = [split.part_of(items, split.Part(k, 3), None) for k in (1, 2, 3)]
+    assert set().union(*parts) == {item.nodeid for item in items}
+    assert sum(len(p) for p in parts) == len(items)
+    known = split.Durations.load(None)
+    costs = {item.nodeid: known.estimate(item.nodeid, None) for item in items}
+    expected = split.partition(costs, {n: unit_of(n) for n in costs}, 3)
+    assert [sorted(p) for p in parts] == [sorted(p) for p in expected]
