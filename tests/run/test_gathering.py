@@ -15,7 +15,6 @@ def clean(monkeypatch):
     monkeypatch.setattr(worst, "WORST", {})
     for name in ("COUNTS", "APPLICABLE", "NOT_APPLICABLE"):
         monkeypatch.setattr(coverage, name, {})
-    monkeypatch.setattr(gathering, "WORST", worst.WORST)
 
 
 def test_two_workers_hand_over_their_worst_and_the_controller_keeps_the_larger(clean):

@@ -191,11 +191,8 @@ def test_hidden_states(bert, release, case):
 def test_stored_durations_price_what_ran_per_example_and_leave_out_what_skipped(
     pytester, isolated_models, tmp_path, monkeypatch
 ):
-    from bertcheck import plugin
-
-    # In process, the items this worker ran before were reported to the same plugin module: start afresh.
-    monkeypatch.setattr(plugin, "_TIMES", {})
-    monkeypatch.setattr(plugin, "_SKIPPED", set())
+    # In process, the items this worker ran before were reported to the same plugin module: the plugin
+    # starts each run's timings afresh (pytest_configure), or this run would store theirs too.
     pytester.makepyfile(test_p=STORED)
     out = tmp_path / "durations.json"
     result = pytester.runpytest(
