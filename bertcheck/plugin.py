@@ -25,7 +25,7 @@ from bertcheck.inputs.profiles import choose, for_test, own_settings, register_p
 from bertcheck.run.asking import add_properties, asks_for_bertcheck, shipped_properties, unchecked
 from bertcheck.run.seeds import Run
 from bertcheck.run.split import Timings
-from bertcheck.subjects.models import ModelSpecError, parse_specs, resolve
+from bertcheck.subjects.models import ModelError, parse_model_names, resolve
 
 __all__ = ["shipped_properties"]  # where the shipped properties are, for users' tools (`bertcheck.run.asking`)
 
@@ -34,7 +34,7 @@ __all__ = ["shipped_properties"]  # where the shipped properties are, for users'
 register_profiles()
 
 _SOURCES = pytest.StashKey[list]()
-_NOTES = pytest.StashKey[dict]()  # spec -> what the audit of the loaded checkpoint said, for the run header
+_NOTES = pytest.StashKey[dict]()  # model name -> what the audit of the loaded checkpoint said, for the run header
 WORST_KEY = pytest.StashKey[dict]()  # (property, model) -> worst share of tolerance, over all workers
 COVERAGE_KEY = pytest.StashKey[dict]()  # the input classes drawn (`bertcheck.inputs.coverage.state`), over all workers
 _BUDGET = pytest.StashKey[object]()  # bertcheck.subjects.memory.OverBudget of this process
@@ -61,7 +61,7 @@ def pytest_addoption(parser):
     group.addoption(
         "--bert-model",
         action="append",
-        metavar="SPEC",
+        metavar="MODEL",
         help="Model to check (repeatable or comma-separated): random:bert-base-uncased, minilm, random:tiny, "
         "a checkpoint directory, or a hub id in the local cache. Default: $BERTCHECK_MODEL, else both embedded models.",
     )
@@ -149,7 +149,7 @@ def pytest_configure(config):
         "properties' hooked forward (bertcheck.properties.one_forward); 'plain-call', the input forms' plain call",
     )
     if asked:
-        _sources(config)  # a bad spec stops the run here, before collection, with one message
+        _sources(config)  # a bad model name stops the run here, before collection, with one message
         if not hasattr(config, "workerinput"):
             _audit_checkpoints(config)
     for option, default in (
@@ -179,10 +179,10 @@ def _sources(config) -> list:
     """The models to check (`bertcheck.subjects.models.ModelSource`), resolved once: files and JSON only."""
     if _SOURCES not in config.stash:
         given = config.getoption("bert_model") or [os.environ.get("BERTCHECK_MODEL", "")]
-        specs = [spec for value in given for spec in parse_specs(value)]
+        model_names = [model_name for value in given for model_name in parse_model_names(value)]
         try:
-            config.stash[_SOURCES] = [resolve(spec) for spec in dict.fromkeys(specs)]
-        except ModelSpecError as err:
+            config.stash[_SOURCES] = [resolve(model_name) for model_name in dict.fromkeys(model_names)]
+        except ModelError as err:
             raise pytest.UsageError(str(err)) from None
     return config.stash[_SOURCES]
 
@@ -206,14 +206,14 @@ def _audit_checkpoints(config) -> None:
     notes = config.stash.setdefault(_NOTES, {})
     distributed = getattr(config.option, "dist", "no") != "no"
     for source in _sources(config):
-        notes[source.spec] = list(source.notes)
+        notes[source.model_name] = list(source.notes)
         if source.embedded:
             continue
         try:
             bert = Bert.load(source) if distributed else loaded(source, config)
-        except ModelSpecError as err:
+        except ModelError as err:
             raise pytest.UsageError(str(err)) from None
-        notes[source.spec] = bert.notes
+        notes[source.model_name] = bert.notes
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own, whichever plugin loaded first
@@ -306,14 +306,14 @@ def pytest_report_header(config):
         return []
     sources = config.stash.get(_SOURCES, [])
     notes = config.stash.get(_NOTES, {})
-    lines = [f"bertcheck: {', '.join(s.spec for s in sources)} (not checked: any task head)"]
+    lines = [f"bertcheck: {', '.join(s.model_name for s in sources)} (not checked: any task head)"]
     if _AUTO in config.stash:
         lines.append(config.stash[_AUTO])
     run = config.stash[_RUN].about()
     if run.get("part") or run.get("database"):
         lines.append("bertcheck: " + ", ".join(f"{k} {v}" for k, v in run.items() if v is not None))
     for source in sources:
-        lines += [f"bertcheck: {source.spec}: {note}" for note in notes.get(source.spec, source.notes)]
+        lines += [f"bertcheck: {source.model_name}: {note}" for note in notes.get(source.model_name, source.notes)]
     return lines
 
 
@@ -323,7 +323,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("bert_baseline", files, ids=[os.path.basename(f) for f in files], scope="session")
     if "bert" in metafunc.fixturenames:
         sources = _sources(metafunc.config)
-        metafunc.parametrize("bert", sources, ids=[s.spec for s in sources], indirect=True, scope="session")
+        metafunc.parametrize("bert", sources, ids=[s.model_name for s in sources], indirect=True, scope="session")
         own = own_settings(metafunc.function)
         if own is not None:  # a Hypothesis property: its examples split into items (bertcheck.inputs.shards)
             from bertcheck.inputs.shards import shards_for
@@ -346,7 +346,7 @@ def bert(request):
     _one_thread_per_worker()  # a project that asks for bertcheck by this fixture alone
     try:
         return loaded(request.param, request.config)
-    except ModelSpecError as err:
+    except ModelError as err:
         # Every test on this model errors with the one line (pytest.exit inside an xdist worker is an
         # INTERNALERROR); a checkpoint the user named was already loaded once before collection.
         pytest.fail(str(err), pytrace=False)
@@ -459,13 +459,13 @@ def pytest_runtest_logreport(report):
             _FAILED.update((c, m) for c, m in value)
 
 
-def loaded(spec, config=None):
-    """The `Bert` for `spec` (a string or a resolved `ModelSource`), loaded once per process."""
+def loaded(model_name, config=None):
+    """The `Bert` for `model_name` (a string or a resolved `ModelSource`), loaded once per process."""
     from bertcheck.subjects.subject import Bert
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages, directories or the cache
     cache = getattr(config, "cache", None)
-    bert = Bert.once(spec, cache.mkdir("bertcheck-models") if cache is not None else None)
+    bert = Bert.once(model_name, cache.mkdir("bertcheck-models") if cache is not None else None)
     bert.shares_observations = True  # no property changes the plugin's models: an observation can serve several
     return bert
 
@@ -511,15 +511,15 @@ def pytest_sessionfinish(session):
         config.stash[_NOTHING_CHECKED] = missing
     if config.getoption("bert_store_durations"):
         workers = getattr(config.option, "numprocesses", None) or 0
-        _TIMINGS.save(config.getoption("bert_store_durations"), workers, _specs(config))
+        _TIMINGS.save(config.getoption("bert_store_durations"), workers, _model_names(config))
     if config.getoption("bert_worst_json"):
         from bertcheck.properties.worst import save
 
-        save(config.getoption("bert_worst_json"), worst, _specs(config), config.stash[_RUN].about())
+        save(config.getoption("bert_worst_json"), worst, _model_names(config), config.stash[_RUN].about())
 
 
-def _specs(config) -> list[str]:
-    return [source.spec for source in config.stash.get(_SOURCES, [])]
+def _model_names(config) -> list[str]:
+    return [source.model_name for source in config.stash.get(_SOURCES, [])]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -544,7 +544,7 @@ def pytest_terminal_summary(terminalreporter, config):
         )
     for line in _declared(config):
         terminalreporter.write_line(line)
-    lines = table(config.stash.get(WORST_KEY, {}), _specs(config), rows())
+    lines = table(config.stash.get(WORST_KEY, {}), _model_names(config), rows())
     if lines:
         terminalreporter.section("bertcheck: worst error per property, as a share of its tolerance (1 = the limit)")
         for line in lines:
@@ -574,7 +574,7 @@ def _coverage_summary(terminalreporter, config) -> None:
     """The input classes each property drew (`bertcheck.inputs.coverage`), and any it could draw and never did."""
     from bertcheck.inputs import coverage
 
-    lines, never = coverage.summary(config.stash.get(COVERAGE_KEY, {}), _specs(config))
+    lines, never = coverage.summary(config.stash.get(COVERAGE_KEY, {}), _model_names(config))
     if not lines:
         return
     terminalreporter.section("bertcheck: input classes drawn per property (examples; NEVER: not drawn in this run)")

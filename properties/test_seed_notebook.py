@@ -24,8 +24,8 @@ def assert_close(actual, expected, what):
 
 
 def test_the_seed_sentence_tokenizes_to_the_notebook_ids(bert):
-    if bert.spec not in EMBEDDED and len(bert.tokenizer) != 30522:
-        pytest.skip(f"{bert.spec}'s tokenizer is not the bert-base-uncased WordPiece vocab")
+    if bert.model_name not in EMBEDDED and len(bert.tokenizer) != 30522:
+        pytest.skip(f"{bert.model_name}'s tokenizer is not the bert-base-uncased WordPiece vocab")
     ids = bert.encode(Case((SENTENCE,)))["input_ids"]
     assert ids.tolist() == [BERT_BASE_UNCASED_IDS]
 

@@ -31,8 +31,8 @@ def device_guard():
         yield
 
 
-def _load(spec: str, cache_dir: Path) -> Bert:
-    return Bert.once(spec, cache_dir)  # the process's one copy, shared with the plugin's `bert` fixture
+def _load(model_name: str, cache_dir: Path) -> Bert:
+    return Bert.once(model_name, cache_dir)  # the process's one copy, shared with the plugin's `bert` fixture
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +55,11 @@ def minilm(model_cache) -> Bert:
 
 @pytest.fixture
 def fresh(model_cache):
-    """fresh(spec, dtype) -> a Bert over its own copy of the HF model, free to break."""
+    """fresh(model_name, dtype) -> a Bert over its own copy of the HF model, free to break."""
 
-    def make(spec: str = "random:tiny", dtype: torch.dtype = torch.float32) -> Bert:
-        base = _load(spec, model_cache)
+    def make(model_name: str = "random:tiny", dtype: torch.dtype = torch.float32) -> Bert:
+        base = _load(model_name, model_cache)
         model = copy.deepcopy(base.model()).to(dtype).eval()
-        return Bert(base.spec, model, base.tokenizer)
+        return Bert(base.model_name, model, base.tokenizer)
 
     return make

@@ -45,18 +45,18 @@ def test_the_environment_variable_names_the_models_when_the_option_is_absent(pyt
 
 
 @pytest.mark.parametrize(
-    "spec, message",
+    "model_name, message",
     [
         ("bert-huge", "unknown model"),
         ("./missing-checkpoint", "does not exist"),
         ("random:nope", "no random config 'nope'"),
     ],
 )
-def test_a_bad_model_stops_the_run_before_any_test_with_one_message(pytester, spec, message):
+def test_a_bad_model_stops_the_run_before_any_test_with_one_message(pytester, model_name, message):
     pytester.makepyfile(test_p=PASSING_PROPERTY)
-    result = pytester.runpytest("--bert-model", spec)
+    result = pytester.runpytest("--bert-model", model_name)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: --bert-model '{spec}': *{message}*"])
+    result.stderr.fnmatch_lines([f"ERROR: --bert-model '{model_name}': *{message}*"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     assert "collected" not in result.stdout.str()
 

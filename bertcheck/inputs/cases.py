@@ -20,14 +20,14 @@ def _dtype(dtype: torch.dtype) -> str:
 
 class Example(Protocol):
     """What every generated example gives a failure report: its input in words, and one command that
-    reruns the property on exactly it. `spec` is the model spec (as for ``--bert-model``)."""
+    reruns the property on exactly it. `model_name` is the model as named (as for ``--bert-model``)."""
 
     dtype: torch.dtype
     device: str
 
-    def describe(self, spec: str) -> list[str]: ...
+    def describe(self, model_name: str) -> list[str]: ...
 
-    def reproduce(self, spec: str, key: str) -> str: ...
+    def reproduce(self, model_name: str, key: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -85,14 +85,14 @@ class Case:
         # command line, where plain shell quoting cannot carry a NUL.
         return json.dumps([list(t) if isinstance(t, tuple) else t for t in self.texts], ensure_ascii=True)
 
-    def describe(self, spec: str) -> list[str]:
+    def describe(self, model_name: str) -> list[str]:
         shown = [list(t) if isinstance(t, tuple) else t for t in self.texts]
         return [
-            f"model: {spec}   dtype: {_dtype(self.dtype)}   device: {self.device}   batch: {self.batch}",
+            f"model: {model_name}   dtype: {_dtype(self.dtype)}   device: {self.device}   batch: {self.batch}",
             f"{'sentence pairs' if self.pairs else 'sentences'}: {shown!r}"[:2000],
         ]
 
-    def reproduce(self, spec: str, key: str) -> str:
+    def reproduce(self, model_name: str, key: str) -> str:
         """One shell command that reruns `check` on exactly this input. Texts past `INLINE_TEXTS`
         characters of JSON go through a here-document on stdin (`--texts-file -`): a command line
         argument is limited (128 KiB on Linux), and a screenful of escapes is not readable either."""
@@ -103,7 +103,7 @@ class Case:
             "check",
             key,
             "--model",
-            spec,
+            model_name,
             "--dtype",
             str(self.dtype).removeprefix("torch."),
             "--device",
@@ -177,15 +177,15 @@ class LayerCase:
     def texts(self):  # what PropertyFailure shows as the input
         return ()
 
-    def describe(self, spec: str) -> list[str]:
+    def describe(self, model_name: str) -> list[str]:
         return [
-            f"model: {spec}   dtype: {_dtype(self.dtype)}   device: {self.device}   layer: {self.layer}",
+            f"model: {model_name}   dtype: {_dtype(self.dtype)}   device: {self.device}   layer: {self.layer}",
             f"hidden states: batch {self.batch}, tokens {self.tokens}, padded {self.pad} (rows 1+"
             f"{': fully padded' if self.pad == self.tokens else ''}), "
             f"std {SCALES[self.scale]:g} ({self.scale}), seed {self.seed}",
         ]
 
-    def reproduce(self, spec: str, key: str) -> str:
+    def reproduce(self, model_name: str, key: str) -> str:
         args = [
             "python",
             "-m",
@@ -193,7 +193,7 @@ class LayerCase:
             "check-layer",
             key,
             "--model",
-            spec,
+            model_name,
             "--layer",
             str(self.layer),
             "--batch",
@@ -234,13 +234,13 @@ class CandidateCase:
     def device(self) -> str:
         return self.inner.device
 
-    def describe(self, spec: str) -> list[str]:
-        return [f"candidate: {self.impl} ({self.kind} factory)", *self.inner.describe(spec)]
+    def describe(self, model_name: str) -> list[str]:
+        return [f"candidate: {self.impl} ({self.kind} factory)", *self.inner.describe(model_name)]
 
     def example_json(self) -> str:
         return example_json(self.inner)
 
-    def reproduce(self, spec: str, key: str) -> str:
+    def reproduce(self, model_name: str, key: str) -> str:
         option = "--impl" if self.kind == "layer" else "--model-impl"
         args = [
             "python",
@@ -250,7 +250,7 @@ class CandidateCase:
             option,
             self.impl,
             "--model",
-            spec,
+            model_name,
             "--property",
             key,
             "--example",

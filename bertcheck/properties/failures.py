@@ -31,7 +31,7 @@ class PropertyFailure(AssertionError):
         expectation: str,
         details: list[str],
         case: Example | None = None,
-        spec: str | None = None,
+        model_name: str | None = None,
     ):
         self.key = key  # the property's key (`bertcheck check KEY`, `verify --property KEY`)
         self.title = title
@@ -40,7 +40,7 @@ class PropertyFailure(AssertionError):
         self.expectation = expectation
         self.details = details
         self.case = case
-        self.spec = spec
+        self.model_name = model_name
         super().__init__(self.report())
 
     @property
@@ -48,15 +48,20 @@ class PropertyFailure(AssertionError):
         """The property's key: `key`'s name in bertcheck 0.1, kept until 0.2."""
         return self.key
 
+    @property
+    def spec(self) -> str:
+        """The model's name: `model_name`'s name in bertcheck 0.1, kept until 0.2 ("spec" is the architecture now)."""
+        return self.model_name
+
     def report(self) -> str:
         lines = [
             f"Property '{self.title}' failed at {self.where}, activation '{self.activation}'",
             f"  expected: {self.expectation}",
             *(f"  {line}" for line in self.details),
         ]
-        if self.case is not None and self.spec is not None:
-            lines += ["Input:", *(f"  {line}" for line in self.case.describe(self.spec))]
-            lines += ["Reproduce:", f"  {self.case.reproduce(self.spec, self.key)}"]
+        if self.case is not None and self.model_name is not None:
+            lines += ["Input:", *(f"  {line}" for line in self.case.describe(self.model_name))]
+            lines += ["Reproduce:", f"  {self.case.reproduce(self.model_name, self.key)}"]
         return "\n".join(lines)
 
     def example(self) -> dict | None:
@@ -70,7 +75,7 @@ class PropertyFailure(AssertionError):
         from bertcheck.inputs.cases import CandidateCase, example_json
 
         text = self.case.example_json() if isinstance(self.case, CandidateCase) else example_json(self.case)
-        return {"property": self.key, "model": self.spec, "example": json.loads(text)}
+        return {"property": self.key, "model": self.model_name, "example": json.loads(text)}
 
     def with_details(self, more: list[str]) -> "PropertyFailure":
         """The same failure with `more` lines after its details (a diagnosis)."""
@@ -93,7 +98,7 @@ class PropertyFailure(AssertionError):
             expectation=self.expectation,
             details=self.details,
             case=self.case,
-            spec=self.spec,
+            model_name=self.model_name,
         )
 
 
@@ -161,11 +166,18 @@ SHRINKING = ShrinkClock()
 
 class Judge:
     """Judges one property on one example: compares what it is given and builds the failure, which names
-    the property (key and title), the example and the model spec; it holds the real tokens compared
+    the property (key and title), the example and the model's name; it holds the real tokens compared
     and, for a property that reads a hooked forward, its activations."""
 
-    def __init__(self, key: str, title: str, case: Example, spec: str, real: torch.Tensor, acts=None):
-        self.key, self.title, self.case, self.spec, self.real, self.acts = key, title, case, spec, real, acts
+    def __init__(self, key: str, title: str, case: Example, model_name: str, real: torch.Tensor, acts=None):
+        self.key, self.title, self.case, self.model_name, self.real, self.acts = (
+            key,
+            title,
+            case,
+            model_name,
+            real,
+            acts,
+        )
 
     def fail(self, where: str | None, activation: str, expectation: str, details: list[str]) -> PropertyFailure:
         """The failure at `activation`; `where` None: the layer its name says (`names.where_of_name`)."""
@@ -177,7 +189,7 @@ class Judge:
             expectation=expectation,
             details=details,
             case=self.case,
-            spec=self.spec,
+            model_name=self.model_name,
         )
 
     def get(self, where: str, name: str) -> torch.Tensor:

@@ -44,7 +44,7 @@ def _same_states(judge: Judge, actual, expected, tolerance, expectation: str, to
 
 def _start(bert: Bert, case: Case, key: str, title: str):
     inputs = bert.encode(case)
-    judge = Judge(key, title, case, bert.spec, inputs["attention_mask"].bool())
+    judge = Judge(key, title, case, bert.model_name, inputs["attention_mask"].bool())
     return judge, inputs, bert.model(case.dtype, case.device)
 
 
@@ -246,9 +246,9 @@ def pooler(bert: Bert, case: Case) -> float:
     __tracebackhide__ = True
     judge, inputs, model = _start(bert, case, "pooler", "the pooler")
     if getattr(model, "pooler", None) is None:
-        raise Unavailable(f"{bert.spec} has no pooler (BertModel(add_pooling_layer=False)): nothing to check")
+        raise Unavailable(f"{bert.model_name} has no pooler (BertModel(add_pooling_layer=False)): nothing to check")
     if NO_POOLER in bert.notes:
-        raise Unavailable(f"{bert.spec}: {NO_POOLER}")
+        raise Unavailable(f"{bert.model_name}: {NO_POOLER}")
     captured = {}
     hook = model.pooler.dense.register_forward_hook(lambda module, args, out: captured.setdefault("pooler.pre", out))
     try:

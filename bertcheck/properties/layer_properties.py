@@ -40,9 +40,9 @@ class LayerRun:
         self.cand, self.bert, self.case, self.config = cand, bert, case, bert.config
         self.x, self.mask = case.states(bert.config.hidden_size)
         self.hf = bert.model(case.dtype, case.device).encoder.layer[case.layer]
-        self.judge = Judge(key, title, cand.wrap(case), bert.spec, self.mask.bool())
+        self.judge = Judge(key, title, cand.wrap(case), bert.model_name, self.mask.bool())
         cand.follow(bert)
-        key = (bert.spec, case.layer, case.dtype, str(case.device))
+        key = (bert.model_name, case.layer, case.dtype, str(case.device))
         self.fn = cand.build(self.hf, bert.config, key=key, repair=bert.reload)
 
     def name(self, short: str) -> str:

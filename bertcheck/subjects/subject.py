@@ -52,7 +52,7 @@ class Observation:
     """What one example produced: the encoded inputs and every activation of one hooked forward."""
 
     case: Case
-    spec: str  # the model's, for messages
+    model_name: str  # the model's, for messages
     inputs: dict[str, torch.Tensor]
     acts: Activations
 
@@ -62,7 +62,7 @@ class Observation:
         return self.inputs["attention_mask"].bool()
 
 
-_LOADED: dict[str, "Bert"] = {}  # spec -> Bert: one load per process, whatever asks first
+_LOADED: dict[str, "Bert"] = {}  # model name -> Bert: one load per process, whatever asks first
 
 
 def every_loaded() -> list["Bert"]:
@@ -73,8 +73,8 @@ def every_loaded() -> list["Bert"]:
 class Bert:
     """One model under test. Load once per process; dtype and device copies are made on first use."""
 
-    def __init__(self, spec: str, model, tokenizer, notes: Sequence[str] = (), source: ModelSource | None = None):
-        self.spec = spec  # as given to --bert-model: what every message and reproduce line names
+    def __init__(self, model_name: str, model, tokenizer, notes: Sequence[str] = (), source: ModelSource | None = None):
+        self.model_name = model_name  # as given to --bert-model: what every message and reproduce line names
         self.source = source  # where it was loaded from (None: built in memory, by a test)
         self.config = model.config
         self.tokenizer = tokenizer
@@ -97,13 +97,18 @@ class Bert:
         self.shares_observations = False
         self.observations: OrderedDict = OrderedDict()
 
+    @property
+    def spec(self) -> str:
+        """The model's name: `model_name`'s name in bertcheck 0.1, kept until 0.2 ("spec" is the architecture now)."""
+        return self.model_name
+
     @classmethod
-    def load(cls, spec: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
-        source = spec if isinstance(spec, ModelSource) else resolve(spec)
+    def load(cls, model_name: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
+        source = model_name if isinstance(model_name, ModelSource) else resolve(model_name)
         model, tokenizer, notes = load_model(source, cache_dir)
         # config.json's audit (a float16 checkpoint that transformers 4.x upcasts on load says so only there)
         # and the loaded model's, each said once.
-        bert = cls(source.spec, model, tokenizer, list(dict.fromkeys([*source.notes, *notes])), source)
+        bert = cls(source.model_name, model, tokenizer, list(dict.fromkeys([*source.notes, *notes])), source)
         bert._cache_dir = cache_dir
         return bert
 
@@ -122,11 +127,11 @@ class Bert:
         self.observations.clear()  # results on the changed model (`one_forward.observed`)
 
     @classmethod
-    def once(cls, spec: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
-        """The `Bert` for `spec`, loaded once per process and shared (the pytest fixtures, the API)."""
-        key = spec.spec if isinstance(spec, ModelSource) else spec
+    def once(cls, model_name: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
+        """The `Bert` for `model_name`, loaded once per process and shared (the pytest fixtures, the API)."""
+        key = model_name.model_name if isinstance(model_name, ModelSource) else model_name
         if key not in _LOADED:
-            _LOADED[key] = cls.load(spec, cache_dir)
+            _LOADED[key] = cls.load(model_name, cache_dir)
         return _LOADED[key]
 
     def model(self, dtype: torch.dtype = torch.float32, device: str = "cpu"):
@@ -179,7 +184,7 @@ class Bert:
             self._drop(key)
         for key in self._lent:
             for forget in self.on_drop:
-                forget(self.spec, key)
+                forget(self.model_name, key)
         self._lent.clear()
 
     def _drop(self, key: tuple) -> None:
@@ -188,7 +193,7 @@ class Bert:
         self._references.pop(key, None)
         self._undropped.pop(key, None)
         for forget in self.on_drop:
-            forget(self.spec, key)
+            forget(self.model_name, key)
 
     @contextmanager
     def attention(self, implementation: str | None, dtype: torch.dtype = torch.float32, device: str = "cpu"):
@@ -237,7 +242,7 @@ class Bert:
     def unsupported(self, case: Case) -> str | None:
         """Why this model cannot take `case` as a BERT input (None when it can)."""
         if case.pairs and not self.takes_pairs:
-            return f"{self.spec} has type_vocab_size={self.config.type_vocab_size}: it takes no sentence pairs"
+            return f"{self.model_name} has type_vocab_size={self.config.type_vocab_size}: it takes no sentence pairs"
         return None
 
     def reference(self, dtype: torch.dtype = torch.float32, device: str = "cpu") -> ReferenceBert:

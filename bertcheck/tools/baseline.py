@@ -4,7 +4,7 @@ A baseline is one safetensors file (never pickle): for each probe, its token ids
 activation of every layer plus the hidden states, from one hooked forward; each input form of the API
 (`bertcheck.properties.input_forms`) on the padded and pair probes, its last hidden state, or why it has none; and,
 in the header, JSON metadata: bertcheck, transformers, torch, python and platform versions, the model
-spec, the config (and a hash of its architecture fields), dtype, attention implementation, the probe set
+name, the config (and a hash of its architecture fields), dtype, attention implementation, the probe set
 and its hash, the state_dict keys and shapes, and each form's status.
 
 Compare reports structure first (hidden-state count, activation names and shapes, state_dict keys and
@@ -209,8 +209,8 @@ def metadata(bert: Bert, dtype: torch.dtype, attention: str) -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "model": bert.spec,
-        # The checkpoint's identity (its files, or a random spec's recipe): compared, not the spec string.
+        "model": bert.model_name,
+        # The checkpoint's identity (its files, or a random model's recipe): compared, not the name.
         "fingerprint": bert.source.fingerprint() if bert.source is not None else None,
         "config": json.loads(json.dumps(bert.config.to_dict(), default=str)),
         "config_hash": _hash(architecture(bert.config)),
@@ -243,7 +243,7 @@ def record(
     ensure_writable(out, update=update)
     attention = attention or getattr(bert.model(dtype).config, "_attn_implementation", None) or "eager"
     meta = metadata(bert, dtype, attention)
-    with _progress(len(PROBES), f"recording {bert.spec}") as bar:
+    with _progress(len(PROBES), f"recording {bert.model_name}") as bar:
         tensors, meta["hidden_states"], meta["forms"] = observe(bert, dtype, attention, bar, device)
     _save(out, meta, tensors, update=update)
     return meta
@@ -718,24 +718,24 @@ def _rows(baseline: Baseline, live: dict, tolerance: Tolerance, n_layers: int) -
 
 def _same_checkpoint(baseline: Baseline, bert: Bert) -> str | None:
     """`BaselineError` unless `bert` is the checkpoint the baseline was recorded on, judged by content
-    (the fingerprint of its files), whatever path or spec string names it now. Returns a note when
-    only the spec string can say (a baseline from before fingerprints, or a model built in memory)."""
+    (the fingerprint of its files), whatever path or name names it now. Returns a note when
+    only the model's name can say (a baseline from before fingerprints, or a model built in memory)."""
     meta = baseline.meta
     recorded, live = meta.get("fingerprint"), bert.source.fingerprint() if bert.source is not None else None
     if recorded is None or live is None:
-        if meta["model"] != bert.spec:
-            raise BaselineError(f"{baseline.path} was recorded on model {meta['model']!r}, not {bert.spec!r}")
+        if meta["model"] != bert.model_name:
+            raise BaselineError(f"{baseline.path} was recorded on model {meta['model']!r}, not {bert.model_name!r}")
         missing = "recorded" if recorded is None else "live"
-        return f"checkpoint identified by its spec {bert.spec!r} only (no fingerprint {missing})"
+        return f"checkpoint identified by its name {bert.model_name!r} only (no fingerprint {missing})"
     if recorded != live:
         raise BaselineError(
-            f"{baseline.path} was recorded on another checkpoint: fingerprint {recorded} (spec "
-            f"{meta['model']!r} then), {live} for {bert.spec!r} here; name the recorded one with --model"
+            f"{baseline.path} was recorded on another checkpoint: fingerprint {recorded} (model "
+            f"{meta['model']!r} then), {live} for {bert.model_name!r} here; name the recorded one with --model"
         )
     return (
         None
-        if meta["model"] == bert.spec
-        else f"recorded as {meta['model']!r}, the same checkpoint as {bert.spec!r} here"
+        if meta["model"] == bert.model_name
+        else f"recorded as {meta['model']!r}, the same checkpoint as {bert.model_name!r} here"
     )
 
 

@@ -186,14 +186,14 @@ def end_to_end_cost(bert, batch: int, tokens: int, repeat: int) -> dict:
     }
 
 
-def load_time(spec: str, cache_dir: Path, repeat: int = 3) -> tuple[float, float]:
+def load_time(model_name: str, cache_dir: Path, repeat: int = 3) -> tuple[float, float]:
     """(first load, least of later loads) in this process: the first builds the cache if needed."""
     from bertcheck.subjects.subject import Bert
 
     start = time.perf_counter()
-    Bert.load(spec, cache_dir)
+    Bert.load(model_name, cache_dir)
     first = time.perf_counter() - start
-    later = min(_timed(lambda: Bert.load(spec, cache_dir)) for _ in range(repeat))
+    later = min(_timed(lambda: Bert.load(model_name, cache_dir)) for _ in range(repeat))
     return first, later
 
 
@@ -432,13 +432,13 @@ def run(
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "models": {},
     }
-    for spec in models:
-        first, later = load_time(spec, cache_dir)
-        bert = Bert.load(spec, cache_dir)
+    for model_name in models:
+        first, later = load_time(model_name, cache_dir)
+        bert = Bert.load(model_name, cache_dir)
         entry = {"load_first_s": first, "load_s": later, "bare_s": {}, "ratio": {}, "forwards": {}}
         for b, t in shapes:
             entry["bare_s"][f"B{b} L{t}"] = bare_forward(bert, b, t, repeat if t < 512 or b == 1 else 1)
-            progress(f"{spec} bare B{b} L{t}: {entry['bare_s'][f'B{b} L{t}']:.3f} s")
+            progress(f"{model_name} bare B{b} L{t}: {entry['bare_s'][f'B{b} L{t}']:.3f} s")
         for b, t in property_shapes:
             bare = entry["bare_s"].get(f"B{b} L{t}") or bare_forward(bert, b, t, repeat)
             row = {}
@@ -450,15 +450,16 @@ def run(
             entry["ratio"][f"B{b} L{t}"] = row
             entry.setdefault("end_to_end", {})[f"B{b} L{t}"] = e2e = end_to_end_cost(bert, b, t, max(1, repeat - 1))
             progress(
-                f"{spec} end to end B{b} L{t}: one example {e2e['example_over_floor']:.2f}x the candidate's call, "
-                f"one float64 reference forward and HF's own ({e2e['example_over_call_and_reference']:.2f}x the "
+                f"{model_name} end to end B{b} L{t}: one example {e2e['example_over_floor']:.2f}x the candidate's "
+                f"call, one float64 reference forward and HF's own ({e2e['example_over_call_and_reference']:.2f}x the "
                 f"first two); diagnosis {e2e['diagnosis_over_reference_forwards']:.2f}x "
                 f"{e2e['catalogue_entries']} reference forwards"
             )
             progress(
-                f"{spec} properties B{b} L{t}: " + ", ".join(f"{k} {v:.2f}x" for k, v in row.items() if v is not None)
+                f"{model_name} properties B{b} L{t}: "
+                + ", ".join(f"{k} {v:.2f}x" for k, v in row.items() if v is not None)
             )
-        result["models"][spec] = entry
+        result["models"][model_name] = entry
     if with_suite:
         result["suites"] = []
         for n in workers:
@@ -559,10 +560,10 @@ def table(result: dict) -> list[str]:
         f"bertcheck bench, {result['date']}: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
         f"transformers {m['transformers']}, 1 torch thread"
     ]
-    for spec, entry in result["models"].items():
+    for model_name, entry in result["models"].items():
         lines += [
             "",
-            f"{spec}: load {entry['load_s']:.2f} s (first {entry['load_first_s']:.2f} s)",
+            f"{model_name}: load {entry['load_s']:.2f} s (first {entry['load_first_s']:.2f} s)",
             "  bare forward, seconds:  " + "  ".join(f"{k} {v:.3f}" for k, v in entry["bare_s"].items()),
         ]
         shapes = list(entry["ratio"])

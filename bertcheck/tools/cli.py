@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="run one property on one input")
     check.add_argument("property", choices=list(MODEL), help="the property to check")
-    check.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
+    check.add_argument("--model", default="random:bert-base-uncased", help="model, as for --bert-model")
     check.add_argument("--dtype", choices=CHECK_DTYPES, default="float32")
     check.add_argument("--device", default="cpu")
     texts = check.add_mutually_exclusive_group(required=True)
@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     layer = commands.add_parser("check-layer", help="run one layer property on generated hidden states")
     layer.add_argument("property", choices=list(LAYER), help="the layer property to check")
-    layer.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
+    layer.add_argument("--model", default="random:bert-base-uncased", help="model, as for --bert-model")
     for name, default in (("--layer", 0), ("--batch", 1), ("--tokens", 8), ("--pad", 0), ("--seed", 0)):
         layer.add_argument(name, type=int, default=default)
     layer.add_argument("--scale", choices=list(SCALES), default="unit", help="standard deviation of the states")
@@ -70,9 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODULE:ATTR",
         help="a model factory: factory(hf_model) -> fn(input_ids, attention_mask, token_type_ids)",
     )
-    verify.add_argument(
-        "--model", default="random:bert-base-uncased", help="model spec whose weights the candidate takes"
-    )
+    verify.add_argument("--model", default="random:bert-base-uncased", help="model whose weights the candidate takes")
     verify.add_argument("--property", action="append", metavar="NAME", help="run only this property (repeatable)")
     verify.add_argument("--examples", type=int, default=25, help="examples per property (default 25)")
     verify.add_argument(
@@ -99,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     action = baseline.add_subparsers(dest="action", required=True)
     rec = action.add_parser("record", help="record every activation on the fixed probe set")
     rec.add_argument("--out", required=True, metavar="FILE", help="the baseline to write (safetensors)")
-    rec.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
+    rec.add_argument("--model", default="random:bert-base-uncased", help="model, as for --bert-model")
     rec.add_argument("--dtype", choices=DTYPES, default="float32")
     rec.add_argument("--attention", help="attention implementation (default: the model's own; eager on 4.33)")
     rec.add_argument("--update", action="store_true", help="overwrite FILE if it exists")
@@ -108,12 +106,12 @@ def _parser() -> argparse.ArgumentParser:
         "compare", help="compare the live model against a baseline: exit 0 within tolerance, 1 drift, 2 unusable"
     )
     cmp_.add_argument("file", metavar="FILE")
-    cmp_.add_argument("--model", help="model spec (default: the one the baseline was recorded on)")
+    cmp_.add_argument("--model", help="model (default: the one the baseline was recorded on)")
     cmp_.add_argument("--update", action="store_true", help="after comparing, rewrite FILE from the live model")
     cmp_.add_argument("--verbose", action="store_true", help="list every layer x activation, not only those that drift")
     cmp_.add_argument("--device", default="cpu", help="where the live model runs")
     walk = commands.add_parser("walk", help="the seed notebook as a report: each step of each layer, checked")
-    walk.add_argument("--model", default="random:bert-base-uncased", help="model spec, as for --bert-model")
+    walk.add_argument("--model", default="random:bert-base-uncased", help="model, as for --bert-model")
     walk.add_argument("--sentence", default="this is a test sentence")
     walk.add_argument("--device", default="cpu")
     walk.add_argument(
@@ -126,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
         "--json", default="bench.json", metavar="FILE", help="where to write the results (default bench.json)"
     )
     bench.add_argument(
-        "--model", action="append", help="model spec (repeatable; default random:bert-base-uncased and minilm)"
+        "--model", action="append", help="model (repeatable; default random:bert-base-uncased and minilm)"
     )
     bench.add_argument("--quick", action="store_true", help="B1 at L8 and L32 only, one repeat: a smoke run")
     bench.add_argument("--no-suite", action="store_true", help="skip timing `pytest -n N properties`")
@@ -217,7 +215,7 @@ def _bench(args) -> int:
 
 def _baseline(args) -> int:
     from bertcheck.tools.baseline import BaselineError, compare, ensure_writable, load, record, update
-    from bertcheck.subjects.models import ModelSpecError
+    from bertcheck.subjects.models import ModelError
     from bertcheck.subjects.subject import Bert
 
     try:
@@ -255,14 +253,14 @@ def _baseline(args) -> int:
             update(result, bert)
             print(f"updated {args.file} from the live model")
             return 0
-    except (BaselineError, ModelSpecError, ValueError) as err:
+    except (BaselineError, ModelError, ValueError) as err:
         print(f"bertcheck baseline: {_said(err, args)}", file=sys.stderr)
         return 2
     return 1 if result.drifted else 0
 
 
 def _walk(args) -> int:
-    from bertcheck.subjects.models import ModelSpecError
+    from bertcheck.subjects.models import ModelError
     from bertcheck.subjects.subject import Bert
     from bertcheck.tools.walk import plot, walk
 
@@ -270,7 +268,7 @@ def _walk(args) -> int:
         bert = Bert.load(args.model)
         _say_notes(bert)
         steps = walk(bert, args.sentence, device=args.device)
-    except (ModelSpecError, ValueError) as err:
+    except (ModelError, ValueError) as err:
         print(f"bertcheck walk: {_said(err, args)}", file=sys.stderr)
         return 2
     for line in steps.lines():
@@ -290,7 +288,7 @@ def _verify(args) -> int:
 
     from bertcheck.subjects.candidate import CandidateError, candidate_at
     from bertcheck.inputs.cases import Case, example_from_json
-    from bertcheck.subjects.models import ModelSpecError
+    from bertcheck.subjects.models import ModelError
     from bertcheck.subjects.subject import Bert
     from bertcheck.tools.verify import run
 
@@ -318,7 +316,7 @@ def _verify(args) -> int:
             max_time=args.max_time,
             progress=Progress(sys.stderr),
         )
-    except (ValueError, ModelSpecError, CandidateError) as err:
+    except (ValueError, ModelError, CandidateError) as err:
         print(f"bertcheck verify: {_said(err, args)}", file=sys.stderr)
         return 2
     print(report.text())
@@ -368,7 +366,7 @@ def _texts(args) -> str:
 def _say_notes(bert) -> None:
     """What the audit of the checkpoint said (a float16 checkpoint, one token type): on stderr, never hidden."""
     for note in bert.notes:
-        print(f"bertcheck: note: {bert.spec}: {note}", file=sys.stderr)
+        print(f"bertcheck: note: {bert.model_name}: {note}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -423,9 +421,9 @@ def _example(args):
 def _said(err: Exception, args) -> str:
     """An error in the words of the command line: a model that cannot be checked is said of `--model`,
     the option typed here (or of the baseline, whose model was not typed), not of pytest's --bert-model."""
-    from bertcheck.subjects.models import ModelSpecError
+    from bertcheck.subjects.models import ModelError
 
-    if not isinstance(err, ModelSpecError):
+    if not isinstance(err, ModelError):
         return str(err)
     return err.said_as("--model" if getattr(args, "model", None) else "the baseline's model")
 
@@ -449,12 +447,12 @@ def _main(args) -> int:
     if args.command == "verify":
         return _verify(args)
     from bertcheck.properties.failures import PropertyFailure, Unavailable
-    from bertcheck.subjects.models import ModelSpecError
+    from bertcheck.subjects.models import ModelError
     from bertcheck.properties.registry import run_layer_property, run_model_property
 
     try:
         bert, case = _example(args)
-    except (ValueError, OSError, ModelSpecError) as err:
+    except (ValueError, OSError, ModelError) as err:
         print(f"bertcheck: {_said(err, args)}", file=sys.stderr)
         return 2
     try:

@@ -73,7 +73,7 @@ class Result:
 class Report:
     candidate: str
     kind: str
-    spec: str  # the model's
+    model_name: str  # the model's
     results: list[Result] = field(default_factory=list)
     interrupted: bool = False  # Ctrl-C: the results are those that finished
     planned: int = 0  # how many properties were to run
@@ -95,7 +95,7 @@ class Report:
     def table(self) -> list[str]:
         rows = [("property", "result", "examples", "worst error", "counterexample (shrunk)")]
         for r in self.results:
-            worst = "inf" if math.isinf(r.worst) else f"{r.worst:.3g}"
+            worst = "> 1" if math.isinf(r.worst) else f"{r.worst:.3g}"  # failed: past the tolerance
             if r.not_applicable is not None:
                 rows.append((r.property, r.status, str(r.examples), "-", r.not_applicable))
             elif r.error is not None:
@@ -103,7 +103,7 @@ class Report:
             elif r.failure is not None:
                 where = f"{r.failure.where}, {r.failure.activation}"
                 inner = getattr(r.failure.case, "inner", r.failure.case)
-                case = inner.describe(self.spec)[-1] if inner is not None else ""
+                case = inner.describe(self.model_name)[-1] if inner is not None else ""
                 rows.append((r.property, r.status, str(r.examples), worst, f"{where}: {case}" + _stopped(r)))
             else:
                 rows.append((r.property, r.status, str(r.examples), worst, r.stopped or ""))
@@ -115,7 +115,7 @@ class Report:
         skipped = sum(r.not_applicable is not None for r in self.results)
         stopped = sum(r.stopped is not None for r in self.results)
         lines = [
-            f"bertcheck verify: {self.kind} candidate {self.candidate} against {self.spec}: "
+            f"bertcheck verify: {self.kind} candidate {self.candidate} against {self.model_name}: "
             f"{passed} of {len(self.results)} properties hold"
             + (f", {skipped} do not apply" if skipped else "")
             + (f", {stopped} stopped at the time budget" if stopped else "")
@@ -199,9 +199,9 @@ def _run_one(
             lines = [
                 str(err),
                 "Input:",
-                *(f"  {line}" for line in wrapped.describe(bert.spec)),
+                *(f"  {line}" for line in wrapped.describe(bert.model_name)),
                 "Reproduce:",
-                f"  {wrapped.reproduce(bert.spec, name)}",
+                f"  {wrapped.reproduce(bert.model_name, name)}",
             ]
             result.error = CandidateError("\n".join(lines))
             result.last_case = case
@@ -328,7 +328,7 @@ def run(
     if max_time is not None and not max_time > 0:
         raise ValueError(f"max_time {max_time}: give a positive number of seconds")
     max_batch = LAYER_MAX_BATCH if candidate.kind == "layer" else MODEL_MAX_BATCH
-    report = Report(candidate.name, candidate.kind, bert.spec, planned=len(names))
+    report = Report(candidate.name, candidate.kind, bert.model_name, planned=len(names))
     report.left_out = runs.left_out(asked, device, bert.max_length, max_batch)
     end = None if max_time is None else time.monotonic() + max_time
     with guard():  # bertcheck's own code names the device of every tensor it makes (bertcheck.inputs.devices)

@@ -37,7 +37,7 @@ class Step:
 
 @dataclass
 class Walk:
-    spec: str  # the model's
+    model_name: str  # the model's
     sentence: str
     tokens: list[str]
     ids: list[int]
@@ -52,7 +52,7 @@ class Walk:
             return "-" if v is None else f"{v:.2g}"
 
         out = [
-            f"bertcheck walk: {self.spec}",
+            f"bertcheck walk: {self.model_name}",
             f"sentence: {self.sentence!r}",
             f"tokens:   {self.tokens}",
             f"ids:      {self.ids}",
@@ -147,7 +147,7 @@ def walk(bert: Bert, sentence: str = "this is a test sentence", device: str = "c
                 )
             )
     tokens = bert.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
-    return Walk(bert.spec, sentence, tokens, inputs["input_ids"][0].tolist(), steps)
+    return Walk(bert.model_name, sentence, tokens, inputs["input_ids"][0].tolist(), steps)
 
 
 def _judge(step: Step, actual: torch.Tensor, expected: torch.Tensor) -> Step:
@@ -204,7 +204,7 @@ def plot(result: Walk, path: Path) -> None:
         title="LayerNorm: |mean z|, |var z - v/(v+eps)|",
     )
     right.legend(fontsize=7)
-    fig.suptitle(f"bertcheck walk: {result.spec}: {result.sentence!r}")
+    fig.suptitle(f"bertcheck walk: {result.model_name}: {result.sentence!r}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

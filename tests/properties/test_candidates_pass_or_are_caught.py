@@ -20,14 +20,14 @@ def _assert_passes(report):
 # ---- real reimplementations ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", ["random:tiny", "minilm"])
-def test_bertchecks_own_reference_layer_passes_every_layer_property(spec, tiny, minilm):
-    _assert_passes(run(LayerCandidate(reference_layer), {"random:tiny": tiny, "minilm": minilm}[spec]))
+@pytest.mark.parametrize("model_name", ["random:tiny", "minilm"])
+def test_bertchecks_own_reference_layer_passes_every_layer_property(model_name, tiny, minilm):
+    _assert_passes(run(LayerCandidate(reference_layer), {"random:tiny": tiny, "minilm": minilm}[model_name]))
 
 
-@pytest.mark.parametrize("spec", ["random:tiny", "minilm"])
-def test_torch_transformer_encoder_layer_with_bert_weights_passes_every_layer_property(spec, tiny, minilm):
-    _assert_passes(run(LayerCandidate(impls.torch_encoder_layer), {"random:tiny": tiny, "minilm": minilm}[spec]))
+@pytest.mark.parametrize("model_name", ["random:tiny", "minilm"])
+def test_torch_transformer_encoder_layer_with_bert_weights_passes_every_layer_property(model_name, tiny, minilm):
+    _assert_passes(run(LayerCandidate(impls.torch_encoder_layer), {"random:tiny": tiny, "minilm": minilm}[model_name]))
 
 
 def test_bertchecks_own_reference_model_passes_every_model_property(tiny):

@@ -15,7 +15,7 @@ def test_the_report_names_property_layer_activation_differences_input_and_the_co
         expectation="ln1_in == attn_out + resid_pre, bit for bit (eval mode)",
         details=["Mismatched elements: 1 / 4 (25.0%)"],
         case=Case(("it's café\x00", "日本"), dtype=torch.float64),
-        spec="minilm",
+        model_name="minilm",
     )
     assert str(failure) == (
         "Property 'residual identity' failed at layer 3, activation 'blocks.3.ln1_in'\n"

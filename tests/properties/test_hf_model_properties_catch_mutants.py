@@ -303,8 +303,8 @@ BROKEN = {
 
 @pytest.mark.parametrize("broken", BROKEN, ids=list(BROKEN))
 def test_each_broken_model_fails_the_property_that_guards_it(fresh, broken):
-    spec, dtype, breaks, case, check, where, activation, words = BROKEN[broken]
-    bert = fresh(spec, dtype)
+    model_name, dtype, breaks, case, check, where, activation, words = BROKEN[broken]
+    bert = fresh(model_name, dtype)
     breaks(bert.model(dtype))
     case = Case(case.texts, dtype=dtype)
     with pytest.raises(PropertyFailure) as caught:
@@ -318,13 +318,13 @@ def test_each_broken_model_fails_the_property_that_guards_it(fresh, broken):
 
 
 @pytest.mark.parametrize("check", [k for k in MODEL if k != "eager-sdpa"])
-@pytest.mark.parametrize("spec", ["random:tiny", "minilm"])
+@pytest.mark.parametrize("model_name", ["random:tiny", "minilm"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-def test_every_property_holds_on_the_unbroken_models(fresh, spec, dtype, check):
+def test_every_property_holds_on_the_unbroken_models(fresh, model_name, dtype, check):
     # The other half of the mutant tests: the same inputs pass when nothing is broken.
     if check.startswith("form-") and lacked(FORMS[check.removeprefix("form-")]):
         pytest.skip(lacked(FORMS[check.removeprefix("form-")]))
-    bert = fresh(spec, dtype)
+    bert = fresh(model_name, dtype)
     for case in (SEED, PADDED, PAIR):
         assert run_model_property(bert, Case(case.texts, dtype=dtype), check) <= 1.0
 

@@ -41,7 +41,7 @@ def test_a_groups_items_of_one_model_and_shard_are_one_unit_and_every_other_item
 
 
 def _item(model, index):
-    params = {"bert": SimpleNamespace(spec=model)}
+    params = {"bert": SimpleNamespace(model_name=model)}
     if index is not None:
         params["bertcheck_shard"] = Shard(index, 4)
     return SimpleNamespace(callspec=SimpleNamespace(params=params))
@@ -51,7 +51,7 @@ def test_the_dtype_order_puts_the_rest_first_then_each_models_even_shards_before
     items = [_item("minilm", 1), _item("minilm", 0), _item("bert", 3), _item("bert", 2), _item("x", None)]
     ordered = sorted(items, key=dtype_order)
     got = [
-        (i.callspec.params["bert"].spec, getattr(i.callspec.params.get("bertcheck_shard"), "index", None))
+        (i.callspec.params["bert"].model_name, getattr(i.callspec.params.get("bertcheck_shard"), "index", None))
         for i in ordered
     ]
     assert got == [("x", None), ("bert", 2), ("bert", 3), ("minilm", 0), ("minilm", 1)]

@@ -18,7 +18,7 @@ from bertcheck.properties.registry import run_model_property
 from bertcheck.properties.failures import PropertyFailure, Unavailable
 from bertcheck.inputs.cases import LayerCase
 from bertcheck.properties.registry import run_layer_property
-from bertcheck.subjects.models import ModelSpecError, resolve
+from bertcheck.subjects.models import ModelError, resolve
 from bertcheck.spec.reference import ACTIVATIONS
 from bertcheck.subjects.subject import Bert
 
@@ -35,7 +35,7 @@ def isolated_models(monkeypatch):
 
 def _refused(path) -> str:
     """The one line a checkpoint is refused with, by resolve (config.json) or by the load."""
-    with pytest.raises(ModelSpecError) as caught:
+    with pytest.raises(ModelError) as caught:
         Bert.load(str(path))
     message = str(caught.value)
     assert "\n" not in message and message.startswith(f"--bert-model {str(path)!r}: "), message
@@ -159,7 +159,7 @@ def test_a_config_the_reference_does_not_implement_is_refused_before_loading_nam
     tmp_path, tiny, config, says
 ):
     path = checkpoints.save(tmp_path / "ckpt", tiny, config=config)
-    with pytest.raises(ModelSpecError) as caught:
+    with pytest.raises(ModelError) as caught:
         resolve(str(path))  # config.json alone: before pytest collects a test, before torch loads a weight
     assert says in str(caught.value) and "\n" not in str(caught.value)
 
@@ -177,7 +177,7 @@ def test_relative_position_scores_are_checked_where_transformers_implements_them
         tmp_path / kind, tiny, config={"position_embedding_type": kind}, extra=checkpoints.distance_embeddings(tiny)
     )
     if not RELATIVE_SUPPORTED:
-        with pytest.raises(ModelSpecError) as caught:
+        with pytest.raises(ModelError) as caught:
             resolve(str(path))
         assert (
             f"position_embedding_type={kind!r}: transformers {transformers.__version__}'s BertModel does not "

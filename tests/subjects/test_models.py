@@ -5,7 +5,7 @@ import torch
 
 from bertcheck.inputs.cases import Case
 from bertcheck.properties.registry import run_model_property
-from bertcheck.subjects.models import EMBEDDED, ModelSpecError, parse_specs, randomize_, resolve
+from bertcheck.subjects.models import EMBEDDED, ModelError, parse_model_names, randomize_, resolve
 from bertcheck.subjects.subject import Bert
 
 
@@ -44,7 +44,7 @@ def test_a_saved_checkpoint_directory_is_checked_like_the_embedded_models(tmp_pa
 )
 def test_a_broken_checkpoint_is_refused_before_loading_with_what_is_wrong(tmp_path, tiny, spoil, message):
     path = _checkpoint(tmp_path, tiny, **spoil)
-    with pytest.raises(ModelSpecError) as caught:
+    with pytest.raises(ModelError) as caught:
         resolve(str(path))
     assert message in str(caught.value)
     assert str(caught.value).startswith(f"--bert-model {str(path)!r}: ")
@@ -52,12 +52,12 @@ def test_a_broken_checkpoint_is_refused_before_loading_with_what_is_wrong(tmp_pa
 
 def test_corrupted_weights_are_reported_as_a_failed_load_not_a_traceback(tmp_path, tiny):
     path = _checkpoint(tmp_path, tiny, model__safetensors="this is not a safetensors file", pytorch_model__bin=None)
-    with pytest.raises(ModelSpecError, match=r"loading .* failed: "):
+    with pytest.raises(ModelError, match=r"loading .* failed: "):
         Bert.load(str(path))
 
 
 @pytest.mark.parametrize(
-    "spec, message",
+    "model_name, message",
     [
         ("bert-large-cased", "unknown model, and not in the local Hugging Face cache under that name. Give one of"),
         ("random:bert-large", "no random config 'bert-large'; known: random:bert-base-uncased, random:tiny"),
@@ -65,42 +65,42 @@ def test_corrupted_weights_are_reported_as_a_failed_load_not_a_traceback(tmp_pat
         ("bertcheck-tests/not-cached", "not in the local Hugging Face cache (bertcheck never downloads)"),
     ],
 )
-def test_specs_that_name_nothing_usable_say_what_was_tried(spec, message, tmp_path, monkeypatch):
+def test_model_names_that_name_nothing_usable_say_what_was_tried(model_name, message, tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(ModelSpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        resolve(spec)
+    with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve(model_name)
 
 
 def test_a_file_is_not_a_checkpoint(tmp_path):
     (tmp_path / "model.bin").write_bytes(b"\0")
-    with pytest.raises(ModelSpecError, match="is a file; give the checkpoint directory holding config.json"):
+    with pytest.raises(ModelError, match="is a file; give the checkpoint directory holding config.json"):
         resolve(str(tmp_path / "model.bin"))
 
 
 def test_an_empty_directory_is_not_a_checkpoint(tmp_path):
-    with pytest.raises(ModelSpecError, match="has no config.json"):
+    with pytest.raises(ModelError, match="has no config.json"):
         resolve(str(tmp_path))
 
 
-@pytest.mark.parametrize("spec", ["someone/tiny-bert", "bert-base-cased"], ids=["org/name", "a legacy id"])
-def test_a_hub_id_resolves_from_the_local_cache_only(tmp_path, tiny, monkeypatch, spec):
+@pytest.mark.parametrize("model_name", ["someone/tiny-bert", "bert-base-cased"], ids=["org/name", "a legacy id"])
+def test_a_hub_id_resolves_from_the_local_cache_only(tmp_path, tiny, monkeypatch, model_name):
     import huggingface_hub.constants
 
-    folder = tmp_path / ("models--" + spec.replace("/", "--"))
+    folder = tmp_path / ("models--" + model_name.replace("/", "--"))
     snapshot = folder / "snapshots" / "0123abcd"
     snapshot.mkdir(parents=True)
     _checkpoint(snapshot, tiny)
     (folder / "refs").mkdir()
     (folder / "refs" / "main").write_text("0123abcd")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    assert resolve(spec).path == snapshot
+    assert resolve(model_name).path == snapshot
 
 
-def test_specs_default_to_both_embedded_models_and_split_on_commas():
-    assert parse_specs(None) == parse_specs("") == list(EMBEDDED)
-    assert parse_specs("minilm, random:tiny") == ["minilm", "random:tiny"]
+def test_model_names_default_to_both_embedded_models_and_split_on_commas():
+    assert parse_model_names(None) == parse_model_names("") == list(EMBEDDED)
+    assert parse_model_names("minilm, random:tiny") == ["minilm", "random:tiny"]
     assert resolve("all-MiniLM-L6-v2").path == resolve("minilm").path
 
 

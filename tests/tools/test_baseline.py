@@ -318,7 +318,7 @@ def no_load(monkeypatch):
     """Fail any model load: a refusal must come before the recording, not after it."""
     from bertcheck.subjects.subject import Bert
 
-    def load(cls, spec, cache_dir=None):
+    def load(cls, model_name, cache_dir=None):
         raise AssertionError("the model was loaded before the place to write was checked")
 
     monkeypatch.setattr(Bert, "load", classmethod(load))
@@ -452,11 +452,11 @@ def test_a_release_that_breaks_one_input_form_fails_the_compare_naming_the_form(
 
     stock = Bert.load.__func__
 
-    def load(cls, spec, cache_dir=None):
-        bert = stock(cls, spec, cache_dir)
+    def load(cls, model_name, cache_dir=None):
+        bert = stock(cls, model_name, cache_dir)
         model = copy.deepcopy(bert.model())  # the worker's cached model stays unbroken
         mutants.FORM_BREAKS["mask-bool"][1](model)
-        return Bert(bert.spec, model, bert.tokenizer, source=bert.source)
+        return Bert(bert.model_name, model, bert.tokenizer, source=bert.source)
 
     monkeypatch.setattr(Bert, "load", classmethod(load))
     code, out, _ = _cli(capsys, "baseline", "compare", str(baseline))

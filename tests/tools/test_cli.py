@@ -25,7 +25,7 @@ def test_a_failing_property_exits_1_with_the_report(capsys, monkeypatch, fresh):
 
     broken = fresh("random:tiny")
     mutants.tanh_gelu(broken.model(), 0)
-    monkeypatch.setattr(Bert, "load", classmethod(lambda cls, spec, cache_dir=None: broken))
+    monkeypatch.setattr(Bert, "load", classmethod(lambda cls, model_name, cache_dir=None: broken))
     code = cli.main(["check", "hidden-states", "--model", "random:tiny", "--dtype", "float32", "--texts", '["a b c"]'])
     assert code == 1
     assert "failed at layer 0, activation 'blocks.0.mlp_post'" in capsys.readouterr().out

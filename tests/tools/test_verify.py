@@ -157,7 +157,7 @@ def test_check_layer_raises_an_assertion_error_whose_message_is_the_report(tiny)
     assert "layer-equivalence  FAIL" in str(caught.value) and "blocks." in str(caught.value)
 
 
-def test_check_model_accepts_a_model_spec_string():
+def test_check_model_accepts_a_model_name_string():
     assert bertcheck.check_model(reference_model, "random:tiny", examples=3, dtypes=(torch.float32,)).passed
 
 
