@@ -6,8 +6,9 @@ The plugin runs every Hypothesis property as `count` items instead, ``[model-sha
 
 - each shard runs ``ceil(max_examples / count)`` examples, so a property still runs at least the
   profile's `max_examples` per model, summed over its shards;
-- each shard has its own derandomized seed (Hypothesis seeds from the node id, which names the
-  shard), so shards explore different inputs and a run is still the same run every time;
+- each shard has its own seed under the derandomized profiles (`bertcheck.run.seeds.Run.seed`, from
+  the node id, which names the model and the shard), so shards explore different inputs and a run is
+  still the same run every time;
 - where a property draws from several dtypes, each shard draws one: shard k takes
   ``allowed[k % len(allowed)]``. A worker then needs one dtype's copy of the model per item, not
   every copy at once (a float64 bert-base is 0.9 GB);
