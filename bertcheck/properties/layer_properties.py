@@ -79,17 +79,17 @@ class LayerRun:
         weights, within twice the error plain PyTorch makes in that dtype (`Yardstick`)."""
         x, mask, i = self.x, self.mask, self.case.layer
         if not is_half(self.case.dtype):
+            if hf_layer is None:
+                reference, at = self.bert.reference(self.case.dtype, self.case.device), i
+            else:
+                reference, at = ReferenceBert.single_layer(hf_layer, self.config), 0
             with torch.no_grad():
-                if hf_layer is None:
-                    acts = self.bert.reference(self.case.dtype, self.case.device).layer(i, x, mask)
-                else:
-                    acts = {
-                        self.name(k.split(".", 2)[2]): v
-                        for k, v in ReferenceBert.single_layer(hf_layer, self.config).layer(0, x, mask).items()
-                    }
-            acts = {
-                name: comparable(name, value, mask) for name, value in acts.items() if names is None or name in names
-            }
+                if names is None:
+                    acts = reference.layer(at, x, mask)
+                else:  # a few rows at a time, keeping only those asked (`ReferenceBert.layer_keeping`)
+                    acts = reference.layer_keeping(at, x, mask, [layer_name(at, n.split(".", 2)[2]) for n in names])
+            acts = {self.name(k.split(".", 2)[2]): v for k, v in acts.items()}
+            acts = {name: comparable(name, value, mask) for name, value in acts.items()}
             tol = tolerances_for(self.case.dtype).values
             return acts, dict.fromkeys(acts, tol), dict.fromkeys(acts, "reference")
         hf_layer = self.hf if hf_layer is None else hf_layer
@@ -237,7 +237,8 @@ def residual_probes(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
                 param.zero_()
 
         probed, fn = run.edited(zero)
-        out = run(fn=fn)
+        kept = {run.name(n) for n in (residual, output, "resid_post")}
+        out = {name: value for name, value in run(fn=fn).items() if name in kept}  # one probe's all at a time
         probes.append((probed, out, run.expected(probed, [run.name(output), run.name("resid_post")])))
     worst = 0.0
     for (dense, ln, residual, output), (probed, out, (_, tols, _)) in zip(_PROBES, probes):
