@@ -334,11 +334,9 @@ class Progress:
         self.last, self.current = 0.0, None
 
     def __call__(self, result, finished: bool = False) -> None:
-        import math
         import time
 
-        worst = "inf" if math.isinf(result.worst) else f"{result.worst:.3g}"
-        line = f"bertcheck verify: {result.property}: {result.examples} examples, worst {worst}"
+        line = f"bertcheck verify: {result.property}: {result.examples} examples, worst {result.worst_said}"
         if finished:
             line += f": {result.status}"
         now = time.monotonic()

@@ -59,6 +59,11 @@ class Result:
         return self.failure is None and self.error is None and self.not_applicable is None
 
     @property
+    def worst_said(self) -> str:
+        """The worst error as a share of the tolerance, as the report writes it: ``> 1`` once it failed."""
+        return "> 1" if math.isinf(self.worst) else f"{self.worst:.3g}"
+
+    @property
     def status(self) -> str:
         if self.not_applicable is not None:
             return "n/a"
@@ -95,7 +100,7 @@ class Report:
     def table(self) -> list[str]:
         rows = [("property", "result", "examples", "worst error", "counterexample (shrunk)")]
         for r in self.results:
-            worst = "> 1" if math.isinf(r.worst) else f"{r.worst:.3g}"  # failed: past the tolerance
+            worst = r.worst_said
             if r.not_applicable is not None:
                 rows.append((r.property, r.status, str(r.examples), "-", r.not_applicable))
             elif r.error is not None:
