@@ -220,8 +220,8 @@ def test_draws(bert, case):
 
 
 def test_the_shards_of_a_property_draw_different_inputs_under_ci(pytester, monkeypatch, tmp_path):
-    """Shards 1 and 3 (float32) and 2 and 4 (float64) share no input but Hypothesis's simplest, which
-    every run tries first. With Hypothesis's derandomized seed they had shared 6 of their 7."""
+    """Shards 1 and 3 (float32) and 2 and 4 (float64) share little more than Hypothesis's simplest input,
+    which every run tries first. With Hypothesis's derandomized seed they had shared 6 of their 7."""
     out = tmp_path / "draws.jsonl"
     monkeypatch.setenv("DRAWS_FILE", str(out))
     pytester.makepyfile(test_p=DRAWS)
@@ -231,5 +231,7 @@ def test_the_shards_of_a_property_draw_different_inputs_under_ci(pytester, monke
     for nodeid, case in (json.loads(line) for line in out.read_text().splitlines()):
         drawn.setdefault(nodeid, set()).add(case)
     shards = [drawn[f"test_p.py::test_draws[random:tiny-shard{k}of4]"] for k in (1, 2, 3, 4)]
-    assert all(len(s) >= 6 for s in shards), [len(s) for s in shards]
-    assert len(shards[0] & shards[2]) <= 1 and len(shards[1] & shards[3]) <= 1, shards[0] & shards[2]
+    # Hypothesis may repeat an input inside a run, and now and then picks a constant of the code loaded in
+    # the process; what a shared seed made the same must not be.
+    assert len(shards[0] & shards[2]) <= 2 and len(shards[1] & shards[3]) <= 2, shards[0] & shards[2]
+    assert len(set().union(*shards)) >= 20, [len(s) for s in shards]  # a seed shared by shards: ~16 of 28

@@ -212,7 +212,7 @@ def _not_json(path):
         (_nan, "single/blocks.0.mlp_post holds NaN or infinity"),
         (_other_probes, "was recorded on another probe set"),
         (_other_config, "is from another config: layer_norm_eps 1e-05 recorded, 1e-12 live"),
-        (_other_model, "was recorded on another checkpoint: fingerprint 0123456789abcdef (spec 'random:tiny' then)"),
+        (_other_model, "was recorded on another checkpoint: fingerprint 0123456789abcdef (model 'random:tiny' then)"),
     ],
 )
 def test_an_unusable_baseline_exits_2_with_a_message_and_is_never_overwritten(baseline, capsys, damage, says):
