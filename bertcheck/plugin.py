@@ -127,7 +127,7 @@ def _add_run_options(group) -> None:
 def pytest_configure(config):
     _USED.clear()  # pytester runs several sessions in one process
     _FAILED.clear()
-    _TIMINGS.__init__()
+    _TIMINGS.clear()
     config.stash[_ASKED] = asked = asks_for_bertcheck(config)
     if asked:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

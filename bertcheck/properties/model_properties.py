@@ -9,8 +9,6 @@ activation.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 
 from bertcheck.spec import deviations
@@ -274,9 +272,7 @@ def end_to_end(run: ModelRun, outputs: dict[str, torch.Tensor]) -> float:
     theirs = {name: _hf_output(theirs_all, name) for name in outputs}
     del theirs_all
     real = run.mask.bool()
-    yardsticks = {
-        name: replace(Yardstick.of(case.dtype, theirs[name], None, wanted[name], real), k=K_CHAINED) for name in outputs
-    }
+    yardsticks = {name: Yardstick.of(case.dtype, theirs[name], None, wanted[name], real, K_CHAINED) for name in outputs}
     worst, failure = 0.0, None
     for name, value in outputs.items():
         b = yardsticks[name]

@@ -158,6 +158,11 @@ class Timings:
         self.items: dict[str, list] = {}  # nodeid -> [seconds, examples or None]
         self.skipped: set[str] = set()
 
+    def clear(self) -> None:
+        """Forget every item: a new run in this process (pytester runs several) starts afresh."""
+        self.items.clear()
+        self.skipped.clear()
+
     def add(self, nodeid: str, seconds: float, skipped: bool, examples: int | None) -> None:
         if skipped:
             self.skipped.add(nodeid)

@@ -68,13 +68,14 @@ class Yardstick:
         ops: torch.Tensor | None,
         reference: torch.Tensor,
         real: torch.Tensor,
+        k: float = K,
     ) -> "Yardstick":
         """The yardstick of one activation: HF's value (None where HF does not expose it) and the
         reference ops' value in `dtype` (None where not run), each against the float64 `reference`, at
         `real` tokens (every row of a (B, H) output, the pooler's)."""
         at = _real(reference, real)
         largest = float(reference[at].abs().max()) if bool(at.any()) else 0.0
-        return cls(dtype, worst_error(hf, reference, real), worst_error(ops, reference, real), largest)
+        return cls(dtype, worst_error(hf, reference, real), worst_error(ops, reference, real), largest, k)
 
     @property
     def error(self) -> float:
