@@ -150,6 +150,21 @@ def default_positions_shifted(model) -> None:
     _swap_class(model.embeddings, "ShiftedPositionEmbeddings", forward=forward)
 
 
+def roberta_positions_without_padding_offset(model) -> None:
+    """RoBERTa's embeddings count real tokens from 1, forgetting the `+ padding_idx` of
+    `create_position_ids_from_input_ids`: every real token one row of the position table too low
+    (`padding_idx` 1), padding at row 0. Planted into the member's own embeddings module."""
+
+    def forward(self, *args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if kwargs.get("position_ids") is None and ids is not None:
+            real = ids.ne(self.padding_idx).long()
+            kwargs["position_ids"] = torch.cumsum(real, dim=1) * real
+        return type(self).__mro__[1].forward(self, *args, **kwargs)
+
+    _swap_class(model.embeddings, "UnpaddedRobertaEmbeddings", forward=forward)
+
+
 def dropout_in_eval(model, layer: int) -> None:
     """A feed-forward that applies dropout whatever the mode: eval forwards stop repeating."""
 

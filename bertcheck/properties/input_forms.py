@@ -31,6 +31,7 @@ from bertcheck.subjects._compat import accepts_4d_mask, attention_implementation
 from bertcheck.inputs.cases import Case
 from bertcheck.properties.failures import Judge, Unavailable
 from bertcheck.subjects.memory import note_input
+from bertcheck.spec.family import SEQUENTIAL
 from bertcheck.spec.names import layer_name
 from bertcheck.properties.outputs import outputs_close
 from bertcheck.spec.names import state_index, state_name
@@ -170,7 +171,11 @@ def _arange(inputs) -> torch.Tensor:
 
 
 def _positions_arange(model, inputs, case, bert) -> Call:
-    return Call({**inputs, "position_ids": _arange(inputs)})
+    positions = _arange(inputs)
+    if bert.member.positions == SEQUENTIAL:  # BERT's own positions, given: the plain call's meaning
+        return Call({**inputs, "position_ids": positions})
+    # RoBERTa's family counts from padding_idx + 1: arange is another meaning, which the reference follows
+    return Call({**inputs, "position_ids": positions}, reference={"position_ids": positions})
 
 
 def _positions_shifted(model, inputs, case, bert) -> Call:

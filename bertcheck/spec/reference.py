@@ -15,6 +15,7 @@ import math
 
 import torch
 
+from bertcheck.spec.family import SEQUENTIAL, of_config
 from bertcheck.spec.names import layer_name
 
 
@@ -112,6 +113,10 @@ class ReferenceBert:
         if self.positions not in ("absolute", "relative_key", "relative_key_query"):
             raise ValueError(f"position_embedding_type={self.positions!r} is not one of BERT's")
         self.config = config
+        self.member = of_config(config)  # which of BERT's family: how its positions are numbered
+        self.padding_idx = getattr(config, "pad_token_id", None)
+        if self.member.positions != SEQUENTIAL and self.padding_idx is None:
+            raise ValueError(f"a {self.member.model_type} config needs pad_token_id: its positions count from it")
         self.n_layers = config.num_hidden_layers
         self.n_heads = config.num_attention_heads
         self.head_size = config.hidden_size // config.num_attention_heads
@@ -193,18 +198,18 @@ class ReferenceBert:
     # ---- embeddings -----------------------------------------------------------------------------
     def embed(self, input_ids, token_type_ids=None, position_ids=None, inputs_embeds=None) -> dict[str, torch.Tensor]:
         """Word + position + token type embeddings, then LayerNorm. `inputs_embeds` (B, T, H) stands in
-        for the word embeddings when given (to differentiate with respect to them)."""
+        for the word embeddings when given (to differentiate with respect to them). Position ids, when not
+        given, are the family member's (`bertcheck.spec.family`): RoBERTa's skip padding and, with
+        `inputs_embeds`, count from padding_idx + 1 as its model does with no ids to look at."""
         w = self.w
         B, T = input_ids.shape
         if token_type_ids is None or not self.token_types:
             token_type_ids = torch.zeros_like(input_ids)
         if position_ids is None:
-            offset = self.position_offset
+            embeds = inputs_embeds is not None
             position_ids = (
-                torch.arange(offset, T + offset, device=input_ids.device)
-                .clamp(max=self.config.max_position_embeddings - 1)
-                .expand(B, T)
-            )
+                self.member.position_ids(input_ids, self.padding_idx, embeds=embeds) + self.position_offset
+            ).clamp(max=self.config.max_position_embeddings - 1)
         tokens = (
             self._rows("embeddings.word_embeddings.weight", input_ids) if inputs_embeds is None else inputs_embeds
         )  # (B, T, H)

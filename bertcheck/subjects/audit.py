@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from bertcheck.spec.family import AFTER_PADDING, MEMBERS
+
 # hidden_act values the reference implements from their formulas (`bertcheck.spec.reference.ACTIVATIONS`;
 # a test holds the two equal). The parametric ones of transformers.activations (prelu, xielu) carry
 # weights of their own inside the feed-forward: not BERT's, refused.
@@ -101,7 +103,13 @@ FIELDS = (
         "float32; float16 and bfloat16 checkpoints are checked from an upcast copy, and the run header says so",
         "",
     ),
-    Field("pad_token_id", "any: it only marks an embedding row whose gradient is zero, not the forward", ""),
+    Field(
+        "pad_token_id",
+        "BERT: any (it only marks an embedding row whose gradient is zero); RoBERTa's family: the padding_idx "
+        "its positions count from (`bertcheck.spec.family`), read by the reference",
+        "missing in a RoBERTa-family config",
+    ),
+    Field("model_type", "bert, roberta, xlm-roberta, camembert, data2vec-text", "every other, by name"),
 )
 
 
@@ -188,6 +196,15 @@ def audit_config(config: Mapping, transformers_version: str) -> Audit:
         p = config.get(name, 0.1)
         if not _number(p) or not 0 <= p < 1:
             refuse(f"{name}={p!r}: need 0 <= p < 1")
+    model_type = config.get("model_type") or "bert"
+    if model_type in MEMBERS and MEMBERS[model_type].positions == AFTER_PADDING:
+        pad = config.get("pad_token_id")
+        if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
+            refuse(f"pad_token_id={pad!r}: a {model_type} model counts its positions from it; need an id >= 0")
+        elif isinstance(positions_max, int) and positions_max - pad - 1 < 2:
+            refuse(f"max_position_embeddings={positions_max!r} leaves no room past padding_idx={pad}")
+    elif model_type not in MEMBERS:
+        refuse(f"model_type={model_type!r}: bertcheck follows {', '.join(MEMBERS)}")
     stored = config.get("dtype") or config.get("torch_dtype")
     if stored in ("float16", "bfloat16"):
         audit.notes.append(

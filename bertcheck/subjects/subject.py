@@ -17,6 +17,7 @@ from bertcheck.inputs.cases import Case
 from bertcheck.subjects.memory import note_input
 from bertcheck.subjects.models import ModelSource, load_model, resolve
 from bertcheck.spec.reference import ReferenceBert
+from bertcheck.spec.family import of_config
 
 
 class ForwardError(RuntimeError):
@@ -79,7 +80,10 @@ class Bert:
         self.config = model.config
         self.tokenizer = tokenizer
         self.notes = list(notes)  # what the audit said of the checkpoint: told to the user, never hidden
-        self.max_length = min(512, self.config.max_position_embeddings)
+        self.member = of_config(self.config)  # which of BERT's family (`bertcheck.spec.family`)
+        # The longest input: 512 tokens, or what the position table holds (RoBERTa's 514 rows hold 512).
+        used = self.member.positions_used(self.config.max_position_embeddings, getattr(self.config, "pad_token_id", 0))
+        self.max_length = min(512, used)
         # Relative position scores make a layer see token order: permutation properties do not apply.
         self.relative_positions = (getattr(self.config, "position_embedding_type", None) or "absolute") != "absolute"
         self._loaded_dtype = next(model.parameters()).dtype

@@ -22,6 +22,38 @@ def _checkpoint(tmp_path, tiny, **overrides):
     return tmp_path
 
 
+def test_a_roberta_checkpoint_directory_is_detected_from_its_config_and_checked(tmp_path, model_cache):
+    from transformers import BertTokenizerFast, RobertaModel
+
+    roberta = Bert.once("random:roberta-tiny", model_cache)
+    roberta.model().save_pretrained(str(tmp_path))
+    # No RoBERTa tokenizer ships offline; a WordPiece one stands in (AutoTokenizer reads whichever is saved).
+    BertTokenizerFast.from_pretrained(str(roberta.source.tokenizer_path)).save_pretrained(str(tmp_path))
+    bert = Bert.load(str(tmp_path))
+    assert isinstance(bert.model(), RobertaModel) and bert.member.model_type == "roberta"
+    assert bert.max_length == 512  # 514 position rows, the first two never a real token's
+    assert run_model_property(bert, Case(("this is a test sentence", "short")), "hidden-states") <= 1.0
+
+
+@pytest.mark.parametrize(
+    "model_type, words",
+    [("electra", "embeddings_project"), ("distilbert", "q_lin"), ("albert", "shared across groups")],
+)
+def test_a_family_member_the_reference_does_not_follow_is_refused_by_name(tmp_path, tiny, model_type, words):
+    path = _checkpoint(tmp_path, tiny, config__json=json.dumps({"model_type": model_type}))
+    with pytest.raises(ModelError) as caught:
+        resolve(str(path))
+    assert f"model_type={model_type!r}, of BERT's family, but the reference does not follow" in str(caught.value)
+    assert words in str(caught.value)
+
+
+def test_the_random_family_members_are_named_with_their_base_sizes():
+    for name in ("roberta-base", "xlm-roberta-base", "camembert-base", "data2vec-text-base"):
+        assert resolve(f"random:{name}").random_config == name
+    notes = resolve("random:xlm-roberta-base").notes
+    assert notes and "vocabulary cut to 50,265 rows (the real one has 250,002)" in notes[0]
+
+
 def test_a_saved_checkpoint_directory_is_checked_like_the_embedded_models(tmp_path, tiny):
     bert = Bert.load(str(_checkpoint(tmp_path, tiny)))
     assert bert.config.hidden_size == 64
@@ -35,10 +67,10 @@ def test_a_saved_checkpoint_directory_is_checked_like_the_embedded_models(tmp_pa
         ({"config__json": "{not json"}, "config.json is not valid JSON"),
         (
             {"config__json": json.dumps({"model_type": "gpt2"})},
-            "config.json says model_type='gpt2'; bertcheck checks BERT",
+            "config.json says model_type='gpt2', which is not of BERT's family; bertcheck checks bert, roberta",
         ),
         ({"model__safetensors": None, "pytorch_model__bin": None}, "has no weights (looked for model.safetensors"),
-        ({"vocab__txt": None, "tokenizer__json": None}, "has no tokenizer (looked for vocab.txt, tokenizer.json)"),
+        ({"vocab__txt": None, "tokenizer__json": None}, "has no tokenizer (looked for vocab.txt, tokenizer.json"),
     ],
     ids=["no config", "config not JSON", "not a BERT", "no weights", "no tokenizer"],
 )

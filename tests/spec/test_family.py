@@ -1,0 +1,49 @@
+"""The family table: each member's positions as transformers numbers them, and its refusals by name."""
+
+import pytest
+import torch
+from transformers.models.roberta import modeling_roberta
+
+from bertcheck.spec.family import MEMBERS, NOT_YET, member
+
+
+def _transformers_positions(ids, padding_idx):
+    # 5.x: a static method of RobertaEmbeddings; 4.x: a function of the module
+    make = getattr(modeling_roberta.RobertaEmbeddings, "create_position_ids_from_input_ids", None) or getattr(
+        modeling_roberta, "create_position_ids_from_input_ids"
+    )
+    return make(ids, padding_idx)
+
+
+def test_roberta_positions_skip_padding_exactly_as_transformers_numbers_them():
+    ids = torch.tensor([[0, 7592, 2088, 2, 1, 1], [0, 1037, 2172, 2936, 6251, 2], [0, 2, 1, 1, 1, 1]])
+    ours = member("roberta").position_ids(ids, padding_idx=1)
+    assert ours.tolist() == _transformers_positions(ids, 1).tolist()
+    assert ours[0].tolist() == [2, 3, 4, 5, 1, 1]  # real tokens from padding_idx + 1, padding at padding_idx
+
+
+def test_with_inputs_embeds_roberta_positions_count_every_token_from_padding_idx_plus_one():
+    ids = torch.tensor([[0, 7592, 2, 1]])
+    assert member("roberta").position_ids(ids, padding_idx=1, embeds=True).tolist() == [[2, 3, 4, 5]]
+
+
+def test_bert_positions_are_sequential_whatever_the_padding():
+    ids = torch.tensor([[101, 7592, 102, 0]])
+    assert member("bert").position_ids(ids, padding_idx=0).tolist() == [[0, 1, 2, 3]]
+    assert member(None) is MEMBERS["bert"]  # old BERT configs have no model_type
+
+
+def test_a_roberta_position_table_of_514_rows_holds_512_tokens():
+    assert member("roberta").positions_used(514, padding_idx=1) == 512
+    assert member("bert").positions_used(512, padding_idx=0) == 512
+
+
+@pytest.mark.parametrize("model_type", sorted(MEMBERS))
+def test_every_member_names_a_transformers_class_that_exists(model_type):
+    import transformers
+
+    assert hasattr(transformers, MEMBERS[model_type].model_class)
+
+
+def test_no_member_is_both_followed_and_refused():
+    assert not set(MEMBERS) & set(NOT_YET)

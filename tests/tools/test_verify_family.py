@@ -1,0 +1,59 @@
+"""A layer or model candidate of a BERT-family member is verified against that member's spec: handed the
+member's own layer and model, and held to its positions."""
+
+import pytest
+import torch
+
+import bertcheck
+from bertcheck.spec.reference import ReferenceBert
+from bertcheck.subjects.candidate import reference_layer, reference_model
+
+
+@pytest.fixture(scope="module")
+def roberta(model_cache):
+    from bertcheck.subjects.subject import Bert
+
+    return Bert.once("random:roberta-tiny", model_cache)
+
+
+def test_a_layer_candidate_of_roberta_is_handed_its_layer_and_holds(roberta):
+    handed = []
+
+    def factory(hf_layer, config):
+        handed.append((type(hf_layer).__name__, config.model_type))
+        return reference_layer(hf_layer, config)
+
+    assert bertcheck.check_layer(factory, roberta, examples=3, dtypes=(torch.float32,)).passed
+    assert handed and handed[0][1] == "roberta" and handed[0][0] in ("RobertaLayer", "BertLayer")
+
+
+def test_a_model_candidate_of_roberta_is_handed_its_model_and_holds(roberta):
+    handed = []
+
+    def factory(hf_model):
+        handed.append(type(hf_model).__name__)
+        return reference_model(hf_model)
+
+    assert bertcheck.check_model(factory, roberta, examples=3, dtypes=(torch.float32,)).passed
+    assert handed == ["RobertaModel"]
+
+
+def test_an_engine_that_numbers_roberta_positions_as_bert_s_fails_at_the_embeddings(roberta):
+    def bert_positions(hf_model):  # a BERT engine pointed at RoBERTa's weights: positions 0 .. T-1
+        reference = ReferenceBert.from_hf(hf_model)
+
+        def fn(input_ids, attention_mask, token_type_ids):
+            B, T = input_ids.shape
+            with torch.no_grad():
+                positions = torch.arange(T, device=input_ids.device).expand(B, T)
+                states = [reference.embed(input_ids, token_type_ids, position_ids=positions)["embed.out"]]
+                for i in range(reference.n_layers):
+                    states.append(reference.layer(i, states[-1], attention_mask)[f"blocks.{i}.resid_post"])
+            return {"hidden_states": states}
+
+        return fn
+
+    with pytest.raises(bertcheck.CandidateFailed) as caught:
+        bertcheck.check_model(bert_positions, roberta, examples=3, dtypes=(torch.float32,))
+    assert "model-equivalence  FAIL" in str(caught.value)
+    assert "failed at embeddings, activation 'embed.out'" in str(caught.value)
