@@ -165,6 +165,16 @@ def roberta_positions_without_padding_offset(model) -> None:
     _swap_class(model.embeddings, "UnpaddedRobertaEmbeddings", forward=forward)
 
 
+def electra_projection_skipped(model) -> None:
+    """ELECTRA-small's embeddings reach the encoder without `embeddings_project`: its dense skipped, the
+    embedding_size-wide LayerNorm output zero-padded to the hidden size so that the shapes still fit."""
+
+    def forward(self, x):
+        return torch.nn.functional.pad(x, (0, self.out_features - x.shape[-1]))
+
+    _swap_class(model.embeddings_project, "SkippedProjection", forward=forward)
+
+
 def dropout_in_eval(model, layer: int) -> None:
     """A feed-forward that applies dropout whatever the mode: eval forwards stop repeating."""
 

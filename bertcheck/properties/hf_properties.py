@@ -17,7 +17,6 @@ from contextlib import contextmanager
 import torch
 
 from bertcheck.subjects._compat import attention_implementations
-from bertcheck.subjects.audit import NO_POOLER
 from bertcheck.subjects.capture import capture
 from bertcheck.spec.compare import largest_abs
 from bertcheck.inputs.cases import Case
@@ -245,10 +244,8 @@ def pooler(bert: Bert, case: Case) -> float:
     state."""
     __tracebackhide__ = True
     judge, inputs, model = _start(bert, case, "pooler", "the pooler")
-    if getattr(model, "pooler", None) is None:
-        raise Unavailable(f"{bert.model_name} has no pooler (BertModel(add_pooling_layer=False)): nothing to check")
-    if NO_POOLER in bert.notes:
-        raise Unavailable(f"{bert.model_name}: {NO_POOLER}")
+    if bert.lacks_pooler:
+        raise Unavailable(bert.lacks_pooler)
     captured = {}
     hook = model.pooler.dense.register_forward_hook(lambda module, args, out: captured.setdefault("pooler.pre", out))
     try:

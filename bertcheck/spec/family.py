@@ -7,6 +7,10 @@ member, and read by the reference (positions), the loader (the transformers clas
 special-token layout):
 
 - **BERT**: positions 0 .. T-1; `[CLS]`, `[SEP]`, `[PAD]` as its WordPiece vocab numbers them.
+- **ELECTRA**: BERT's positions and special tokens (its vocab is BERT's WordPiece), no pooler, and
+  embeddings at `embedding_size`: where that is not the hidden size (ELECTRA-small: 128 -> 256), a dense
+  `embeddings_project` maps the embedding LayerNorm's output (`embed.ln_out`) to the hidden size, and
+  that is `embed.out`, what the encoder reads and `hidden_states[0]`.
 - **RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText**: positions count real tokens only, from
   `padding_idx + 1`, and every padding token sits at `padding_idx` (`pad_token_id`, the position table's
   padding row): ``padding_idx + cumsum(ids != pad) * (ids != pad)``, transformers'
@@ -14,7 +18,7 @@ special-token layout):
   positions run `padding_idx + 1 ..` for every token. So `max_position_embeddings` (514) holds
   512 real positions. Special tokens: `<s>` 0, `<pad>` 1, `</s>` 2, `<unk>` 3.
 
-The members not here (ELECTRA, DistilBERT, ALBERT, ERNIE) are refused by name until the reference
+The members not here (DistilBERT, ALBERT, ERNIE) are refused by name until the reference
 follows them.
 """
 
@@ -36,6 +40,13 @@ class Member:
     # Its special tokens' ids: where bertcheck draws ids for a model with no tokenizer of its own, it
     # tokenizes with BERT's WordPiece and renumbers these four (every other id keeps its number).
     specials: tuple[tuple[str, int], ...]
+    # The module that maps embeddings at `embedding_size` to the hidden size, where the two differ.
+    projection: str | None = None
+
+    def projects(self, config) -> bool:
+        """Whether `config`'s embeddings run at another width than its layers (`projection` then maps them)."""
+        size = getattr(config, "embedding_size", None)
+        return self.projection is not None and size is not None and size != config.hidden_size
 
     def position_ids(self, input_ids, padding_idx: int, *, embeds: bool = False):
         """(B, T) position ids the member's embeddings use for `input_ids` (B, T). `embeds`: the model was
@@ -64,6 +75,7 @@ MEMBERS = {
     m.model_type: m
     for m in (
         Member("bert", "BertModel", SEQUENTIAL, _BERT_SPECIALS),
+        Member("electra", "ElectraModel", SEQUENTIAL, _BERT_SPECIALS, projection="embeddings_project"),
         Member("roberta", "RobertaModel", AFTER_PADDING, _ROBERTA_SPECIALS),
         Member("xlm-roberta", "XLMRobertaModel", AFTER_PADDING, _ROBERTA_SPECIALS),
         Member("camembert", "CamembertModel", AFTER_PADDING, _ROBERTA_SPECIALS),
@@ -72,13 +84,17 @@ MEMBERS = {
 }
 # Family members the reference does not follow yet, and what it would need: refused by name.
 NOT_YET = {
-    "electra": "embeddings at embedding_size projected to the hidden size (embeddings_project)",
     "distilbert": "its own module names and config keys (q_lin, sa_layer_norm, dim, n_heads), no token types",
     "albert": "factorized embeddings and one layer shared across groups",
     "ernie": "optional task-type embeddings (use_task_id)",
     "xlm-roberta-xl": "pre-LN layers (a LayerNorm before each sublayer)",
     "mpnet": "relative attention of its own, which is not BERT's",
 }
+
+
+def embedding_width(config) -> int:
+    """The width the embeddings run at: `embedding_size` where the member projects, else the hidden size."""
+    return config.embedding_size if of_config(config).projects(config) else config.hidden_size
 
 
 def member(model_type: str | None) -> Member:

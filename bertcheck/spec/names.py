@@ -106,6 +106,17 @@ EMBED_HOOKS = {
     "embed.out": Hook("embeddings.LayerNorm", "output"),
 }
 
+# ELECTRA-small's embeddings run at embedding_size (E) and a dense maps them to the hidden size
+# (`bertcheck.spec.family`): there the embedding LayerNorm's output is `embed.ln_out` (B,T,E), and
+# `embed.out` (B,T,H), hidden_states[0] as everywhere, is the projection's output. The embeddings' names
+# before it are (B,T,E) there.
+PROJECTED_EMBED_NAMES = (*EMBED_NAMES[:-1], "embed.ln_out", "embed.out")
+PROJECTED_EMBED_HOOKS = {
+    **EMBED_HOOKS,
+    "embed.ln_out": Hook("embeddings.LayerNorm", "output"),
+    "embed.out": Hook("embeddings_project", "output"),
+}
+
 POOLER_HOOKS = {
     "pooler.pre": Hook("pooler.dense", "output"),
     "pooler.out": Hook("pooler", "output"),
@@ -142,6 +153,7 @@ class LayerNormSite:
 
 
 EMBED_LN = LayerNormSite("embed.ln", "embed.ln_in", "embed.out", "embeddings.LayerNorm")
+PROJECTED_EMBED_LN = LayerNormSite("embed.ln", "embed.ln_in", "embed.ln_out", "embeddings.LayerNorm")
 LAYER_LNS = (
     LayerNormSite("ln1", "ln1_in", "resid_mid", "attention.output.LayerNorm"),
     LayerNormSite("ln2", "ln2_in", "resid_post", "output.LayerNorm"),
@@ -161,6 +173,16 @@ RESIDUAL_ADDS = (
     ResidualAdd("ln1_in", "attn_out", "resid_pre"),
     ResidualAdd("ln2_in", "mlp_out", "resid_mid"),
 )
+
+
+def embed_names(projected: bool) -> tuple[str, ...]:
+    """The embeddings' activation names, in forward order, of a model whose embeddings are projected or not."""
+    return PROJECTED_EMBED_NAMES if projected else EMBED_NAMES
+
+
+def embed_ln(projected: bool) -> LayerNormSite:
+    """The embedding LayerNorm: its output is `embed.ln_out` where a projection follows it."""
+    return PROJECTED_EMBED_LN if projected else EMBED_LN
 
 
 def layer_name(layer: int, name: str) -> str:

@@ -5,7 +5,8 @@ renaming), and every hyperparameter comes from the **config**, never from an HF 
 inside `transformers` (a wrong eps, a changed activation) cannot hide in both sides. No HF module's
 forward is ever called here.
 
-Shapes: B batch, T tokens, H hidden_size, nh heads, hs = H // nh, I intermediate_size.
+Shapes: B batch, T tokens, H hidden_size, nh heads, hs = H // nh, I intermediate_size; E the embeddings'
+width, H but for a family member that projects them (ELECTRA-small's embedding_size).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 
 import torch
 
-from bertcheck.spec.family import SEQUENTIAL, of_config
+from bertcheck.spec.family import SEQUENTIAL, embedding_width, of_config
 from bertcheck.spec.names import layer_name
 
 
@@ -115,6 +116,7 @@ class ReferenceBert:
         self.config = config
         self.member = of_config(config)  # which of BERT's family: how its positions are numbered
         self.padding_idx = getattr(config, "pad_token_id", None)
+        self.projects = self.member.projects(config)  # embeddings at embedding_size, then a dense to H
         if self.member.positions != SEQUENTIAL and self.padding_idx is None:
             raise ValueError(f"a {self.member.model_type} config needs pad_token_id: its positions count from it")
         self.n_layers = config.num_hidden_layers
@@ -220,6 +222,9 @@ class ReferenceBert:
             acts["embed.positions"] = self._rows("embeddings.position_embeddings.weight", position_ids)  # (B, T, H)
             ln_in = ln_in + acts["embed.positions"]
         out = layer_norm(ln_in, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
+        if self.projects:  # ELECTRA-small: embeddings at embedding_size, mapped to the hidden size
+            acts["embed.ln_out"] = out  # (B, T, E)
+            out = self._linear(self.member.projection, out)  # (B, T, H)
         return {**acts, "embed.ln_in": ln_in, "embed.out": out}
 
     def _rows(self, key: str, index: torch.Tensor) -> torch.Tensor:
@@ -404,11 +409,16 @@ def _expected_shapes(config, embeddings: bool = True):
     """Every weight the reference reads, with the shape the config implies (nanoGPT asserts these first)."""
     H, I = config.hidden_size, config.intermediate_size
     if embeddings:
-        yield "embeddings.word_embeddings.weight", (config.vocab_size, H)
-        yield "embeddings.position_embeddings.weight", (config.max_position_embeddings, H)
-        yield "embeddings.token_type_embeddings.weight", (config.type_vocab_size, H)
-        yield "embeddings.LayerNorm.weight", (H,)
-        yield "embeddings.LayerNorm.bias", (H,)
+        E = embedding_width(config)  # H but where the member projects its embeddings (ELECTRA-small)
+        yield "embeddings.word_embeddings.weight", (config.vocab_size, E)
+        yield "embeddings.position_embeddings.weight", (config.max_position_embeddings, E)
+        yield "embeddings.token_type_embeddings.weight", (config.type_vocab_size, E)
+        yield "embeddings.LayerNorm.weight", (E,)
+        yield "embeddings.LayerNorm.bias", (E,)
+        if E != H:
+            projection = of_config(config).projection
+            yield f"{projection}.weight", (H, E)
+            yield f"{projection}.bias", (H,)
     for i in range(config.num_hidden_layers):
         p = f"encoder.layer.{i}."
         for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):

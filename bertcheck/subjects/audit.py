@@ -109,7 +109,12 @@ FIELDS = (
         "its positions count from (`bertcheck.spec.family`), read by the reference",
         "missing in a RoBERTa-family config",
     ),
-    Field("model_type", "bert, roberta, xlm-roberta, camembert, data2vec-text", "every other, by name"),
+    Field("model_type", "bert, electra, roberta, xlm-roberta, camembert, data2vec-text", "every other, by name"),
+    Field(
+        "embedding_size",
+        "ELECTRA: any; where it differs from hidden_size the embeddings_project dense is followed (ELECTRA-small)",
+        "",
+    ),
 )
 
 

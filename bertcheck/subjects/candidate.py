@@ -32,7 +32,15 @@ import torch
 from bertcheck.subjects.arrays import NotAnArray, kind_of, to_torch
 from bertcheck.inputs.capabilities import Runs, declared
 from bertcheck.inputs.devices import unguarded
-from bertcheck.spec.names import EMBED_NAMES, LAYER_NAMES, LAYER_SHAPES, POOLER_NAMES, layer_name
+from bertcheck.spec.family import embedding_width, of_config
+from bertcheck.spec.names import (
+    LAYER_NAMES,
+    LAYER_SHAPES,
+    POOLER_NAMES,
+    PROJECTED_EMBED_NAMES,
+    embed_names,
+    layer_name,
+)
 from bertcheck.spec.names import state_name
 
 
@@ -396,7 +404,13 @@ class ModelCandidate(_Candidate):
     def _outputs(self, out: dict, ids: torch.Tensor, config, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         B, T = ids.shape
         device, H, n = str(ids.device), config.hidden_size, config.num_hidden_layers
-        shapes = {**layer_shapes(B, T, config), **dict.fromkeys(("resid_pre", *EMBED_NAMES), (B, T, H))}
+        E = embedding_width(config)  # the embeddings' width: H, or ELECTRA-small's embedding_size
+        shapes = {
+            **layer_shapes(B, T, config),
+            **dict.fromkeys(PROJECTED_EMBED_NAMES, (B, T, E)),
+            "resid_pre": (B, T, H),
+            "embed.out": (B, T, H),
+        }
         result = {}
         for key, value in out.items():
             if key.startswith("hidden_states.") or key == "last_hidden_state":
@@ -430,7 +444,8 @@ def given(name: str, out, config) -> dict:
     ``pooler_output`` and vocabulary names, any subset; a sequence of every hidden state; or one array,
     the last hidden state (an engine's only output)."""
     n = config.num_hidden_layers
-    known = {*EMBED_NAMES, *POOLER_NAMES} | {layer_name(i, s) for i in range(n) for s in LAYER_NAMES}
+    known = {*embed_names(of_config(config).projects(config)), *POOLER_NAMES}
+    known |= {layer_name(i, s) for i in range(n) for s in LAYER_NAMES}
     accepted = ("hidden_states", "last_hidden_state", "pooler_output")
     if hasattr(out, "last_hidden_state") and isinstance(out, Mapping):  # an HF ModelOutput: its tensors that are set
         out = {k: getattr(out, k) for k in accepted if getattr(out, k, None) is not None}

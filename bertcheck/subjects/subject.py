@@ -243,6 +243,19 @@ class Bert:
         """Sentence pairs need token types 0 and 1: a model with one token type takes none."""
         return self.config.type_vocab_size >= 2
 
+    @property
+    def lacks_pooler(self) -> str | None:
+        """Why this model has no pooler to check (None when it has one): ELECTRA's has none, nor has
+        `BertModel(add_pooling_layer=False)`; a checkpoint without pooler weights has a random one."""
+        from bertcheck.subjects.audit import NO_POOLER
+
+        held = self._models[self._base_key]  # not `model()`, which may convert the held model's dtype
+        if getattr(held, "pooler", None) is None:
+            return f"{self.model_name} has no pooler ({type(held).__name__} without one): nothing to check"
+        if NO_POOLER in self.notes:
+            return f"{self.model_name}: {NO_POOLER}"
+        return None
+
     def unsupported(self, case: Case) -> str | None:
         """Why this model cannot take `case` as a BERT input (None when it can)."""
         if case.pairs and not self.takes_pairs:

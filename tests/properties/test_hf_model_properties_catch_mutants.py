@@ -218,6 +218,16 @@ BROKEN = {
         "embed.positions",
         "embed.positions == reference embed.positions",
     ),
+    "ELECTRA without its embeddings projection": (
+        "random:electra-tiny",
+        torch.float32,
+        mutants.electra_projection_skipped,
+        PADDED,
+        "hidden-states",
+        "embeddings",
+        "embed.out",
+        "hidden_states[0] (the embeddings' output) == reference embeddings",
+    ),
     "dropout in eval mode": (
         "random:tiny",
         torch.float32,
@@ -340,12 +350,15 @@ def test_every_property_holds_on_the_unbroken_models(fresh, model_name, dtype, c
 
 
 @pytest.mark.parametrize("check", [k for k in MODEL if k != "eager-sdpa"])
-def test_every_property_holds_on_an_unbroken_roberta(fresh, check):
+@pytest.mark.parametrize("model_name", ["random:roberta-tiny", "random:electra-tiny"])
+def test_every_property_holds_on_an_unbroken_family_member(fresh, model_name, check):
     # RoBERTa's positions skip padding: the padded batch is where a reference that numbered them as BERT's
-    # would part from HF's RobertaModel.
+    # would part from HF's RobertaModel. ELECTRA-tiny projects its 32-wide embeddings to 64.
     if check.startswith("form-") and lacked(FORMS[check.removeprefix("form-")]):
         pytest.skip(lacked(FORMS[check.removeprefix("form-")]))
-    bert = fresh("random:roberta-tiny")
+    bert = fresh(model_name)
+    if check == "pooler" and bert.lacks_pooler:  # ELECTRA has none
+        pytest.skip(bert.lacks_pooler)
     for case in (SEED, PADDED):
         assert run_model_property(bert, case, check) <= 1.0
 

@@ -47,3 +47,14 @@ def test_every_member_names_a_transformers_class_that_exists(model_type):
 
 def test_no_member_is_both_followed_and_refused():
     assert not set(MEMBERS) & set(NOT_YET)
+
+
+def test_electra_projects_its_embeddings_only_where_their_width_is_not_the_hidden_size():
+    from transformers import ElectraConfig
+
+    from bertcheck.spec.family import embedding_width
+
+    small, base = ElectraConfig(), ElectraConfig(embedding_size=768, hidden_size=768)
+    assert member("electra").projects(small) and embedding_width(small) == 128
+    assert not member("electra").projects(base) and embedding_width(base) == 768
+    assert not member("bert").projects(small)  # BERT has no projection, whatever a config carries

@@ -37,7 +37,7 @@ def test_a_roberta_checkpoint_directory_is_detected_from_its_config_and_checked(
 
 @pytest.mark.parametrize(
     "model_type, words",
-    [("electra", "embeddings_project"), ("distilbert", "q_lin"), ("albert", "shared across groups")],
+    [("ernie", "use_task_id"), ("distilbert", "q_lin"), ("albert", "shared across groups")],
 )
 def test_a_family_member_the_reference_does_not_follow_is_refused_by_name(tmp_path, tiny, model_type, words):
     path = _checkpoint(tmp_path, tiny, config__json=json.dumps({"model_type": model_type}))
@@ -48,7 +48,14 @@ def test_a_family_member_the_reference_does_not_follow_is_refused_by_name(tmp_pa
 
 
 def test_the_random_family_members_are_named_with_their_base_sizes():
-    for name in ("roberta-base", "xlm-roberta-base", "camembert-base", "data2vec-text-base"):
+    for name in (
+        "roberta-base",
+        "xlm-roberta-base",
+        "camembert-base",
+        "data2vec-text-base",
+        "electra-base-discriminator",
+        "electra-small-discriminator",
+    ):
         assert resolve(f"random:{name}").random_config == name
     notes = resolve("random:xlm-roberta-base").notes
     assert notes and "vocabulary cut to 50,265 rows (the real one has 250,002)" in notes[0]
@@ -67,7 +74,7 @@ def test_a_saved_checkpoint_directory_is_checked_like_the_embedded_models(tmp_pa
         ({"config__json": "{not json"}, "config.json is not valid JSON"),
         (
             {"config__json": json.dumps({"model_type": "gpt2"})},
-            "config.json says model_type='gpt2', which is not of BERT's family; bertcheck checks bert, roberta",
+            "config.json says model_type='gpt2', which is not of BERT's family; bertcheck checks bert, electra",
         ),
         ({"model__safetensors": None, "pytorch_model__bin": None}, "has no weights (looked for model.safetensors"),
         ({"vocab__txt": None, "tokenizer__json": None}, "has no tokenizer (looked for vocab.txt, tokenizer.json"),
