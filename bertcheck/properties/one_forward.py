@@ -19,7 +19,7 @@ import torch
 
 from bertcheck.subjects.capture import Activations, capture
 from bertcheck.properties.failures import Judge, PropertyFailure, Unavailable, full_name, where_of
-from bertcheck.spec.family import of_config
+from bertcheck.spec.family import of_config, projects
 from bertcheck.spec.names import (
     CAPTURED_LAYER_NAMES,
     LAYER_LNS,
@@ -138,7 +138,7 @@ def _layernorm_site(ctx: Context, judge: Judge, layer: int | None, site, path: s
 
 def layernorm_embeddings(ctx: Context, judge: Judge) -> float:
     __tracebackhide__ = True
-    site = embed_ln(of_config(ctx.bert.config).projects(ctx.bert.config))
+    site = embed_ln(projects(ctx.bert.config))
     return _layernorm_site(ctx, judge, None, site, site.module)
 
 
@@ -190,7 +190,7 @@ def hidden_states_embeddings(ctx: Context, judge: Judge) -> float:
     worst = 0.0
     with torch.no_grad():
         embedded = ctx.ref.embed(inputs["input_ids"], inputs["token_type_ids"])
-    for name in embed_names(of_config(ctx.bert.config).projects(ctx.bert.config))[:-1]:
+    for name in embed_names(projects(ctx.bert.config))[:-1]:
         if (
             name in acts and name not in acts.repeated
         ):  # HF keeps position embeddings as (1, T, H), broadcast over the batch
@@ -370,9 +370,8 @@ def observe_all(bert: Bert, case) -> dict[str, float | Exception]:
                 store.pop(layer_name(i, short), None)
 
     # The embeddings are done when their output is: past `embeddings_project` where the member projects them.
-    member = of_config(bert.config)
     finished = {
-        member.projection if member.projects(bert.config) else "embeddings": embeddings_done,
+        of_config(bert.config).projection if projects(bert.config) else "embeddings": embeddings_done,
         **{layer_module(i, ""): (lambda i=i: layer_done(i)) for i in range(n_layers)},
     }
     try:

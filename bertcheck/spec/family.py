@@ -92,9 +92,14 @@ NOT_YET = {
 }
 
 
+def projects(config) -> bool:
+    """Whether a loaded config's embeddings are projected to the hidden size (ELECTRA-small's)."""
+    return of_config(config).projects(config)
+
+
 def embedding_width(config) -> int:
     """The width the embeddings run at: `embedding_size` where the member projects, else the hidden size."""
-    return config.embedding_size if of_config(config).projects(config) else config.hidden_size
+    return config.embedding_size if projects(config) else config.hidden_size
 
 
 def member(model_type: str | None) -> Member:

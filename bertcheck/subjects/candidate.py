@@ -32,7 +32,7 @@ import torch
 from bertcheck.subjects.arrays import NotAnArray, kind_of, to_torch
 from bertcheck.inputs.capabilities import Runs, declared
 from bertcheck.inputs.devices import unguarded
-from bertcheck.spec.family import embedding_width, of_config
+from bertcheck.spec.family import embedding_width, projects
 from bertcheck.spec.names import (
     LAYER_NAMES,
     LAYER_SHAPES,
@@ -444,7 +444,7 @@ def given(name: str, out, config) -> dict:
     ``pooler_output`` and vocabulary names, any subset; a sequence of every hidden state; or one array,
     the last hidden state (an engine's only output)."""
     n = config.num_hidden_layers
-    known = {*embed_names(of_config(config).projects(config)), *POOLER_NAMES}
+    known = {*embed_names(projects(config)), *POOLER_NAMES}
     known |= {layer_name(i, s) for i in range(n) for s in LAYER_NAMES}
     accepted = ("hidden_states", "last_hidden_state", "pooler_output")
     if hasattr(out, "last_hidden_state") and isinstance(out, Mapping):  # an HF ModelOutput: its tensors that are set

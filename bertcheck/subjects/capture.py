@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import torch
 
-from bertcheck.spec.family import of_config
+from bertcheck.spec.family import projects
 from bertcheck.spec.names import EMBED_HOOKS, LAYER_HOOKS, PROJECTED_EMBED_HOOKS, Hook, layer_module, layer_name
 
 
@@ -120,7 +120,7 @@ def capture(
 
     `finished` (module path -> callback) streams: see `_hooked`. A callback may delete names from
     `store` (pass your own) once it has read them."""
-    points = hook_points(model.config.num_hidden_layers, of_config(model.config).projects(model.config))
+    points = hook_points(model.config.num_hidden_layers, projects(model.config))
     store = Activations() if store is None else store
     with _hooked(model, points, store, finished), torch.no_grad():
         out = model(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
-from bertcheck.spec.family import MEMBERS, NOT_YET, member
+from bertcheck.spec.family import MEMBERS, NOT_YET, Member, member
 from bertcheck.subjects.audit import Audit, audit_config, audit_loading
 
 EMBEDDED = ("random:bert-base-uncased", "minilm")  # what the properties run on by default
@@ -353,6 +353,19 @@ def _from_pretrained(path: Path):
         logging.set_verbosity(level)
 
 
+def wordpiece(path: Path, family: Member):
+    """BERT's WordPiece tokenizer in `path`, speaking `family`'s special-token ids (`Renumbered`) where they
+    are not BERT's: what a random family member, with no tokenizer of its own offline, is fed."""
+    from transformers import BertTokenizerFast
+
+    from bertcheck.subjects.tokenizers import Renumbered
+
+    # BertTokenizerFast.from_pretrained(dir) reads vocab.txt on every transformers from 4.33 to
+    # 5.x; BertTokenizerFast(vocab_file=...) silently builds a 5-token vocab on 5.x.
+    tokenizer = BertTokenizerFast.from_pretrained(str(path), local_files_only=True)
+    return tokenizer if family.specials == MEMBERS["bert"].specials else Renumbered(tokenizer, family)
+
+
 def load_model(source: ModelSource, cache_dir: Path | None = None):
     """The HF BertModel and its tokenizer, float32 on CPU, in eval mode, and what the audit noted.
 
@@ -360,10 +373,8 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
     whose encoder weights did not all load: a pass on such a model would not be earned.
     """
     import transformers
-    from transformers import AutoTokenizer, BertTokenizerFast
+    from transformers import AutoTokenizer
     from transformers.utils import logging
-
-    from bertcheck.subjects.tokenizers import Renumbered
 
     logging.disable_progress_bar()  # a bar per load and save in every worker's captured output says nothing
     audit = Audit()
@@ -382,11 +393,7 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
     family = member(model.config.model_type)
     try:
         if source.kind == "random" or family.model_type == "bert":  # (ELECTRA's vocab is BERT's too)
-            # BertTokenizerFast.from_pretrained(dir) reads vocab.txt on every transformers from 4.33 to
-            # 5.x; BertTokenizerFast(vocab_file=...) silently builds a 5-token vocab on 5.x.
-            tokenizer = BertTokenizerFast.from_pretrained(str(source.tokenizer_path), local_files_only=True)
-            if family.specials != MEMBERS["bert"].specials:  # a random member: WordPiece in its special tokens
-                tokenizer = Renumbered(tokenizer, family)
+            tokenizer = wordpiece(source.tokenizer_path, family)
         else:
             tokenizer = AutoTokenizer.from_pretrained(str(source.tokenizer_path), local_files_only=True)
     except (OSError, ValueError) as err:

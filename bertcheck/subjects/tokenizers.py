@@ -27,13 +27,12 @@ class Renumbered:
     def __init__(self, inner, member: Member):
         self.inner, self.member = inner, member
         bert, ours = dict(MEMBERS["bert"].specials), dict(member.specials)
-        self.specials = {bert[name]: ours[name] for name in bert}  # WordPiece id -> member id
         table = torch.arange(max(len(inner), max(ours.values()) + 1), device="cpu")  # tokenizers give CPU ids
         for token, i in inner.get_vocab().items():  # [PAD], [unused*], [UNK], [CLS], [SEP], [MASK]: none kept
             if _BRACKETED.fullmatch(token):
                 table[i] = ours["unk"]
-        for old, new in self.specials.items():
-            table[old] = new
+        for name in bert:  # WordPiece's special id -> the member's
+            table[bert[name]] = ours[name]
         self._table = table
         self._names = {ours[name]: _NAMES[name] for name in ours}
         self.pad_token_id = ours["pad"]
@@ -49,8 +48,8 @@ class Renumbered:
         return encoded
 
     def convert_ids_to_tokens(self, ids) -> list[str]:
-        back = {new: old for old, new in self.specials.items()}
-        return [self._names.get(i) or self.inner.convert_ids_to_tokens(back.get(i, i)) for i in ids]
+        # Every special id is the member's and named here; every other id is WordPiece's own.
+        return [self._names.get(i) or self.inner.convert_ids_to_tokens(i) for i in ids]
 
     def __repr__(self) -> str:
         return f"Renumbered(BERT WordPiece in {self.member.model_type}'s special-token ids)"

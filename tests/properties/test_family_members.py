@@ -4,14 +4,11 @@ and per-layer equivalence; at hidden 64, so that every member runs in every test
 
 import pytest
 import torch
-from transformers import BertTokenizerFast
-
 from bertcheck.inputs.cases import Case
 from bertcheck.properties.registry import run_model_property
 from bertcheck.spec.family import MEMBERS
-from bertcheck.subjects.models import RANDOM_CONFIGS, _minilm_dir, model_class, randomize_
+from bertcheck.subjects.models import RANDOM_CONFIGS, _minilm_dir, model_class, randomize_, wordpiece
 from bertcheck.subjects.subject import Bert
-from bertcheck.subjects.tokenizers import Renumbered
 
 TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256}
 # Each member's random config (RANDOM_CONFIGS) at hidden 64: its positions, eps, special tokens and vocab.
@@ -35,10 +32,7 @@ def _tiny_member(model_type: str) -> Bert:
         keywords["embedding_size"] = 32  # projected to 64, as ELECTRA-small's 128 to 256
     model = model_class(model_type)(AutoConfig.for_model(model_type, **keywords))
     randomize_(model)
-    tokenizer = BertTokenizerFast.from_pretrained(str(_minilm_dir()), local_files_only=True)
-    if MEMBERS[model_type].specials != MEMBERS["bert"].specials:
-        tokenizer = Renumbered(tokenizer, MEMBERS[model_type])
-    return Bert(f"tiny {model_type}", model.eval(), tokenizer)
+    return Bert(f"tiny {model_type}", model.eval(), wordpiece(_minilm_dir(), MEMBERS[model_type]))
 
 
 def test_every_member_the_reference_follows_is_tested_here():
