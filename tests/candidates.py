@@ -223,6 +223,16 @@ ENGINE_BUGS = {
     "positions from 1": (engine(position_offset=1), "positions off by one (position ids from 1)"),
     "pooler without tanh": (engine(pooler_tanh=False), "the pooler without its tanh"),
 }
+# The family's deviations: BERT's faithful engine pointed at a member's weights, which numbers positions
+# 0 .. T-1 and adds no task type. name -> (the member's model, factory, the name the diagnosis must give).
+FAMILY_ENGINE_BUGS = {
+    "BERT positions on RoBERTa": (
+        "random:roberta-tiny",
+        faithful_engine,
+        "BERT's positions (0 .. T-1) on a RoBERTa-family model",
+    ),
+    "ERNIE without task types": ("random:ernie-tiny", faithful_engine, "ERNIE's task-type embedding dropped"),
+}
 
 
 # ---- a functional BERT layer, and the ways people get it wrong -------------------------------------

@@ -175,6 +175,24 @@ def electra_projection_skipped(model) -> None:
     _swap_class(model.embeddings_project, "SkippedProjection", forward=forward)
 
 
+def ernie_task_types_dropped(model) -> None:
+    """ERNIE's embeddings forget the task-type embedding its config asks for (`use_task_id`): the
+    sum the embedding LayerNorm normalizes lacks row 0 of the task table. Planted into its own module."""
+    model.embeddings.use_task_id = False
+
+
+def copied_second_residual_after_the_norm(output_class) -> None:
+    """A release's copy of BertOutput (RoBERTa's, say, "Copied from" BERT's in 4.x, generated from it in
+    5.x) that adds the residual after the LayerNorm, not before: LayerNorm(mlp_out) + resid_mid. BERT's
+    own BertOutput is left as it is. Patched into the class, so every model of that member has it: undo
+    it with `pytest.MonkeyPatch`."""
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states))) + input_tensor
+
+    output_class.forward = forward
+
+
 def dropout_in_eval(model, layer: int) -> None:
     """A feed-forward that applies dropout whatever the mode: eval forwards stop repeating."""
 

@@ -32,6 +32,7 @@ class PropertyFailure(AssertionError):
         details: list[str],
         case: Example | None = None,
         model_name: str | None = None,
+        ids: list | None = None,
     ):
         self.key = key  # the property's key (`bertcheck check KEY`, `verify --property KEY`)
         self.title = title
@@ -41,6 +42,10 @@ class PropertyFailure(AssertionError):
         self.details = details
         self.case = case
         self.model_name = model_name
+        # The token ids the model was fed (B lists, padding included), where the input was text: a text
+        # reproduces only through the same tokenizer, and a family member's random model reads BERT's
+        # WordPiece renumbered (`bertcheck.subjects.tokenizers`), so the ids say what it saw.
+        self.ids = ids
         super().__init__(self.report())
 
     @property
@@ -61,6 +66,8 @@ class PropertyFailure(AssertionError):
         ]
         if self.case is not None and self.model_name is not None:
             lines += ["Input:", *(f"  {line}" for line in self.case.describe(self.model_name))]
+            if self.ids is not None:
+                lines.append(f"  token ids: {self.ids}"[:2000])
             lines += ["Reproduce:", f"  {self.case.reproduce(self.model_name, self.key)}"]
         return "\n".join(lines)
 
@@ -99,6 +106,7 @@ class PropertyFailure(AssertionError):
             details=self.details,
             case=self.case,
             model_name=self.model_name,
+            ids=self.ids,
         )
 
 
@@ -169,7 +177,7 @@ class Judge:
     the property (key and title), the example and the model's name; it holds the real tokens compared
     and, for a property that reads a hooked forward, its activations."""
 
-    def __init__(self, key: str, title: str, case: Example, model_name: str, real: torch.Tensor, acts=None):
+    def __init__(self, key: str, title: str, case: Example, model_name: str, real: torch.Tensor, acts=None, ids=None):
         self.key, self.title, self.case, self.model_name, self.real, self.acts = (
             key,
             title,
@@ -178,6 +186,8 @@ class Judge:
             real,
             acts,
         )
+        # (B, T) input ids the example was encoded to, named in a failure (`PropertyFailure.ids`)
+        self.ids = None if ids is None else ids.tolist()
 
     def fail(self, where: str | None, activation: str, expectation: str, details: list[str]) -> PropertyFailure:
         """The failure at `activation`; `where` None: the layer its name says (`names.where_of_name`)."""
@@ -190,6 +200,7 @@ class Judge:
             details=details,
             case=self.case,
             model_name=self.model_name,
+            ids=self.ids,
         )
 
     def get(self, where: str, name: str) -> torch.Tensor:

@@ -43,7 +43,7 @@ def _same_states(judge: Judge, actual, expected, tolerance, expectation: str, to
 
 def _start(bert: Bert, case: Case, key: str, title: str):
     inputs = bert.encode(case)
-    judge = Judge(key, title, case, bert.model_name, inputs["attention_mask"].bool())
+    judge = Judge(key, title, case, bert.model_name, inputs["attention_mask"].bool(), ids=inputs["input_ids"])
     return judge, inputs, bert.model(case.dtype, case.device)
 
 

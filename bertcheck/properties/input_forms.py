@@ -327,7 +327,14 @@ def check_form(form: Form, bert: Bert, case: Case) -> float:
     skipped = skipped_on(form)
     implementations = [name for name in attention_implementations() if name not in skipped]
     inputs = bert.encode(case)
-    judge = Judge(key_of(form), f"input form: {form.title}", case, bert.model_name, inputs["attention_mask"].bool())
+    judge = Judge(
+        key_of(form),
+        f"input form: {form.title}",
+        case,
+        bert.model_name,
+        inputs["attention_mask"].bool(),
+        ids=inputs["input_ids"],
+    )
     tol = tolerances_for(case.dtype).values
     worst = 0.0
     for implementation in implementations:

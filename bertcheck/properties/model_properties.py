@@ -18,7 +18,8 @@ from bertcheck.subjects.capture import capture_layer
 from bertcheck.inputs.cases import Case
 from bertcheck.properties.failures import Judge, PropertyFailure, Unavailable
 from bertcheck.spec.low_precision import K_CHAINED, Yardstick, is_half
-from bertcheck.spec.names import EMBED_NAMES, LAYER_NAMES, layer_name
+from bertcheck.spec.family import embed_names
+from bertcheck.spec.names import LAYER_NAMES, layer_name
 from bertcheck.properties.outputs import comparable, require_finite
 from bertcheck.spec.names import state_index, state_name
 from bertcheck.spec.reference import ReferenceBert
@@ -34,7 +35,7 @@ class ModelRun:
         self.cand, self.bert, self.case, self.config = cand, bert, case, bert.config
         self.inputs = bert.encode(case)
         self.mask = self.inputs["attention_mask"]
-        self.judge = Judge(key, title, cand.wrap(case), bert.model_name, self.mask.bool())
+        self.judge = Judge(key, title, cand.wrap(case), bert.model_name, self.mask.bool(), ids=self.inputs["input_ids"])
         cand.follow(bert)
         key = (bert.model_name, case.dtype, str(case.device))
         if cand.takes_a_copy and bert.converts_in_place(case.dtype, case.device):
@@ -205,8 +206,9 @@ def model_equivalence(cand: ModelCandidate, bert: Bert, case: Case) -> float:
     run = ModelRun(cand, bert, case, "model-equivalence", "model equivalence with the spec")
     out = run()
     have, n = set(run.given_states(out)), run.n_layers
-    refs = run._references() if have or any(name in out for name in EMBED_NAMES) else None
-    stages = [(-1, None, [name for name in EMBED_NAMES if name in out])]
+    embedded = embed_names(bert.config)  # the member's: ELECTRA-small's embed.ln_out, ERNIE's embed.task_types
+    refs = run._references() if have or any(name in out for name in embedded) else None
+    stages = [(-1, None, [name for name in embedded if name in out])]
     stages += [
         (i, out[state_name(i)], [layer_name(i, s) for s in LAYER_NAMES if layer_name(i, s) in out])
         for i in range(n)

@@ -19,13 +19,12 @@ import torch
 
 from bertcheck.subjects.capture import Activations, capture
 from bertcheck.properties.failures import Judge, PropertyFailure, Unavailable, full_name, where_of
-from bertcheck.spec.family import of_config, projects
+from bertcheck.spec.family import embed_names, of_config, projects
 from bertcheck.spec.names import (
     CAPTURED_LAYER_NAMES,
     LAYER_LNS,
     RESIDUAL_ADDS,
     embed_ln,
-    embed_names,
     layer_module,
     layer_name,
 )
@@ -39,7 +38,7 @@ class Reading(Judge):
     module that runs again after its layer was checked still fails the properties that read it."""
 
     def __init__(self, key: str, title: str, obs: Observation):
-        super().__init__(key, title, obs.case, obs.model_name, obs.real, obs.acts)
+        super().__init__(key, title, obs.case, obs.model_name, obs.real, obs.acts, ids=obs.inputs["input_ids"])
         self.read: dict[str, str] = {}  # name -> where
 
     def get(self, where: str, name: str) -> torch.Tensor:
@@ -190,7 +189,9 @@ def hidden_states_embeddings(ctx: Context, judge: Judge) -> float:
     worst = 0.0
     with torch.no_grad():
         embedded = ctx.ref.embed(inputs["input_ids"], inputs["token_type_ids"])
-    for name in embed_names(projects(ctx.bert.config))[:-1]:
+    for name in embed_names(ctx.bert.config)[:-1]:
+        if name in embedded and name in acts.missing:  # a summand the spec adds that HF never computed
+            judge.get("embeddings", name)
         if (
             name in acts and name not in acts.repeated
         ):  # HF keeps position embeddings as (1, T, H), broadcast over the batch

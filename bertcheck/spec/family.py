@@ -11,6 +11,9 @@ special-token layout):
   embeddings at `embedding_size`: where that is not the hidden size (ELECTRA-small: 128 -> 256), a dense
   `embeddings_project` maps the embedding LayerNorm's output (`embed.ln_out`) to the hidden size, and
   that is `embed.out`, what the encoder reads and `hidden_states[0]`.
+- **ERNIE** (Baidu's, `ErnieModel`): BERT's positions and special tokens, and with `use_task_id` a
+  task-type embedding (`embeddings.task_type_embeddings`, `embed.task_types`) added after the positions,
+  row 0 where the call gives no `task_type_ids`, as transformers does.
 - **RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText**: positions count real tokens only, from
   `padding_idx + 1`, and every padding token sits at `padding_idx` (`pad_token_id`, the position table's
   padding row): ``padding_idx + cumsum(ids != pad) * (ids != pad)``, transformers'
@@ -18,13 +21,14 @@ special-token layout):
   positions run `padding_idx + 1 ..` for every token. So `max_position_embeddings` (514) holds
   512 real positions. Special tokens: `<s>` 0, `<pad>` 1, `</s>` 2, `<unk>` 3.
 
-The members not here (DistilBERT, ALBERT, ERNIE) are refused by name until the reference
-follows them.
+The members not here (DistilBERT, ALBERT) are refused by name until the reference follows them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from bertcheck.spec import names
 
 SEQUENTIAL = "sequential"  # BERT: position i is row i
 AFTER_PADDING = "after padding"  # RoBERTa: real tokens from padding_idx + 1, padding at padding_idx
@@ -42,6 +46,12 @@ class Member:
     specials: tuple[tuple[str, int], ...]
     # The module that maps embeddings at `embedding_size` to the hidden size, where the two differ.
     projection: str | None = None
+    # The config flag that adds task-type embeddings (ERNIE's `use_task_id`), where the member has them.
+    task_types: str | None = None
+
+    def adds_task_types(self, config) -> bool:
+        """Whether `config`'s embeddings add a task-type embedding (ERNIE with `use_task_id`)."""
+        return self.task_types is not None and bool(getattr(config, self.task_types, False))
 
     def projects(self, config) -> bool:
         """Whether `config`'s embeddings run at another width than its layers (`projection` then maps them)."""
@@ -76,6 +86,7 @@ MEMBERS = {
     for m in (
         Member("bert", "BertModel", SEQUENTIAL, _BERT_SPECIALS),
         Member("electra", "ElectraModel", SEQUENTIAL, _BERT_SPECIALS, projection="embeddings_project"),
+        Member("ernie", "ErnieModel", SEQUENTIAL, _BERT_SPECIALS, task_types="use_task_id"),
         Member("roberta", "RobertaModel", AFTER_PADDING, _ROBERTA_SPECIALS),
         Member("xlm-roberta", "XLMRobertaModel", AFTER_PADDING, _ROBERTA_SPECIALS),
         Member("camembert", "CamembertModel", AFTER_PADDING, _ROBERTA_SPECIALS),
@@ -86,7 +97,6 @@ MEMBERS = {
 NOT_YET = {
     "distilbert": "its own module names and config keys (q_lin, sa_layer_norm, dim, n_heads), no token types",
     "albert": "factorized embeddings and one layer shared across groups",
-    "ernie": "optional task-type embeddings (use_task_id)",
     "xlm-roberta-xl": "pre-LN layers (a LayerNorm before each sublayer)",
     "mpnet": "relative attention of its own, which is not BERT's",
 }
@@ -95,6 +105,21 @@ NOT_YET = {
 def projects(config) -> bool:
     """Whether a loaded config's embeddings are projected to the hidden size (ELECTRA-small's)."""
     return of_config(config).projects(config)
+
+
+def adds_task_types(config) -> bool:
+    """Whether a loaded config's embeddings add task-type embeddings (ERNIE's `use_task_id`)."""
+    return of_config(config).adds_task_types(config)
+
+
+def embed_names(config) -> tuple[str, ...]:
+    """The embeddings' activation names of a loaded config, in forward order (`bertcheck.spec.names`)."""
+    return names.embed_names(projects(config), adds_task_types(config))
+
+
+def embed_hooks(config) -> dict:
+    """Where each of `embed_names(config)` is read on the HF model."""
+    return names.embed_hooks(projects(config), adds_task_types(config))
 
 
 def embedding_width(config) -> int:

@@ -58,7 +58,8 @@ LAYER_SHAPES = {
     "resid_post": "BTH",
 }
 
-# Embeddings: word + position + token type, summed, then LayerNorm; every one (B,T,H).
+# Embeddings: word + position + token type (+ ERNIE's task type, `TASK_TYPES`), summed, then LayerNorm;
+# every one (B,T,H).
 EMBED_NAMES = ("embed.tokens", "embed.positions", "embed.token_types", "embed.ln_in", "embed.out")
 
 # The pooler (`BertPooler`), after the last layer: the first token's last hidden state through a dense
@@ -175,9 +176,26 @@ RESIDUAL_ADDS = (
 )
 
 
-def embed_names(projected: bool) -> tuple[str, ...]:
-    """The embeddings' activation names, in forward order, of a model whose embeddings are projected or not."""
-    return PROJECTED_EMBED_NAMES if projected else EMBED_NAMES
+# ERNIE's optional task-type embeddings (`use_task_id`), added after the positions: (B,T,E), row 0 where
+# the call gives no task_type_ids.
+TASK_TYPES = "embed.task_types"
+TASK_TYPE_HOOK = Hook("embeddings.task_type_embeddings", "output")
+
+
+def embed_names(projected: bool, task_types: bool = False) -> tuple[str, ...]:
+    """The embeddings' activation names, in forward order, of a model whose embeddings are projected or
+    not, and that adds task-type embeddings (ERNIE's `use_task_id`) or not."""
+    names = PROJECTED_EMBED_NAMES if projected else EMBED_NAMES
+    if task_types:
+        at = names.index("embed.ln_in")
+        names = (*names[:at], TASK_TYPES, *names[at:])
+    return names
+
+
+def embed_hooks(projected: bool, task_types: bool = False) -> dict[str, Hook]:
+    """Where each of `embed_names(projected, task_types)` is read on the HF model."""
+    hooks = PROJECTED_EMBED_HOOKS if projected else EMBED_HOOKS
+    return {name: TASK_TYPE_HOOK if name == TASK_TYPES else hooks[name] for name in embed_names(projected, task_types)}
 
 
 def embed_ln(projected: bool) -> LayerNormSite:

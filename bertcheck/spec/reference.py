@@ -117,6 +117,7 @@ class ReferenceBert:
         self.member = of_config(config)  # which of BERT's family: how its positions are numbered
         self.padding_idx = getattr(config, "pad_token_id", None)
         self.projects = self.member.projects(config)  # embeddings at embedding_size, then a dense to H
+        self.task_types = self.member.adds_task_types(config)  # ERNIE's use_task_id
         if self.member.positions != SEQUENTIAL and self.padding_idx is None:
             raise ValueError(f"a {self.member.model_type} config needs pad_token_id: its positions count from it")
         self.n_layers = config.num_hidden_layers
@@ -180,7 +181,8 @@ class ReferenceBert:
 
     def deviating(self, **knobs) -> "ReferenceBert":
         """This reference with some of its knobs turned (`eps`, `act`, `mask_value`, `scaled`, `pre_ln`,
-        `token_types`, `position_offset`, `pooler_tanh`), sharing its weights: a known deviation from BERT."""
+        `token_types`, `position_offset`, `pooler_tanh`; `member`, whose positions it numbers, and
+        `task_types`, ERNIE's), sharing its weights: a known deviation from BERT."""
         other = copy.copy(self)
         for name, value in knobs.items():
             if not hasattr(self, name):
@@ -198,11 +200,14 @@ class ReferenceBert:
         return tensor.detach().to(dtype=dtype or tensor.dtype, device=device or tensor.device)
 
     # ---- embeddings -----------------------------------------------------------------------------
-    def embed(self, input_ids, token_type_ids=None, position_ids=None, inputs_embeds=None) -> dict[str, torch.Tensor]:
-        """Word + position + token type embeddings, then LayerNorm. `inputs_embeds` (B, T, H) stands in
-        for the word embeddings when given (to differentiate with respect to them). Position ids, when not
-        given, are the family member's (`bertcheck.spec.family`): RoBERTa's skip padding and, with
-        `inputs_embeds`, count from padding_idx + 1 as its model does with no ids to look at."""
+    def embed(
+        self, input_ids, token_type_ids=None, position_ids=None, inputs_embeds=None, task_type_ids=None
+    ) -> dict[str, torch.Tensor]:
+        """Word + position + token type (+ ERNIE's task type) embeddings, then LayerNorm. `inputs_embeds`
+        (B, T, H) stands in for the word embeddings when given (to differentiate with respect to them).
+        Position ids, when not given, are the family member's (`bertcheck.spec.family`): RoBERTa's skip
+        padding and, with `inputs_embeds`, count from padding_idx + 1 as its model does with no ids to look
+        at. `task_type_ids`: ERNIE's, with `use_task_id` (None: task 0 everywhere, as transformers has it)."""
         w = self.w
         B, T = input_ids.shape
         if token_type_ids is None or not self.token_types:
@@ -221,6 +226,10 @@ class ReferenceBert:
         if self.positions == "absolute":  # relative positions enter each layer's attention scores instead
             acts["embed.positions"] = self._rows("embeddings.position_embeddings.weight", position_ids)  # (B, T, H)
             ln_in = ln_in + acts["embed.positions"]
+        if self.task_types:  # ERNIE with use_task_id: task 0 where the call names none, as transformers does
+            tasks = torch.zeros_like(input_ids) if task_type_ids is None else task_type_ids
+            acts["embed.task_types"] = self._rows("embeddings.task_type_embeddings.weight", tasks)  # (B, T, E)
+            ln_in = ln_in + acts["embed.task_types"]
         out = layer_norm(ln_in, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
         if self.projects:  # ELECTRA-small: embeddings at embedding_size, mapped to the hidden size
             acts["embed.ln_out"] = out  # (B, T, E)
@@ -413,6 +422,8 @@ def _expected_shapes(config, embeddings: bool = True):
         yield "embeddings.word_embeddings.weight", (config.vocab_size, E)
         yield "embeddings.position_embeddings.weight", (config.max_position_embeddings, E)
         yield "embeddings.token_type_embeddings.weight", (config.type_vocab_size, E)
+        if of_config(config).adds_task_types(config):
+            yield "embeddings.task_type_embeddings.weight", (config.task_type_vocab_size, E)
         yield "embeddings.LayerNorm.weight", (E,)
         yield "embeddings.LayerNorm.bias", (E,)
         if E != H:

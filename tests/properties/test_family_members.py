@@ -4,7 +4,10 @@ and per-layer equivalence; at hidden 64, so that every member runs in every test
 
 import pytest
 import torch
+
+import mutants
 from bertcheck.inputs.cases import Case
+from bertcheck.properties.failures import PropertyFailure
 from bertcheck.properties.registry import run_model_property
 from bertcheck.spec.family import MEMBERS
 from bertcheck.subjects.models import RANDOM_CONFIGS, _minilm_dir, model_class, randomize_, wordpiece
@@ -15,6 +18,7 @@ TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "in
 BASES = {
     "bert": "bert-base-uncased",
     "electra": "electra-small-discriminator",
+    "ernie": "ernie-3.0-base-zh",
     "roberta": "roberta-base",
     "xlm-roberta": "xlm-roberta-base",
     "camembert": "camembert-base",
@@ -46,3 +50,23 @@ def test_each_member_in_its_own_class_holds_the_invariants_and_equivalence(model
     for case in (Case(("this is a test sentence", "short")), Case(("one",), dtype=torch.float64)):
         for check in CHECKS:
             assert run_model_property(bert, case, check) <= 1.0, (model_type, check)
+
+
+def test_a_bug_in_one_members_copy_of_the_layer_fails_that_member_and_not_bert(monkeypatch):
+    # RoBERTa's RobertaOutput is its own class on every transformers ("Copied from" BertOutput in 4.x,
+    # generated from it in 5.x): a release can break that copy alone. BERT, untouched, still passes.
+    from transformers.models.roberta import modeling_roberta
+
+    monkeypatch.setattr(modeling_roberta.RobertaOutput, "forward", modeling_roberta.RobertaOutput.forward)
+    mutants.copied_second_residual_after_the_norm(modeling_roberta.RobertaOutput)
+    case = Case(("this is a test sentence", "short"))
+    assert run_model_property(_tiny_member("bert"), case, "residual-identity") <= 1.0
+    with pytest.raises(PropertyFailure) as caught:
+        run_model_property(_tiny_member("roberta"), case, "residual-identity")
+    assert (caught.value.where, caught.value.activation) == ("layer 0", "blocks.0.ln2_in"), str(caught.value)
+    assert "ln2_in == mlp_out + resid_mid" in str(caught.value)
+    # The member's random model reads BERT's WordPiece renumbered: the report names the ids it was fed,
+    # RoBERTa's <s> = 0 first, </s> = 2 after the shorter sentence and <pad> = 1 after that.
+    short = _tiny_member("roberta").tokenizer(["short"])["input_ids"][0].tolist()
+    assert short[0] == 0 and short[-1] == 2, short
+    assert "token ids: [[0, " in str(caught.value) and f"[{str(short)[1:-1]}, 1" in str(caught.value)

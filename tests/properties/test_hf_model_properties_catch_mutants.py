@@ -228,6 +228,16 @@ BROKEN = {
         "embed.out",
         "hidden_states[0] (the embeddings' output) == reference embeddings",
     ),
+    "ERNIE without its task-type embeddings": (
+        "random:ernie-tiny",
+        torch.float32,
+        mutants.ernie_task_types_dropped,
+        PADDED,
+        "hidden-states",
+        "embeddings",
+        "embed.task_types",
+        "module embeddings.task_type_embeddings runs once per forward",
+    ),
     "dropout in eval mode": (
         "random:tiny",
         torch.float32,
@@ -350,7 +360,7 @@ def test_every_property_holds_on_the_unbroken_models(fresh, model_name, dtype, c
 
 
 @pytest.mark.parametrize("check", [k for k in MODEL if k != "eager-sdpa"])
-@pytest.mark.parametrize("model_name", ["random:roberta-tiny", "random:electra-tiny"])
+@pytest.mark.parametrize("model_name", ["random:roberta-tiny", "random:electra-tiny", "random:ernie-tiny"])
 def test_every_property_holds_on_an_unbroken_family_member(fresh, model_name, check):
     # RoBERTa's positions skip padding: the padded batch is where a reference that numbered them as BERT's
     # would part from HF's RobertaModel. ELECTRA-tiny projects its 32-wide embeddings to 64.

@@ -22,22 +22,28 @@ def _checkpoint(tmp_path, tiny, **overrides):
     return tmp_path
 
 
-def test_a_roberta_checkpoint_directory_is_detected_from_its_config_and_checked(tmp_path, model_cache):
-    from transformers import BertTokenizerFast, RobertaModel
+@pytest.mark.parametrize(
+    "model_name, model_class, max_length",
+    [("random:roberta-tiny", "RobertaModel", 512), ("random:ernie-tiny", "ErnieModel", 512)],
+)
+def test_a_member_s_checkpoint_directory_is_detected_from_its_config_and_checked(
+    tmp_path, model_cache, model_name, model_class, max_length
+):
+    from transformers import BertTokenizerFast
 
-    roberta = Bert.once("random:roberta-tiny", model_cache)
-    roberta.model().save_pretrained(str(tmp_path))
+    member = Bert.once(model_name, model_cache)
+    member.model().save_pretrained(str(tmp_path))
     # No RoBERTa tokenizer ships offline; a WordPiece one stands in (AutoTokenizer reads whichever is saved).
-    BertTokenizerFast.from_pretrained(str(roberta.source.tokenizer_path)).save_pretrained(str(tmp_path))
+    BertTokenizerFast.from_pretrained(str(member.source.tokenizer_path)).save_pretrained(str(tmp_path))
     bert = Bert.load(str(tmp_path))
-    assert isinstance(bert.model(), RobertaModel) and bert.member.model_type == "roberta"
-    assert bert.max_length == 512  # 514 position rows, the first two never a real token's
+    assert type(bert.model()).__name__ == model_class and bert.member.model_type == member.member.model_type
+    assert bert.max_length == max_length  # RoBERTa: 514 position rows, the first two never a real token's
     assert run_model_property(bert, Case(("this is a test sentence", "short")), "hidden-states") <= 1.0
 
 
 @pytest.mark.parametrize(
     "model_type, words",
-    [("ernie", "use_task_id"), ("distilbert", "q_lin"), ("albert", "shared across groups")],
+    [("xlm-roberta-xl", "pre-LN"), ("distilbert", "q_lin"), ("albert", "shared across groups")],
 )
 def test_a_family_member_the_reference_does_not_follow_is_refused_by_name(tmp_path, tiny, model_type, words):
     path = _checkpoint(tmp_path, tiny, config__json=json.dumps({"model_type": model_type}))
@@ -55,6 +61,7 @@ def test_the_random_family_members_are_named_with_their_base_sizes():
         "data2vec-text-base",
         "electra-base-discriminator",
         "electra-small-discriminator",
+        "ernie-3.0-base-zh",
     ):
         assert resolve(f"random:{name}").random_config == name
     notes = resolve("random:xlm-roberta-base").notes

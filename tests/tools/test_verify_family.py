@@ -16,7 +16,11 @@ def roberta(model_cache):
     return Bert.once("random:roberta-tiny", model_cache)
 
 
-MEMBERS = {"random:roberta-tiny": ("roberta", "Roberta"), "random:electra-tiny": ("electra", "Electra")}
+MEMBERS = {
+    "random:roberta-tiny": ("roberta", "Roberta"),
+    "random:electra-tiny": ("electra", "Electra"),
+    "random:ernie-tiny": ("ernie", "Ernie"),
+}
 
 
 @pytest.mark.parametrize("model_name", MEMBERS)
@@ -44,7 +48,7 @@ def test_a_model_candidate_of_a_member_is_handed_its_model_and_holds(model_cache
 
     def factory(hf_model):
         handed.append(type(hf_model).__name__)
-        return reference_model(hf_model)  # electra-tiny: its embed.* at 32 wide, embed.out projected to 64
+        return reference_model(hf_model)  # electra-tiny: embed.* 32 wide, projected to 64; ernie-tiny: task types
 
     member = Bert.once(model_name, model_cache)
     assert bertcheck.check_model(factory, member, examples=3, dtypes=(torch.float32,)).passed
