@@ -25,7 +25,7 @@ from bertcheck.inputs.profiles import choose, for_test, own_settings, register_p
 from bertcheck.run.asking import add_properties, asks_for_bertcheck, shipped_properties, unchecked
 from bertcheck.run.seeds import Run
 from bertcheck.run.split import Timings
-from bertcheck.subjects.models import ModelError, parse_model_names, resolve
+from bertcheck.subjects.models import ModelError, family_models, parse_model_names, resolve
 
 __all__ = ["shipped_properties"]  # where the shipped properties are, for users' tools (`bertcheck.run.asking`)
 
@@ -181,6 +181,7 @@ def _sources(config) -> list:
         given = config.getoption("bert_model") or [os.environ.get("BERTCHECK_MODEL", "")]
         model_names = [model_name for value in given for model_name in parse_model_names(value)]
         try:
+            model_names += family_models(os.environ.get("BERTCHECK_FAMILY"))  # README, "The BERT family"
             config.stash[_SOURCES] = [resolve(model_name) for model_name in dict.fromkeys(model_names)]
         except ModelError as err:
             raise pytest.UsageError(str(err)) from None
@@ -414,7 +415,7 @@ def pytest_xdist_make_scheduler(config, log):
     if config.stash.get(_SCHEDULE, False):
         from bertcheck.run.scheduling import OneForwardScheduling
 
-        return OneForwardScheduling(config, log)
+        return OneForwardScheduling(config, log, models=[source.model_name for source in _sources(config)])
     return None
 
 

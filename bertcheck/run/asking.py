@@ -26,7 +26,7 @@ RUN_OPTIONS = (
     "bert_store_durations",
     "bert_durations",
 )
-VARIABLES = ("BERTCHECK_MODEL", "BERTCHECK_PROFILE", "BERTCHECK_SPLIT", "BERTCHECK_DB")
+VARIABLES = ("BERTCHECK_MODEL", "BERTCHECK_FAMILY", "BERTCHECK_PROFILE", "BERTCHECK_SPLIT", "BERTCHECK_DB")
 # The fixture each option's subject reaches a test through (`unchecked`).
 _FIXTURE_OF = {"bert_impl": "bert_layer_impl", "bert_model_impl": "bert_model_impl", "bert_model": "bert"}
 
@@ -70,7 +70,7 @@ def asks_for_bertcheck(config) -> bool:
 def what_to_check(config) -> list[str]:
     """The options given that name what to check, as the user typed them."""
     given = [f"--{o.replace('_', '-')}" for o in WHAT_TO_CHECK if config.getoption(o, None)]
-    return given + (["BERTCHECK_MODEL"] if os.environ.get("BERTCHECK_MODEL") else [])
+    return given + [v for v in ("BERTCHECK_MODEL", "BERTCHECK_FAMILY") if os.environ.get(v)]
 
 
 def add_properties(config) -> None:
@@ -96,6 +96,6 @@ def unchecked(config, used: set[str]) -> list[str]:
         for option, fixture in _FIXTURE_OF.items()
         if config.getoption(option) and fixture not in used
     ]
-    if os.environ.get("BERTCHECK_MODEL") and "bert" not in used:
-        missing.append("BERTCHECK_MODEL")
+    if "bert" not in used:
+        missing += [v for v in ("BERTCHECK_MODEL", "BERTCHECK_FAMILY") if os.environ.get(v)]
     return missing

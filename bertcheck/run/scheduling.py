@@ -65,6 +65,37 @@ def dtype_order(item) -> tuple:
     return (1, getattr(model, "model_name", str(model)), shard.index % 2)
 
 
+def model_of(scope: str, models) -> str | None:
+    """The model a unit's items check, of `models` (the run's model names): its node ids' parameters
+    start with it (``[random:roberta-base-shard1of4-one-forward]``), the longest name that fits. None
+    for an item on no model."""
+    if not scope.endswith("]") or "[" not in scope:
+        return None
+    params = scope[scope.rindex("[") + 1 : -1]
+    fits = [m for m in models if params == m or params.startswith(m + "-")]
+    return max(fits, key=len) if fits else None
+
+
 class OneForwardScheduling(LoadScopeScheduling):
+    """`models`: the run's model names. A worker that asks for work is handed, of the units left, the
+    first of the model it ran last while that model has any: a run over several base-size models (the
+    whole family) then holds about one model per worker (`bertcheck.subjects.subject.MODELS_SHARE`
+    drops the others), instead of every worker loading every model in turn."""
+
+    def __init__(self, config, log=None, models=()):
+        super().__init__(config, log)
+        self.models = tuple(models)
+        self._last_model: dict = {}
+
     def _split_scope(self, nodeid: str) -> str:
         return unit_of(nodeid)
+
+    def _assign_work_unit(self, node) -> None:
+        last = self._last_model.get(node)
+        if last is not None and len(self.models) > 1:
+            same = next((scope for scope in self.workqueue if model_of(scope, self.models) == last), None)
+            if same is not None:
+                self.workqueue.move_to_end(same, last=False)
+        scope = next(iter(self.workqueue))
+        self._last_model[node] = model_of(scope, self.models) or last
+        super()._assign_work_unit(node)

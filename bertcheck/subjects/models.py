@@ -286,6 +286,27 @@ def resolve(model_name: str) -> ModelSource:
     )
 
 
+def family_models(value: str | None) -> list[str]:
+    """BERTCHECK_FAMILY's models: ``all`` -> the random model of every member at its real size (ELECTRA
+    at base and small), ``roberta,electra`` -> those members'; empty -> none. ModelError, one line, for
+    a member bertcheck does not follow."""
+    asked = [s.strip() for s in (value or "").split(",") if s.strip()]
+    if asked == ["all"]:
+        asked = list(MEMBERS)
+    unknown = [name for name in asked if name not in MEMBERS]
+    if unknown:
+        raise ModelError(
+            None,
+            f"BERTCHECK_FAMILY={value!r}: {', '.join(unknown)} is not a member bertcheck follows; give all or "
+            f"some of {', '.join(MEMBERS)}",
+        )
+    return [
+        f"random:{name}"
+        for name, keywords in RANDOM_CONFIGS.items()
+        if name not in TEST_SIZED and keywords.get("model_type", "bert") in asked
+    ]
+
+
 def parse_model_names(value: str | None) -> list[str]:
     """``a,b`` -> [a, b]; empty means the embedded models."""
     model_names = [s.strip() for s in (value or "").split(",") if s.strip()]

@@ -63,12 +63,38 @@ class Observation:
         return self.inputs["attention_mask"].bool()
 
 
-_LOADED: dict[str, "Bert"] = {}  # model name -> Bert: one load per process, whatever asks first
+_LOADED: dict[str, "Bert"] = {}  # model name -> Bert: one load per process, least recently asked for first
+# The share of a worker's memory budget the models it holds may fill (their copies in other dtypes
+# included) before loading another drops the least recently used: both default models in float64 hold
+# ~1.0 GiB, under it; RoBERTa-base in float64 and any second base-size model do not (`BERTCHECK_FAMILY=all`).
+MODELS_SHARE = 0.6
 
 
 def every_loaded() -> list["Bert"]:
     """Every `Bert` loaded through `Bert.once` in this process."""
     return list(_LOADED.values())
+
+
+def _make_room(kept: str) -> None:
+    """Drop the least recently used models but `kept` while the models held pass `MODELS_SHARE` of the
+    worker's budget: a run over many base-size models (the whole family) keeps to the budget, and
+    bertcheck's scheduling (`bertcheck.run.scheduling`) keeps a worker on one model while it has work,
+    so a dropped model is seldom loaded again."""
+    from bertcheck.subjects import memory
+
+    try:
+        limit = MODELS_SHARE * memory.budget_gib() * 2**30
+    except ValueError:  # a bad BERTCHECK_WORKER_MEMORY: the plugin says so; here, the default
+        limit = MODELS_SHARE * memory.DEFAULT_BUDGET_GIB * 2**30
+    dropped = False
+    while len(_LOADED) > 1 and sum(bert.held_bytes() for bert in _LOADED.values()) > limit:
+        _LOADED.pop(next(name for name in _LOADED if name != kept)).release()
+        dropped = True
+    if dropped:
+        import gc
+
+        gc.collect()
+        memory.trim()
 
 
 class Bert:
@@ -134,9 +160,32 @@ class Bert:
     def once(cls, model_name: str | ModelSource, cache_dir: Path | None = None) -> "Bert":
         """The `Bert` for `model_name`, loaded once per process and shared (the pytest fixtures, the API)."""
         key = model_name.model_name if isinstance(model_name, ModelSource) else model_name
-        if key not in _LOADED:
-            _LOADED[key] = cls.load(model_name, cache_dir)
+        if key in _LOADED:
+            _LOADED[key] = _LOADED.pop(key)  # the most recently used, last
+            return _LOADED[key]
+        _LOADED[key] = cls.load(model_name, cache_dir)
+        _make_room(key)
         return _LOADED[key]
+
+    def release(self) -> None:
+        """Drop every copy of the model, the loaded one too, with whatever shares their tensors (a
+        candidate's builds, `on_drop`), and the results by input: a model `Bert.once` let go of to make
+        room. Using this `Bert` afterwards is an error; `Bert.once` loads the model again."""
+        self.release_copies()
+        self._drop(self._base_key)
+        self._references.clear()
+        self.observations.clear()
+
+    def held_bytes(self) -> int:
+        """The bytes of the tensors this `Bert` holds: the loaded model and its copies (shared storage once)."""
+        seen, total = set(), 0
+        for model in self._models.values():
+            for tensor in (*model.parameters(), *model.buffers()):
+                storage = tensor.untyped_storage()
+                if storage.data_ptr() not in seen:
+                    seen.add(storage.data_ptr())
+                    total += storage.nbytes()
+        return total
 
     def model(self, dtype: torch.dtype = torch.float32, device: str = "cpu"):
         """The HF model in `dtype` on `device`, made on first use; a worker holds at most two.
@@ -163,6 +212,11 @@ class Bert:
             for other in [k for k in self._models if k[1] == key[1] and k != self._base_key]:
                 self._drop(other)
             self._models[key] = _converted_copy(base, dtype, device)
+        if _LOADED.get(self.model_name) is self:
+            # A conversion grows what the worker holds as a load does (a base model in float64: 0.4 GB
+            # more): held to the models' share then too, not only when the next model loads (two
+            # input-form items of a family run had peaked at 2.04-2.07 GiB, past the 2 GiB budget).
+            _make_room(self.model_name)
         return self._models[key]
 
     def converts_in_place(self, dtype: torch.dtype, device: str = "cpu") -> bool:

@@ -218,16 +218,23 @@ def test_a_faithful_engine_in_plain_torch_ops_passes_end_to_end(tiny, minilm):
         assert report.passed, report.text()
 
 
-@pytest.mark.parametrize("bug", list(impls.ENGINE_BUGS))
-def test_each_known_deviation_planted_in_an_engine_fails_and_is_named(bug, minilm):
-    factory, named = impls.ENGINE_BUGS[bug]
+def _failed_and_explained(cand, bert, named: str):
+    """`cand` fails model-equivalence on `bert`, and its diagnosis explains it by the entry `named` alone;
+    the result and its report's lines."""
     # 20 s: shrinking a batch of sentence pairs takes ~300 examples; cut short, the smallest is diagnosed.
-    report = run(ModelCandidate(factory, bug), minilm, examples=10, properties=["model-equivalence"], max_time=20)
+    report = run(cand, bert, examples=10, properties=["model-equivalence"], max_time=20)
     (result,) = report.results
     assert result.failure is not None, report.text()
     lines = result.failure.report().splitlines()
     explained = [line.strip() for line in lines if line.endswith("<- explains it")]
     assert len(explained) == 1 and explained[0].startswith(named), "\n".join(lines)
+    return result, lines
+
+
+@pytest.mark.parametrize("bug", list(impls.ENGINE_BUGS))
+def test_each_known_deviation_planted_in_an_engine_fails_and_is_named(bug, minilm):
+    factory, named = impls.ENGINE_BUGS[bug]
+    result, lines = _failed_and_explained(ModelCandidate(factory, bug), minilm, named)
     # The failure is placed at the output it was seen in, never at a layer an end-to-end check cannot
     # single out; the pooler, fed the engine's own (right) last state, is a stage of its own.
     last = f"hidden_states[{minilm.config.num_hidden_layers}], end to end"
@@ -239,13 +246,7 @@ def test_a_bert_engine_pointed_at_a_family_member_fails_and_the_member_s_differe
     from bertcheck.subjects.subject import Bert
 
     model_name, factory, named = impls.FAMILY_ENGINE_BUGS[bug]
-    member = Bert.once(model_name, model_cache)
-    report = run(ModelCandidate(factory, bug), member, examples=10, properties=["model-equivalence"], max_time=20)
-    (result,) = report.results
-    assert result.failure is not None, report.text()
-    lines = result.failure.report().splitlines()
-    explained = [line.strip() for line in lines if line.endswith("<- explains it")]
-    assert len(explained) == 1 and explained[0].startswith(named), "\n".join(lines)
+    _failed_and_explained(ModelCandidate(factory, bug), Bert.once(model_name, model_cache), named)
 
 
 def test_a_diagnosis_runs_one_reference_forward_per_catalogue_entry_reusing_the_specs(tiny, monkeypatch):

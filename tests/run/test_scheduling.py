@@ -56,3 +56,42 @@ def test_the_dtype_order_puts_the_rest_first_then_each_models_even_shards_before
     ]
     assert got == [("x", None), ("bert", 2), ("bert", 3), ("minilm", 0), ("minilm", 1)]
     assert dtype_order(SimpleNamespace()) == (0,)  # not parametrized at all
+
+
+def test_a_unit_s_model_is_the_longest_run_model_its_parameters_start_with():
+    from bertcheck.run.scheduling import model_of
+
+    models = ("random:roberta-base", "random:roberta-tiny", "minilm", "random:electra-base-discriminator")
+    assert model_of("one forward [random:roberta-base-shard2of4-one-forward]", models) == "random:roberta-base"
+    assert model_of("properties/test_p.py::test_p[minilm]", models) == "minilm"
+    assert model_of("properties/test_p.py::test_p[random:electra-base-discriminator-float64]", models) == (
+        "random:electra-base-discriminator"
+    )
+    assert model_of("tests/test_x.py::test_x", models) is None
+    assert model_of("properties/test_p.py::test_p[random:bert-base-uncased]", models) is None
+
+
+def test_a_worker_keeps_to_the_model_it_ran_last_while_that_model_has_units():
+    from collections import OrderedDict
+
+    from bertcheck.run.scheduling import OneForwardScheduling
+
+    scopes = [f"t.py::t[{model}-shard{k}of4]" for k in range(4) for model in ("a", "b")]  # a, b, a, b, ...
+    scheduling = OneForwardScheduling.__new__(OneForwardScheduling)  # no xdist config: the queue alone
+    scheduling.models, scheduling._last_model = ("a", "b"), {}
+    scheduling.workqueue = OrderedDict((scope, {scope: False}) for scope in scopes)
+    scheduling.assigned_work, sent = {}, []
+
+    class Node:  # an xdist worker, as far as the scheduling talks to it
+        def __init__(self, n):
+            self.n = n
+
+        def send_runtest_some(self, indexes):
+            sent.append((self.n, scopes[indexes[0]]))
+
+    one, two = Node(1), Node(2)
+    scheduling.registered_collections = {one: scopes, two: scopes}
+    for node in (one, two, one, two, one, one, two, two):
+        scheduling._assign_work_unit(node)
+    models = [(n, scope.split("[")[1][0]) for n, scope in sent]
+    assert models == [(1, "a"), (2, "b"), (1, "a"), (2, "b"), (1, "a"), (1, "a"), (2, "b"), (2, "b")]

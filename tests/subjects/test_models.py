@@ -170,3 +170,81 @@ def test_the_random_bert_base_is_the_bert_base_uncased_architecture():
     sizes = (config.vocab_size, config.hidden_size, config.num_hidden_layers, config.num_attention_heads)
     assert sizes == (30522, 768, 12, 12)
     assert (config.intermediate_size, config.layer_norm_eps, config.hidden_act) == (3072, 1e-12, "gelu")
+
+
+def test_bertcheck_family_names_every_member_s_random_model_at_its_real_size():
+    from bertcheck.spec.family import MEMBERS
+    from bertcheck.subjects.models import RANDOM_CONFIGS, TEST_SIZED, family_models, random_config
+
+    everyone = family_models("all")
+    assert {random_config(name.removeprefix("random:")).model_type for name in everyone} == set(MEMBERS)
+    assert not {name.removeprefix("random:") for name in everyone} & set(TEST_SIZED)
+    assert len(everyone) == len(RANDOM_CONFIGS) - len(TEST_SIZED)
+    assert family_models("roberta, ernie") == ["random:roberta-base", "random:ernie-3.0-base-zh"]
+    assert family_models("") == []
+    with pytest.raises(ModelError, match="BERTCHECK_FAMILY='gpt2': gpt2 is not a member bertcheck follows"):
+        family_models("gpt2")
+
+
+def test_loading_a_model_past_the_models_share_of_the_budget_drops_the_least_recently_used(monkeypatch):
+    from bertcheck.subjects import subject
+
+    held = {}
+
+    class Held:  # a loaded Bert, as far as the room-making reads it
+        def __init__(self, gib):
+            self.gib, self.observations = gib, {"input": "result"}
+
+        def held_bytes(self):
+            return int(self.gib * 2**30)
+
+        def release(self):  # what Bert.release does to what it observed
+            self.observations = {}
+
+    monkeypatch.setenv("BERTCHECK_WORKER_MEMORY", "2")  # the models may hold 0.6 x 2 = 1.2 GiB
+    monkeypatch.setattr(subject, "_LOADED", held)
+    held.update(old=Held(0.2), used=Held(0.9))
+    subject._make_room("used")
+    assert list(held) == ["old", "used"]  # 1.1 GiB: both stay
+    old = held["old"]
+    held["new"] = Held(0.5)
+    subject._make_room("new")
+    assert list(held) == ["new"] and old.observations == {}  # the oldest first, then the next, never the new one
+    held.update(first=Held(5.0))
+    subject._make_room("first")
+    assert list(held) == ["first"]  # alone past the share, it stays: a model too big for it still runs
+
+
+def test_a_model_dropped_to_make_room_is_freed_with_its_copies_and_what_shares_their_tensors(monkeypatch):
+    # Before Bert.release, a dropped model stayed alive through its float64 copy and a candidate's build
+    # of it: a worker of a BERTCHECK_FAMILY=all run grew from 2.05 to 7.51 GiB.
+    import gc
+    import weakref
+
+    from bertcheck.subjects import subject
+
+    monkeypatch.setattr(subject, "_LOADED", {})
+    monkeypatch.setenv("BERTCHECK_WORKER_MEMORY", "0.0001")  # any second model passes the share
+    first = subject.Bert.once("random:tiny")
+    builds = {"build": first.model()}  # a candidate's build, forgotten through on_drop
+    first.on_drop.append(lambda model_name, key: builds.clear())
+    loaded, copy = weakref.ref(first.model()), weakref.ref(first.model(torch.bfloat16))
+    subject.Bert.once("random:roberta-tiny")
+    gc.collect()
+    assert list(subject._LOADED) == ["random:roberta-tiny"]
+    assert loaded() is None and copy() is None and builds == {}
+    assert subject.Bert.once("random:tiny") is not first  # asked again, it is loaded again
+
+
+def test_a_model_converted_past_the_models_share_drops_the_others_as_a_load_would(monkeypatch):
+    from bertcheck.subjects import subject
+
+    monkeypatch.setattr(subject, "_LOADED", {})
+    first = subject.Bert.once("random:tiny")
+    second = subject.Bert.once("random:roberta-tiny")
+    share = (first.held_bytes() + second.held_bytes() * 1.5) / 2**30 / subject.MODELS_SHARE
+    monkeypatch.setenv("BERTCHECK_WORKER_MEMORY", str(share))  # both fit in float32, not with one in float64
+    second.model(torch.float32)
+    assert list(subject._LOADED) == ["random:tiny", "random:roberta-tiny"]
+    second.model(torch.float64)  # converted in place: twice its float32 bytes
+    assert list(subject._LOADED) == ["random:roberta-tiny"]
