@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from bertcheck.spec.family import SEQUENTIAL, embedding_width, of_config
+from bertcheck.spec.family import SEQUENTIAL, adds_task_types, embedding_width, of_config
 from bertcheck.spec.names import layer_name
 
 
@@ -422,7 +422,7 @@ def _expected_shapes(config, embeddings: bool = True):
         yield "embeddings.word_embeddings.weight", (config.vocab_size, E)
         yield "embeddings.position_embeddings.weight", (config.max_position_embeddings, E)
         yield "embeddings.token_type_embeddings.weight", (config.type_vocab_size, E)
-        if of_config(config).adds_task_types(config):
+        if adds_task_types(config):
             yield "embeddings.task_type_embeddings.weight", (config.task_type_vocab_size, E)
         yield "embeddings.LayerNorm.weight", (E,)
         yield "embeddings.LayerNorm.bias", (E,)

@@ -214,8 +214,9 @@ class Bert:
             self._models[key] = _converted_copy(base, dtype, device)
         if _LOADED.get(self.model_name) is self:
             # A conversion grows what the worker holds as a load does (a base model in float64: 0.4 GB
-            # more): held to the models' share then too, not only when the next model loads (two
-            # input-form items of a family run had peaked at 2.04-2.07 GiB, past the 2 GiB budget).
+            # more): held to the models' share then too, not only when the next model loads. (It did not
+            # remove the 2.04-2.21 GiB peaks of a family run's first input-form items: README, "Running
+            # the family".)
             _make_room(self.model_name)
         return self._models[key]
 
