@@ -4,7 +4,8 @@ changes the meaning, on every attention implementation the release has (`bertche
 import pytest
 from hypothesis import given, target
 
-from bertcheck.properties.input_forms import FORMS, key_of, lacked
+from bertcheck.properties.failures import PropertyFailure
+from bertcheck.properties.input_forms import FORMS, key_of, known_bug, lacked, member_lacks
 from bertcheck.properties.registry import run_model_property
 from bertcheck.inputs.shards import PLAIN_CALL
 from bertcheck.inputs.strategies import cases
@@ -21,4 +22,16 @@ def _form(form):
 @pytest.mark.parametrize("form", [_form(form) for form in FORMS.values()])
 @given(case=cases(max_batch=2, long=False))
 def test_each_input_form_of_bertmodel_gives_what_the_plain_call_gives(bert, form, case):
-    target(run_model_property(bert, case, key_of(FORMS[form])), label=form)
+    why = member_lacks(FORMS[form], bert.config)  # the member's API takes no such form: a visible skip
+    if why:
+        pytest.skip(why)
+    bug = known_bug(FORMS[form], bert.config)
+    if bug is None:
+        target(run_model_property(bert, case, key_of(FORMS[form])), label=form)
+        return
+    # A bug of this transformers that the property finds: expected to fail, and red the day it holds.
+    try:
+        run_model_property(bert, case, key_of(FORMS[form]))
+    except PropertyFailure as failure:
+        pytest.xfail(f"known transformers bug, seen at {failure.where}, {failure.activation}: {bug}")
+    raise AssertionError(f"the known transformers bug no longer shows on this input: {bug}")

@@ -1,13 +1,15 @@
 """The seed notebook, step by step: 'this is a test sentence' through layer 0's HF submodules.
 
 layer.attention.self -> layer.attention.output(., embeddings) -> layer.intermediate -> layer.output(., attn_output)
-must reproduce hidden_states[1], and the reference must agree at every step.
+must reproduce hidden_states[1], and the reference must agree at every step (ALBERT: the same walk through
+its own submodules).
 """
 
 import pytest
 import torch
 
 from bertcheck.inputs.cases import Case
+from bertcheck.spec.family import layer_of
 from bertcheck.spec.compare import differences
 from bertcheck.subjects.models import EMBEDDED
 from bertcheck.spec.names import layer_name
@@ -31,6 +33,15 @@ def test_the_seed_sentence_tokenizes_to_the_notebook_ids(bert):
     assert ids.tolist() == [[specials["cls"], *BERT_BASE_UNCASED_IDS[1:-1], specials["sep"]]]
 
 
+def _albert_walk(layer, embeddings):
+    """The same walk through ALBERT's own submodules: its attention returns after the first add & norm, and
+    its feed-forward is ffn -> activation -> ffn_output, normalized with the residual by full_layer_layer_norm."""
+    attn_output = layer.attention(embeddings)[0]
+    intermediate = layer.activation(layer.ffn(attn_output))
+    output = layer.full_layer_layer_norm(layer.ffn_output(intermediate) + attn_output)
+    return None, attn_output, intermediate, output
+
+
 def test_the_seed_notebook_walk_reproduces_the_first_hidden_state(bert):
     model = bert.model()
     inputs = bert.encode(Case((SENTENCE,)))
@@ -38,17 +49,21 @@ def test_the_seed_notebook_walk_reproduces_the_first_hidden_state(bert):
     with torch.no_grad():
         states = model(**inputs, output_hidden_states=True).hidden_states
         embeddings = states[0]
-        layer = model.encoder.layer[0]
+        layer = layer_of(model, 0)
         # One unpadded sentence: attending to every token needs no mask.
-        attn = layer.attention.self(embeddings)[0]
-        attn_output = layer.attention.output(attn, embeddings)
-        intermediate = layer.intermediate(attn_output)
-        output = layer.output(intermediate, attn_output)
+        if bert.member.model_type == "albert":
+            attn, attn_output, intermediate, output = _albert_walk(layer, embeddings)
+        else:
+            attn = layer.attention.self(embeddings)[0]
+            attn_output = layer.attention.output(attn, embeddings)
+            intermediate = layer.intermediate(attn_output)
+            output = layer.output(intermediate, attn_output)
         reference = bert.reference().layer(0, embeddings, inputs["attention_mask"])
 
     assert intermediate.shape == (1, T, bert.config.intermediate_size)  # [1, 7, 3072] for bert-base
     assert_close(output, states[1], "layer.output(...) vs hidden_states[1]")
-    assert_close(attn, reference[layer_name(0, "z")], "layer.attention.self vs reference z")
+    if attn is not None:  # ALBERT's attention gives no z of its own
+        assert_close(attn, reference[layer_name(0, "z")], "layer.attention.self vs reference z")
     assert_close(attn_output, reference[layer_name(0, "resid_mid")], "layer.attention.output vs reference resid_mid")
     assert_close(intermediate, reference[layer_name(0, "mlp_post")], "layer.intermediate vs reference mlp_post")
     assert_close(output, reference[layer_name(0, "resid_post")], "layer.output vs reference resid_post")

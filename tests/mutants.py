@@ -614,3 +614,18 @@ FORM_BREAKS = {
         lambda m: _altered_call(m, "LongDropsMask", _long_drops_mask),
     ),
 }
+
+
+def albert_every_layer_runs_group_0(model) -> None:
+    """ALBERT's encoder runs group 0's shared layer at every layer, where its config has two groups: layers
+    from num_hidden_layers / num_hidden_groups on should run group 1's. Planted into its own encoder."""
+
+    def forward(self, *args, **kwargs):
+        groups = self.albert_layer_groups
+        self.albert_layer_groups = nn.ModuleList([groups[0]] * len(groups))
+        try:
+            return type(self).__mro__[1].forward(self, *args, **kwargs)
+        finally:
+            self.albert_layer_groups = groups
+
+    _swap_class(model.encoder, "GroupZeroAlbertTransformer", forward=forward)

@@ -21,6 +21,7 @@ from bertcheck.subjects.capture import capture
 from bertcheck.spec.compare import largest_abs
 from bertcheck.inputs.cases import Case
 from bertcheck.properties.failures import Judge, Unavailable, full_name, where_of
+from bertcheck.spec.family import layer_of, module_path
 from bertcheck.spec.names import RESIDUAL_ADDS, layer_name
 from bertcheck.properties.outputs import outputs_close
 from bertcheck.spec.names import state_index, state_name
@@ -247,7 +248,8 @@ def pooler(bert: Bert, case: Case) -> float:
     if bert.lacks_pooler:
         raise Unavailable(bert.lacks_pooler)
     captured = {}
-    hook = model.pooler.dense.register_forward_hook(lambda module, args, out: captured.setdefault("pooler.pre", out))
+    dense = model.get_submodule(module_path(bert.config, None, "pooler.dense"))  # ALBERT's: `pooler`
+    hook = dense.register_forward_hook(lambda module, args, out: captured.setdefault("pooler.pre", out))
     try:
         with torch.no_grad():
             out = model(**inputs, return_dict=True)
@@ -322,7 +324,9 @@ class _ReferenceAlongside:
         self.hidden: torch.Tensor | None = None
         self.done = 0  # reference layers run
         self._handles = [hf.embeddings.register_forward_hook(lambda *_: self._embed())]
-        self._handles += [layer.register_forward_hook(lambda *_: self._next_layer()) for layer in hf.encoder.layer]
+        # Each layer module once: ALBERT's shared one runs, and paces the reference, once per use.
+        layers = {id(m): m for m in (layer_of(hf, i) for i in range(bert.config.num_hidden_layers))}.values()
+        self._handles += [layer.register_forward_hook(lambda *_: self._next_layer()) for layer in layers]
 
     def _embed(self) -> None:
         if self.hidden is None:
@@ -398,7 +402,9 @@ def _gradients(bert: Bert, judge: Judge, case: Case, inputs, hf) -> float:
     words, weights = _loss_inputs(bert, case, inputs, hf)
     ref = ReferenceBert.aliasing(hf)
     params = dict(hf.named_parameters())
-    pairs = _GradientPairs({key: (params[key], ref.w[key]) for key in ref.w})
+    # One pair per weight of the model: ALBERT's shared weights are one leaf on each side, read by every
+    # layer of their group, so each gradient is the sum over those uses on both sides.
+    pairs = _GradientPairs({key: (params[key], ref.w[first]) for key, first in ref.sources().items()})
     ref_embeds = words.clone().requires_grad_(True)
     try:
         alongside = _ReferenceAlongside(bert, hf, ref, inputs, ref_embeds)
@@ -417,7 +423,7 @@ def _gradients(bert: Bert, judge: Judge, case: Case, inputs, hf) -> float:
     if worst <= limit:  # NaN compares false: it takes the detailed path
         return worst / limit if limit else 0.0
     # The first gradient over the tolerance, in the report's order: the input, then each weight.
-    order = [("inputs_embeds", diffs[0])] + [(k, pairs.apart.get(k, 0.0)) for k in ref.w if k != _WORDS]
+    order = [("inputs_embeds", diffs[0])] + [(k, pairs.apart.get(k, 0.0)) for k in ref.sources() if k != _WORDS]
     failing = next((k for k, d in order if math.isnan(d) or d > limit), "inputs_embeds")
     return _gradients_apart(bert, judge, case, inputs, hf, failing, scale)
 
@@ -436,7 +442,8 @@ def _gradients_apart(bert: Bert, judge: Judge, case: Case, inputs, hf, key: str,
     words, weights = _loss_inputs(bert, case, inputs, hf)
     ref = ReferenceBert.aliasing(hf)  # its own leaves over HF's storage: both sides' gradients, held apart
     params = dict(hf.named_parameters())
-    kept = () if key == "inputs_embeds" else (params[key], ref.w[key])
+    first = ref.sources().get(key, key)  # BERT's name of the model's weight `key`: its (first) layer
+    kept = () if key == "inputs_embeds" else (params[key], ref.w[first])
     leaves = [leaf for leaf in (*params.values(), *ref.w.values()) if leaf.requires_grad]
     handles = [
         leaf.register_post_accumulate_grad_hook(lambda leaf: setattr(leaf, "grad", None))
@@ -456,9 +463,9 @@ def _gradients_apart(bert: Bert, judge: Judge, case: Case, inputs, hf, key: str,
     else:
         # A weight the forward never read (absolute positions under relative scores) has no gradient: 0.
         actual, expected = (
-            torch.zeros_like(ref.w[key]) if g is None else g for g in (params[key].grad, ref.w[key].grad)
+            torch.zeros_like(ref.w[first]) if g is None else g for g in (params[key].grad, ref.w[first].grad)
         )
-        where = where_of(int(key.split(".")[2]) if key.startswith("encoder.layer.") else None)
+        where = where_of(int(first.split(".")[2]) if first.startswith("encoder.layer.") else None)
     within = Tolerance(rtol=0.0, atol=tolerances_for(case.dtype).grads * scale)
     return judge.close(
         where,

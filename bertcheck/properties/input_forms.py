@@ -31,7 +31,7 @@ from bertcheck.subjects._compat import accepts_4d_mask, attention_implementation
 from bertcheck.inputs.cases import Case
 from bertcheck.properties.failures import Judge, Unavailable
 from bertcheck.subjects.memory import note_input
-from bertcheck.spec.family import SEQUENTIAL
+from bertcheck.spec.family import SEQUENTIAL, of_config
 from bertcheck.spec.names import layer_name
 from bertcheck.properties.outputs import outputs_close
 from bertcheck.spec.names import state_index, state_name
@@ -306,6 +306,34 @@ def key_of(form: Form) -> str:
     return f"form-{form.key}"
 
 
+def member_lacks(form: Form, config) -> str | None:
+    """Why a family member's own forward takes no such form whatever the attention implementation (ALBERT
+    on 4.x: a 2D attention_mask only); None where it takes it as BertModel does."""
+    if of_config(config).model_type == "albert" and form.key.startswith("mask-3d") and transformers_major() < 5:
+        return (
+            f"AlbertModel takes a 2D attention_mask (B, T) only: transformers {_version()} unsqueezes a 3D one "
+            "to 5D, which its attention cannot add to its scores"
+        )
+    return None
+
+
+def known_bug(form: Form, config) -> str | None:
+    """A bug of the installed transformers in a member's handling of `form`, found by this property: a run
+    expects it to fail (and fails if it no longer does); None where none is known."""
+    if (
+        of_config(config).model_type == "albert"
+        and form.key == "head-mask-one-head"
+        and config.num_hidden_layers > 1
+        and not _lacks_head_mask("eager")
+    ):
+        return (
+            f"transformers {_version()}'s AlbertTransformer hands layer i the head_mask row of its group's first "
+            "layer (it slices head_mask[group * layers_per_group:] and its one inner layer reads row 0 of that), "
+            "not row i: every layer of a group runs with its first layer's row"
+        )
+    return None
+
+
 def lacked(form: Form) -> str | None:
     """Why this release runs the form on none of its attention implementations; None where it runs it on one."""
     reasons = [form.lacks(name) for name in attention_implementations()]
@@ -321,7 +349,7 @@ def check_form(form: Form, bert: Bert, case: Case) -> float:
     """The form gives what it must (module docstring) on every attention implementation the release has;
     its worst share of the tolerance. Raises `Unavailable` where the release lacks the form."""
     __tracebackhide__ = True
-    why = lacked(form)
+    why = lacked(form) or member_lacks(form, bert.config)
     if why:
         raise Unavailable(why)
     skipped = skipped_on(form)

@@ -21,6 +21,7 @@ from bertcheck.subjects.capture import capture_layer
 from bertcheck.inputs.cases import SCALES, LayerCase
 from bertcheck.properties.failures import Judge, Unavailable
 from bertcheck.spec.low_precision import Yardstick, is_half
+from bertcheck.spec.family import feed_forward, layer_of, submodule
 from bertcheck.spec.names import LAYER_NAMES, layer_name
 from bertcheck.properties.outputs import comparable, require_finite
 from bertcheck.spec.reference import ReferenceBert, layer_norm, normalized_moments
@@ -39,7 +40,7 @@ class LayerRun:
     def __init__(self, cand: LayerCandidate, bert: Bert, case: LayerCase, key: str, title: str):
         self.cand, self.bert, self.case, self.config = cand, bert, case, bert.config
         self.x, self.mask = case.states(bert.config.hidden_size)
-        self.hf = bert.model(case.dtype, case.device).encoder.layer[case.layer]
+        self.hf = layer_of(bert.model(case.dtype, case.device), case.layer)  # ALBERT's: its group's, shared
         self.judge = Judge(key, title, cand.wrap(case), bert.model_name, self.mask.bool())
         cand.follow(bert)
         key = (bert.model_name, case.layer, case.dtype, str(case.device))
@@ -99,7 +100,7 @@ class LayerRun:
         with torch.no_grad():
             wanted = {self.name(k.split(".", 2)[2]): v for k, v in exact.layer(0, x.double(), mask).items()}
             ops = {self.name(k.split(".", 2)[2]): v for k, v in plain.layer(0, x, mask).items()}
-        theirs = {self.name(k.split(".", 2)[2]): v for k, v in capture_layer(hf_layer, x, mask, 0).items()}
+        theirs = {self.name(k.split(".", 2)[2]): v for k, v in capture_layer(hf_layer, x, mask, 0, self.config).items()}
         wanted = {
             name: comparable(name, value, mask) for name, value in wanted.items() if names is None or name in names
         }
@@ -188,12 +189,13 @@ def output_statistics(cand: LayerCandidate, bert: Bert, case: LayerCase) -> floa
         raise Unavailable(f"no LayerNorm statistics tolerance for {case.dtype}")
 
     def identity_affine(layer):
-        layer.output.LayerNorm.weight.fill_(1.0)
-        layer.output.LayerNorm.bias.zero_()
+        norm = submodule(layer, bert.config, "output.LayerNorm")
+        norm.weight.fill_(1.0)
+        norm.bias.zero_()
 
     probed, fn = run.edited(identity_affine)
     name = run.name("resid_post")
-    ln_in = capture_layer(probed, run.x, run.mask, case.layer)[run.name("ln2_in")]
+    ln_in = capture_layer(probed, run.x, run.mask, case.layer, bert.config)[run.name("ln2_in")]
     mean, var, wanted = normalized_moments(run(fn=fn)[name], ln_in, bert.config.layer_norm_eps)
     worst = run.judge.same(
         name,
@@ -233,7 +235,7 @@ def residual_probes(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
     for dense, ln, residual, output in _PROBES:
 
         def zero(layer, dense=dense):
-            for param in layer.get_submodule(dense).parameters():
+            for param in submodule(layer, bert.config, dense).parameters():
                 param.zero_()
 
         probed, fn = run.edited(zero)
@@ -243,7 +245,7 @@ def residual_probes(cand: LayerCandidate, bert: Bert, case: LayerCase) -> float:
     worst = 0.0
     for (dense, ln, residual, output), (probed, out, (_, tols, _)) in zip(_PROBES, probes):
         if run.name(residual) in out and run.name(output) in out:
-            norm, res = probed.get_submodule(ln), out[run.name(residual)]
+            norm, res = submodule(probed, bert.config, ln), out[run.name(residual)]
             with torch.no_grad():
                 if is_half(case.dtype):
                     expected = layer_norm(res.double(), norm.weight.double(), norm.bias.double(), eps)
@@ -317,9 +319,9 @@ def ffn_locality(bert: Bert, case: LayerCase) -> float:
     token = case.seed % case.tokens
     changed = x.clone()
     changed[:, token] = changed[:, token] * -2.0 + 1.0
+    ffn = feed_forward(layer, bert.config)
     with torch.no_grad():
-        before = layer.output.dense(layer.intermediate(x))
-        after = layer.output.dense(layer.intermediate(changed))
+        before, after = ffn(x), ffn(changed)
     others = run.mask.bool().clone()
     others[:, token] = False
     return run.judge.same(
@@ -343,7 +345,8 @@ def layernorm_affine_invariance(bert: Bert, case: LayerCase) -> float:
     a, b = 3.0, 0.75 * SCALES[case.scale]
     eps = bert.config.layer_norm_eps
     worst = 0.0
-    for short, module in (("resid_mid", run.hf.attention.output.LayerNorm), ("resid_post", run.hf.output.LayerNorm)):
+    for short, ln in (("resid_mid", "attention.output.LayerNorm"), ("resid_post", "output.LayerNorm")):
+        module = submodule(run.hf, bert.config, ln)
         with torch.no_grad():
             actual = module(a * run.x + b)
             expected = layer_norm(run.x, module.weight, module.bias, eps / a**2)

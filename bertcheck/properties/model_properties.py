@@ -18,7 +18,7 @@ from bertcheck.subjects.capture import capture_layer
 from bertcheck.inputs.cases import Case
 from bertcheck.properties.failures import Judge, PropertyFailure, Unavailable
 from bertcheck.spec.low_precision import K_CHAINED, Yardstick, is_half
-from bertcheck.spec.family import embed_names
+from bertcheck.spec.family import embed_names, hf_embeddings, hf_pooler, layer_of
 from bertcheck.spec.names import LAYER_NAMES, layer_name
 from bertcheck.properties.outputs import comparable, require_finite
 from bertcheck.spec.names import state_index, state_name
@@ -115,15 +115,16 @@ class ModelRun:
                 return ops, dict.fromkeys(ops, tol), dict.fromkeys(ops, "the reference")
             if stage == -1:
                 wanted = exact.embed(ids, types)
-                theirs = {"embed.out": self.hf.embeddings(input_ids=ids, token_type_ids=types)}
+                theirs = {"embed.out": hf_embeddings(self.hf)(input_ids=ids, token_type_ids=types)}
             elif stage == POOLER:
                 wanted = exact.pool(given.double())
-                theirs = {"pooler.out": self.hf.pooler(given)} if self.hf.pooler is not None else {}
+                pooler = hf_pooler(self.hf)
+                theirs = {"pooler.out": pooler(given)} if pooler is not None else {}
             else:
                 wanted = exact.layer_keeping(stage, given.double(), mask, names)
                 theirs = {
                     name.replace("blocks.0.", f"blocks.{stage}.", 1): value
-                    for name, value in capture_layer(self.hf.encoder.layer[stage], given, mask).items()
+                    for name, value in capture_layer(layer_of(self.hf, stage), given, mask, 0, self.hf.config).items()
                 }
         real = mask.bool()
         wanted = {name: comparable(name, value, mask) for name, value in wanted.items() if name in names}

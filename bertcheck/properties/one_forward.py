@@ -19,13 +19,12 @@ import torch
 
 from bertcheck.subjects.capture import Activations, capture
 from bertcheck.properties.failures import Judge, PropertyFailure, Unavailable, full_name, where_of
-from bertcheck.spec.family import embed_names, of_config, projects
+from bertcheck.spec.family import embed_names, layer_path, module_path, of_config, projects
 from bertcheck.spec.names import (
     CAPTURED_LAYER_NAMES,
     LAYER_LNS,
     RESIDUAL_ADDS,
     embed_ln,
-    layer_module,
     layer_name,
 )
 from bertcheck.spec.reference import ACTIVATIONS, normalized_moments
@@ -143,7 +142,8 @@ def layernorm_embeddings(ctx: Context, judge: Judge) -> float:
 
 def layernorm_layer(ctx: Context, judge: Judge, i: int) -> float:
     __tracebackhide__ = True
-    return max(_layernorm_site(ctx, judge, i, site, layer_module(i, site.module)) for site in LAYER_LNS)
+    config = ctx.bert.config
+    return max(_layernorm_site(ctx, judge, i, site, module_path(config, i, site.module)) for site in LAYER_LNS)
 
 
 # ---- intermediate width and activation ----------------------------------------------------------
@@ -370,11 +370,12 @@ def observe_all(bert: Bert, case) -> dict[str, float | Exception]:
             if short not in ("resid_pre", "resid_post"):
                 store.pop(layer_name(i, short), None)
 
-    # The embeddings are done when their output is: past `embeddings_project` where the member projects them.
-    finished = {
-        of_config(bert.config).projection if projects(bert.config) else "embeddings": embeddings_done,
-        **{layer_module(i, ""): (lambda i=i: layer_done(i)) for i in range(n_layers)},
-    }
+    # The embeddings are done when their output is: past the member's projection where it projects them.
+    # A layer is done when its module returns (ALBERT's shared layer: at each of its uses, in order).
+    finished = [
+        (of_config(bert.config).projection if projects(bert.config) else "embeddings", embeddings_done),
+        *((layer_path(bert.config, i), (lambda i=i: layer_done(i))) for i in range(n_layers)),
+    ]
     try:
         capture(bert.model(case.dtype, case.device), **inputs, store=store, finished=finished)
     except Exception as err:  # noqa: BLE001 - any crash of the model under test is reported the same way

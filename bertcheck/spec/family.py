@@ -14,6 +14,15 @@ special-token layout):
 - **ERNIE** (Baidu's, `ErnieModel`): BERT's positions and special tokens, and with `use_task_id` a
   task-type embedding (`embeddings.task_type_embeddings`, `embed.task_types`) added after the positions,
   row 0 where the call gives no `task_type_ids`, as transformers does.
+- **ALBERT**: BERT's positions and token types, its embeddings at `embedding_size` always mapped to the
+  hidden size (`encoder.embedding_hidden_mapping_in`, even where the two widths are equal), and its layers
+  kept under other names and shared: layer i runs the one layer of group ``i * num_hidden_groups //
+  num_hidden_layers`` (`Member.layer_path`), so every layer of a group reads the same weights. Its
+  attention holds the first add & norm (`attention.dense`, `attention.LayerNorm`), its feed-forward is
+  `ffn` -> `ffn_output`, its second LayerNorm `full_layer_layer_norm`, its pooler a dense (`pooler`)
+  then `pooler_activation`. `gelu_new` by default, which the reference has by its formula. Special
+  tokens: `<pad>` 0, `<unk>` 1, `[CLS]` 2, `[SEP]` 3. A group of several inner layers
+  (`inner_group_num` > 1) gives no hidden state between them, so it is refused by name.
 - **RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText**: positions count real tokens only, from
   `padding_idx + 1`, and every padding token sits at `padding_idx` (`pad_token_id`, the position table's
   padding row): ``padding_idx + cumsum(ids != pad) * (ids != pad)``, transformers'
@@ -21,7 +30,12 @@ special-token layout):
   positions run `padding_idx + 1 ..` for every token. So `max_position_embeddings` (514) holds
   512 real positions. Special tokens: `<s>` 0, `<pad>` 1, `</s>` 2, `<unk>` 3.
 
-The members not here (DistilBERT, ALBERT) are refused by name until the reference follows them.
+Every name in the rest of bertcheck is BERT's: the reference's weight keys (``encoder.layer.3.intermediate.dense.weight``),
+the HF module paths the capture hooks, the surgery the properties do on a layer. A member that keeps them
+elsewhere says where once, here (`Member.layers`, `Member.renamed`, `Member.hooks`), and `weight_key`,
+`module_path` and `layer_hooks` translate; nothing else needs to know.
+
+The member not here (DistilBERT) is refused by name until the reference follows it.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bertcheck.spec import names
+from bertcheck.spec.names import LAYER_HOOKS, Hook
 
 SEQUENTIAL = "sequential"  # BERT: position i is row i
 AFTER_PADDING = "after padding"  # RoBERTa: real tokens from padding_idx + 1, padding at padding_idx
@@ -48,6 +63,54 @@ class Member:
     projection: str | None = None
     # The config flag that adds task-type embeddings (ERNIE's `use_task_id`), where the member has them.
     task_types: str | None = None
+    # The projection runs whatever the widths (ALBERT's `embedding_hidden_mapping_in`), not only where the
+    # embeddings are narrower than the layers (ELECTRA's `embeddings_project`).
+    always_projects: bool = False
+    # Layer i's module path; ``{group}``: layer i runs group `group_of(config, i)`'s weights (ALBERT's sharing).
+    layers: str = "encoder.layer.{i}"
+    # BERT's module paths (relative to a layer, or to the model) -> the member's, where they differ.
+    renamed: tuple[tuple[str, str], ...] = ()
+    # Layer activations (`names.LAYER_HOOKS`) read elsewhere than at BERT's module renamed: where the
+    # member has no module that returns them (ALBERT's attention returns after its LayerNorm, so z is the
+    # input of its output dense).
+    hooks: tuple[tuple[str, Hook], ...] = ()
+    # The feed-forward without its residual, H -> I -> H: the layer's modules run in this order.
+    feed_forward: tuple[str, ...] = ("intermediate", "output.dense")
+
+    def group_of(self, config, i: int) -> int:
+        """The group of shared weights layer `i` runs: transformers' ``int(i / (L / G))``, in integers."""
+        if "{group}" not in self.layers:
+            return i
+        return i * getattr(config, "num_hidden_groups", 1) // config.num_hidden_layers
+
+    def layer_path(self, config, i: int) -> str:
+        """Layer `i`'s module path in the HF model (``encoder.layer.3``): one module per layer, or a group's
+        shared one."""
+        return self.layers.format(i=i, group=self.group_of(config, i))
+
+    def module_path(self, config, i: int | None, relative: str) -> str:
+        """The member's module path of BERT's `relative` path inside layer `i` ("" the layer itself), or,
+        with `i` None, inside the model (``pooler.dense``)."""
+        own = dict(self.renamed).get(relative, relative)
+        if i is None:
+            return own
+        return f"{self.layer_path(config, i)}.{own}" if own else self.layer_path(config, i)
+
+    def weight_key(self, config, key: str) -> str:
+        """The member's `state_dict` key of BERT's `key` (``encoder.layer.3.output.dense.weight``)."""
+        module, _, leaf = key.rpartition(".")
+        if module.startswith("encoder.layer."):
+            _, _, i, *relative = module.split(".")
+            return f"{self.module_path(config, int(i), '.'.join(relative))}.{leaf}"
+        return f"{self.module_path(config, None, module)}.{leaf}"
+
+    def layer_hooks(self) -> dict[str, Hook]:
+        """`names.LAYER_HOOKS` at the member's modules, relative to a layer."""
+        renamed, own = dict(self.renamed), dict(self.hooks)
+        return {
+            name: own.get(name) or Hook(renamed.get(hook.module, hook.module), hook.kind)
+            for name, hook in LAYER_HOOKS.items()
+        }
 
     def adds_task_types(self, config) -> bool:
         """Whether `config`'s embeddings add a task-type embedding (ERNIE with `use_task_id`)."""
@@ -56,7 +119,9 @@ class Member:
     def projects(self, config) -> bool:
         """Whether `config`'s embeddings run at another width than its layers (`projection` then maps them)."""
         size = getattr(config, "embedding_size", None)
-        return self.projection is not None and size is not None and size != config.hidden_size
+        if self.projection is None or size is None:
+            return False
+        return self.always_projects or size != config.hidden_size
 
     def position_ids(self, input_ids, padding_idx: int, *, embeds: bool = False):
         """(B, T) position ids the member's embeddings use for `input_ids` (B, T). `embeds`: the model was
@@ -80,6 +145,24 @@ class Member:
 
 _BERT_SPECIALS = (("cls", 101), ("sep", 102), ("pad", 0), ("unk", 100))
 _ROBERTA_SPECIALS = (("cls", 0), ("sep", 2), ("pad", 1), ("unk", 3))
+_ALBERT_SPECIALS = (("cls", 2), ("sep", 3), ("pad", 0), ("unk", 1))
+# ALBERT's modules, by BERT's names: its attention holds the first add & norm, its layer the feed-forward.
+_ALBERT_RENAMED = (
+    ("attention.self.query", "attention.query"),
+    ("attention.self.key", "attention.key"),
+    ("attention.self.value", "attention.value"),
+    ("attention.output.dense", "attention.dense"),
+    ("attention.output.LayerNorm", "attention.LayerNorm"),
+    ("intermediate.dense", "ffn"),
+    ("output.dense", "ffn_output"),
+    ("output.LayerNorm", "full_layer_layer_norm"),
+    ("pooler.dense", "pooler"),  # its pooler is a dense, then a tanh of its own
+    ("pooler", "pooler_activation"),
+)
+_ALBERT_HOOKS = (
+    ("z", Hook("attention.dense", "pre")),  # BERT's `attention.self` output; ALBERT's attention returns later
+    ("mlp_post", Hook("ffn_output", "pre")),  # BERT's `intermediate` output; ALBERT has no such module
+)
 
 MEMBERS = {
     m.model_type: m
@@ -87,6 +170,18 @@ MEMBERS = {
         Member("bert", "BertModel", SEQUENTIAL, _BERT_SPECIALS),
         Member("electra", "ElectraModel", SEQUENTIAL, _BERT_SPECIALS, projection="embeddings_project"),
         Member("ernie", "ErnieModel", SEQUENTIAL, _BERT_SPECIALS, task_types="use_task_id"),
+        Member(
+            "albert",
+            "AlbertModel",
+            SEQUENTIAL,
+            _ALBERT_SPECIALS,
+            projection="encoder.embedding_hidden_mapping_in",
+            always_projects=True,
+            layers="encoder.albert_layer_groups.{group}.albert_layers.0",
+            renamed=_ALBERT_RENAMED,
+            hooks=_ALBERT_HOOKS,
+            feed_forward=("ffn", "activation", "ffn_output"),
+        ),
         Member("roberta", "RobertaModel", AFTER_PADDING, _ROBERTA_SPECIALS),
         Member("xlm-roberta", "XLMRobertaModel", AFTER_PADDING, _ROBERTA_SPECIALS),
         Member("camembert", "CamembertModel", AFTER_PADDING, _ROBERTA_SPECIALS),
@@ -96,7 +191,6 @@ MEMBERS = {
 # Family members the reference does not follow yet, and what it would need: refused by name.
 NOT_YET = {
     "distilbert": "its own module names and config keys (q_lin, sa_layer_norm, dim, n_heads), no token types",
-    "albert": "factorized embeddings and one layer shared across groups",
     "xlm-roberta-xl": "pre-LN layers (a LayerNorm before each sublayer)",
     "mpnet": "relative attention of its own, which is not BERT's",
 }
@@ -118,8 +212,72 @@ def embed_names(config) -> tuple[str, ...]:
 
 
 def embed_hooks(config) -> dict:
-    """Where each of `embed_names(config)` is read on the HF model."""
-    return names.embed_hooks(projects(config), adds_task_types(config))
+    """Where each of `embed_names(config)` is read on the HF model (a projected `embed.out` at the member's
+    projection: ELECTRA's `embeddings_project`, ALBERT's `encoder.embedding_hidden_mapping_in`)."""
+    hooks = names.embed_hooks(projects(config), adds_task_types(config))
+    if projects(config):
+        hooks["embed.out"] = Hook(of_config(config).projection, "output")
+    return hooks
+
+
+def pooler_hooks(config) -> dict:
+    """Where the pooler's activations are read on the HF model of a loaded config."""
+    return {name: Hook(module_path(config, None, hook.module), hook.kind) for name, hook in names.POOLER_HOOKS.items()}
+
+
+def layer_path(config, i: int) -> str:
+    """Layer `i`'s HF module path in a loaded config's model (`Member.layer_path`)."""
+    return of_config(config).layer_path(config, i)
+
+
+def module_path(config, i: int | None, relative: str) -> str:
+    """The HF module path of BERT's `relative` module in layer `i` (None: in the model) (`Member.module_path`)."""
+    return of_config(config).module_path(config, i, relative)
+
+
+def layer_of(model, i: int):
+    """Layer `i` of an HF model of the family: its own module, or (ALBERT) its group's shared one."""
+    return model.get_submodule(layer_path(model.config, i))
+
+
+def submodule(layer, config, relative: str):
+    """BERT's `relative` module (``output.LayerNorm``) inside an HF layer of `config`'s member."""
+    own = of_config(config).module_path(config, None, relative)
+    return layer.get_submodule(own) if own else layer
+
+
+def hf_embeddings(model):
+    """The HF model's embeddings as one callable giving `embed.out` (B, T, H): its embeddings module, then
+    its projection where the member projects them (ELECTRA-small's, ALBERT's)."""
+    if not projects(model.config):
+        return model.embeddings
+    projection = model.get_submodule(of_config(model.config).projection)
+    return lambda **inputs: projection(model.embeddings(**inputs))
+
+
+def hf_pooler(model):
+    """The HF model's pooler as one callable, last hidden state (B, T, H) -> `pooler_output` (B, H); None
+    where it has none. BERT's `BertPooler` takes the states; ALBERT's is a dense then `pooler_activation`."""
+    if getattr(model, "pooler", None) is None:
+        return None
+    out = module_path(model.config, None, "pooler")
+    if out == "pooler":
+        return model.pooler
+    dense = model.get_submodule(module_path(model.config, None, "pooler.dense"))
+    activation = model.get_submodule(out)
+    return lambda hidden: activation(dense(hidden[:, 0]))
+
+
+def feed_forward(layer, config):
+    """The feed-forward of an HF layer of `config`'s member, H -> I -> H without its residual, as one callable."""
+    steps = [layer.get_submodule(path) for path in of_config(config).feed_forward]
+
+    def run(x):
+        for step in steps:
+            x = step(x)
+        return x
+
+    return run
 
 
 def embedding_width(config) -> int:

@@ -123,7 +123,8 @@ POOLER_HOOKS = {
     "pooler.out": Hook("pooler", "output"),
 }
 
-# Relative to `encoder.layer.{i}`; "" is the layer itself.
+# Relative to `encoder.layer.{i}`; "" is the layer itself. A family member that keeps them elsewhere (ALBERT)
+# translates them (`bertcheck.spec.family.Member.layer_hooks`).
 LAYER_HOOKS = {
     "resid_pre": Hook("", "pre"),
     "q": Hook("attention.self.query", "output"),
@@ -214,11 +215,6 @@ def where_of_name(name: str) -> str:
     if name.startswith("pooler."):
         return "the pooler"
     return "embeddings" if name.startswith("embed.") else f"layer {name.split('.')[1]}"
-
-
-def layer_module(layer: int, relative: str) -> str:
-    """The HF module path of a module inside layer `layer`."""
-    return f"encoder.layer.{layer}" + (f".{relative}" if relative else "")
 
 
 def state_name(i: int) -> str:

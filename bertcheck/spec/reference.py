@@ -114,7 +114,7 @@ class ReferenceBert:
         if self.positions not in ("absolute", "relative_key", "relative_key_query"):
             raise ValueError(f"position_embedding_type={self.positions!r} is not one of BERT's")
         self.config = config
-        self.member = of_config(config)  # which of BERT's family: how its positions are numbered
+        self.member = of_config(config)  # which of BERT's family: its positions, where it keeps its weights
         self.padding_idx = getattr(config, "pad_token_id", None)
         self.projects = self.member.projects(config)  # embeddings at embedding_size, then a dense to H
         self.task_types = self.member.adds_task_types(config)  # ERNIE's use_task_id
@@ -128,7 +128,9 @@ class ReferenceBert:
         shapes = _expected_shapes(config, embeddings=embeddings)
         if _weights is not None:  # `aliasing`: the tensors themselves, checked but not detached
             self.w = {
-                key: _weights[key] for key, shape in shapes if self._take(_weights, key, shape, None, None) is not None
+                key: _weights[self._source(key)]
+                for key, shape in shapes
+                if self._take(_weights, key, shape, None, None) is not None
             }
         elif lazy:  # the tensors as they are, each converted when read
             self.w = _Converted(
@@ -137,13 +139,13 @@ class ReferenceBert:
         else:
             self.w = {key: self._take(state_dict, key, shape, dtype, device) for key, shape in shapes}
         # The pooler, where the model has one (`BertModel(add_pooling_layer=False)` has none).
-        self.has_pooler = embeddings and "pooler.dense.weight" in (state_dict if _weights is None else _weights)
+        source = state_dict if _weights is None else _weights
+        self.has_pooler = embeddings and self._source("pooler.dense.weight") in source
         if self.has_pooler:
             H = config.hidden_size
-            source = state_dict if _weights is None else _weights
             for key, shape in (("pooler.dense.weight", (H, H)), ("pooler.dense.bias", (H,))):
                 if _weights is not None:
-                    self.w[key] = _weights[key]
+                    self.w[key] = _weights[self._source(key)]
                 elif lazy:
                     dict.__setitem__(self.w, key, self._take(source, key, shape, None, None))
                 else:
@@ -176,7 +178,10 @@ class ReferenceBert:
         weights converted to `dtype` (None: as they are)."""
         one = copy.copy(config)
         one.num_hidden_layers = 1
-        state = {f"encoder.layer.0.{k}": v for k, v in hf_layer.state_dict().items()}
+        if hasattr(one, "num_hidden_groups"):  # ALBERT: the one layer is its own group's
+            one.num_hidden_groups = 1
+        at = of_config(one).layer_path(one, 0)
+        state = {f"{at}.{k}": v for k, v in hf_layer.state_dict().items()}
         return cls(state, one, embeddings=False, dtype=dtype)
 
     def deviating(self, **knobs) -> "ReferenceBert":
@@ -190,13 +195,26 @@ class ReferenceBert:
             setattr(other, name, value)
         return other
 
-    @staticmethod
-    def _take(state_dict, key, shape, dtype, device) -> torch.Tensor:
-        if key not in state_dict:
-            raise KeyError(f"the model has no weight {key!r}: is it a BertModel?")
-        tensor = state_dict[key]
+    def _source(self, key: str) -> str:
+        """The model's `state_dict` key of BERT's `key`: the same but for a member that keeps its weights
+        elsewhere (ALBERT's groups: every layer of a group reads one tensor, shared, never copied)."""
+        return self.member.weight_key(self.config, key)
+
+    def sources(self) -> dict[str, str]:
+        """The model's `state_dict` key of each weight the reference reads -> the first of BERT's keys that
+        reads it (ALBERT's shared weights: the first layer of their group)."""
+        found: dict[str, str] = {}
+        for key in self.w:
+            found.setdefault(self._source(key), key)
+        return found
+
+    def _take(self, state_dict, key, shape, dtype, device) -> torch.Tensor:
+        source = self._source(key)
+        if source not in state_dict:
+            raise KeyError(f"the model has no weight {source!r}: is it a {self.member.model_class}?")
+        tensor = state_dict[source]
         if tuple(tensor.shape) != shape:
-            raise ValueError(f"weight {key!r} has shape {tuple(tensor.shape)}, the config implies {shape}")
+            raise ValueError(f"weight {source!r} has shape {tuple(tensor.shape)}, the config implies {shape}")
         return tensor.detach().to(dtype=dtype or tensor.dtype, device=device or tensor.device)
 
     # ---- embeddings -----------------------------------------------------------------------------
@@ -426,7 +444,7 @@ def _expected_shapes(config, embeddings: bool = True):
             yield "embeddings.task_type_embeddings.weight", (config.task_type_vocab_size, E)
         yield "embeddings.LayerNorm.weight", (E,)
         yield "embeddings.LayerNorm.bias", (E,)
-        if E != H:
+        if of_config(config).projects(config):  # ELECTRA-small's where E != H; ALBERT's always
             projection = of_config(config).projection
             yield f"{projection}.weight", (H, E)
             yield f"{projection}.bias", (H,)

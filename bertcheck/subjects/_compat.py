@@ -25,17 +25,31 @@ def set_attention(model, implementation: str) -> None:
     if implementation not in attention_implementations():
         raise ValueError(f"attention {implementation!r} is not available here; have {attention_implementations()}")
     model.config._attn_implementation = implementation
-    from transformers.models.bert import modeling_bert
-
-    classes = getattr(modeling_bert, "BERT_SELF_ATTENTION_CLASSES", None)
+    classes = _attention_classes(model)
     if classes is None:
         return
     if hasattr(model, "attn_implementation"):
         model.attn_implementation = implementation
-    for module in model.modules():
-        if isinstance(module, modeling_bert.BertAttention):
-            _rebase(module.self, set(classes.values()), classes[implementation])
-            module.self.dropout_prob = model.config.attention_probs_dropout_prob  # what the SDPA class reads
+    stock = set(classes.values())
+    for module in list(model.modules()):
+        if isinstance(module, tuple(stock)):
+            _rebase(module, stock, classes[implementation])
+            module.dropout_prob = model.config.attention_probs_dropout_prob  # what the SDPA class reads
+
+
+def _attention_classes(model) -> dict | None:
+    """4.41-4.57's table of a member's attention classes by implementation, from the module that defines
+    its model class: `BERT_SELF_ATTENTION_CLASSES` (each member's copy: RoBERTa's, ELECTRA's, ...) or
+    ALBERT's `ALBERT_ATTENTION_CLASSES`, whose attention holds its output dense and LayerNorm too. None on
+    4.33 (eager only) and 5.x (the config decides at each forward)."""
+    import sys
+
+    for cls in type(model).__mro__:  # a user's subclass of BertModel: the module of the class it derives from
+        defining = vars(sys.modules.get(cls.__module__) or object)
+        for name, value in defining.items():
+            if name.endswith("ATTENTION_CLASSES") and isinstance(value, dict) and "eager" in value:
+                return value
+    return None
 
 
 def _rebase(module, stock: set, target: type) -> None:
@@ -52,7 +66,8 @@ def _rebased(cls: type, stock: set, target: type) -> type:
 
 
 def run_layer(layer, hidden_states, attention_mask):
-    """One HF BertLayer on (B, T, H) states with a (B, T) 1/0 mask; returns (B, T, H).
+    """One HF BertLayer (or a member's: ALBERT's AlbertLayer) on (B, T, H) states with a (B, T) 1/0 mask;
+    returns (B, T, H).
 
     Both ends accept the additive (B, 1, 1, T) float mask (eager adds it; sdpa takes it as attn_mask);
     4.33 returns a tuple, 5.x the tensor.

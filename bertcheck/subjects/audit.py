@@ -112,8 +112,16 @@ FIELDS = (
     Field("model_type", ", ".join(MEMBERS), "every other, by name"),
     Field(
         "embedding_size",
-        "ELECTRA: any; where it differs from hidden_size the embeddings_project dense is followed (ELECTRA-small)",
+        "ELECTRA: any; where it differs from hidden_size the embeddings_project dense is followed (ELECTRA-small). "
+        "ALBERT: any; its embedding_hidden_mapping_in dense is followed whatever the widths",
         "",
+    ),
+    Field(
+        "num_hidden_groups, inner_group_num",
+        "ALBERT: any number of groups from 1 to num_hidden_layers, each of one layer (layer i runs group "
+        "i * num_hidden_groups // num_hidden_layers, its weights shared with the group's other layers)",
+        "inner_group_num other than 1 (no hidden state between a group's inner layers to check them by); "
+        "num_hidden_groups outside 1 .. num_hidden_layers",
     ),
     Field(
         "use_task_id, task_type_vocab_size",
@@ -215,6 +223,20 @@ def audit_config(config: Mapping, transformers_version: str) -> Audit:
             refuse(f"max_position_embeddings={positions_max!r} leaves no room past padding_idx={pad}")
     elif model_type not in MEMBERS:
         refuse(f"model_type={model_type!r}: bertcheck follows {', '.join(MEMBERS)}")
+    if model_type == "albert":
+        inner, groups, layers = config.get("inner_group_num", 1), config.get("num_hidden_groups", 1), layers_of(config)
+        if inner != 1:
+            refuse(
+                f"inner_group_num={inner!r}: each ALBERT group must hold one layer; with more, transformers gives "
+                f"no hidden state between a group's inner layers, so they cannot be checked one by one"
+            )
+        if not isinstance(groups, int) or isinstance(groups, bool) or not 1 <= groups <= layers:
+            refuse(f"num_hidden_groups={groups!r}: need 1 .. num_hidden_layers ({layers}) groups")
+        elif groups < layers:
+            audit.notes.append(
+                f"ALBERT shares each group's weights across {layers} layers in {groups} group(s): every layer "
+                f"is checked at its own use of them"
+            )
     stored = config.get("dtype") or config.get("torch_dtype")
     if stored in ("float16", "bfloat16"):
         audit.notes.append(
@@ -222,6 +244,12 @@ def audit_config(config: Mapping, transformers_version: str) -> Audit:
             f"their {stored} rounding is part of the model, not an error"
         )
     return audit
+
+
+def layers_of(config: Mapping) -> int:
+    """num_hidden_layers of a config dict (BERT's 12 where it is missing)."""
+    layers = config.get("num_hidden_layers", 12)
+    return layers if isinstance(layers, int) and not isinstance(layers, bool) else 12
 
 
 def _listed(keys: Iterable[str], limit: int = 5) -> str:

@@ -2,6 +2,9 @@
 
 Output hooks read what a module returns; pre-hooks read a LayerNorm's input, which is the residual
 add's output (no module returns it). Hooks are removed even when the forward raises.
+
+A module that several layers share (ALBERT's groups) is hooked once and gives its k-th run to the k-th
+layer that uses it, in layer order: every use is captured, and checked, as a layer of its own.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from contextlib import contextmanager
 
 import torch
 
-from bertcheck.spec.family import embed_hooks
-from bertcheck.spec.names import LAYER_HOOKS, Hook, layer_module, layer_name
+from bertcheck.spec.family import embed_hooks, layer_path, of_config
+from bertcheck.spec.names import LAYER_HOOKS, Hook, layer_name
 
 
 class Activations(dict):
@@ -31,9 +34,11 @@ def hook_points(config) -> dict[str, Hook]:
     """Every captured full name of a model with `config` mapped to its absolute HF module path and hook
     kind (the embeddings' as its family member has them: `bertcheck.spec.family.embed_hooks`)."""
     points = dict(embed_hooks(config))
+    hooks = of_config(config).layer_hooks()
     for i in range(config.num_hidden_layers):
-        for name, hook in LAYER_HOOKS.items():
-            points[layer_name(i, name)] = Hook(layer_module(i, hook.module), hook.kind)
+        at = layer_path(config, i)
+        for name, hook in hooks.items():
+            points[layer_name(i, name)] = Hook(f"{at}.{hook.module}" if hook.module else at, hook.kind)
     return points
 
 
@@ -42,12 +47,13 @@ def _first(value):
 
 
 @contextmanager
-def _hooked(model, points: dict[str, Hook], store: Activations, finished: dict[str, object] | None = None):
+def _hooked(model, points: dict[str, Hook], store: Activations, finished: list[tuple[str, object]] | None = None):
     """Hook `points` on `model` while the block runs; then note which names never came or came twice.
 
-    `finished` maps a module path to a callback run once, when that module first returns, after
-    `store.missing` and `store.repeated` are settled for the names seen so far: the streaming
-    checks read a layer there and drop its activations before the next layer runs."""
+    `finished` holds (module path, callback) pairs, each callback run once, when its module returns (the
+    k-th callback of a path at its k-th return), after `store.missing` and `store.repeated` are settled
+    for the names seen so far: the streaming checks read a layer there and drop its activations before
+    the next layer runs."""
     modules = dict(model.named_modules())
     handles, calls = [], {}
 
@@ -64,36 +70,50 @@ def _hooked(model, points: dict[str, Hook], store: Activations, finished: dict[s
         store.missing = {name: hook.module for name, hook in points.items() if name not in store and name not in calls}
         store.repeated = {name: n for name, n in calls.items() if n > 1}
 
-    fired = set()
+    # One hook per (module, kind): its k-th run is the k-th name that reads it, in layer order (a module
+    # of one layer has one name; a run past the last is that name's again, reported by `repeated`).
+    uses: dict[tuple[str, str], list[str]] = {}
+    for name, hook in points.items():
+        uses.setdefault((hook.module, hook.kind), []).append(name)
     try:
-        for name, hook in points.items():
-            module = modules.get(hook.module)
+        for (path, kind), names in uses.items():
+            module = modules.get(path)
             if module is None:  # replaced or removed: reported as never run by the check that needs it
                 continue
-            if hook.kind == "pre":
+            runs = iter(range(len(names)))
 
-                def pre(module, args, kwargs, name=name):
-                    record(name, args[0] if args else kwargs["hidden_states"])
+            def next_name(names=names, runs=runs):
+                return names[next(runs, len(names) - 1)]
+
+            if kind == "pre":
+
+                def pre(module, args, kwargs, next_name=next_name):
+                    if not reading:
+                        record(next_name(), args[0] if args else kwargs["hidden_states"])
 
                 handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             else:
 
-                def post(module, args, output, name=name):
-                    record(name, _first(output))
+                def post(module, args, output, next_name=next_name):
+                    if not reading:
+                        record(next_name(), _first(output))
 
                 handles.append(module.register_forward_hook(post))
         # After the points' hooks: a module that is both a point and a `finished` path (ELECTRA-small's
         # embeddings_project, which gives embed.out) records its output before its callback reads it.
-        for path, callback in (finished or {}).items():
+        # A path several layers share (ALBERT's) runs its callbacks one per return, in order.
+        waiting: dict[str, list] = {}
+        for path, callback in finished or ():
+            waiting.setdefault(path, []).append(callback)
+        for path, callbacks in waiting.items():
             if path in modules:
 
-                def done(module, args, output, path=path, callback=callback):
-                    if (
-                        path not in fired and not reading
-                    ):  # a module run twice is reported by `repeated`, not read twice
-                        fired.add(path)
+                def done(module, args, output, callbacks=callbacks):
+                    # a module run more often than it has callbacks is reported by `repeated`, not read twice
+                    if callbacks and not reading:
+                        callback = callbacks.pop(0)
                         settle()
-                        reading.append(path)
+                        reading.append(callback)
                         try:
                             callback()
                         finally:
@@ -114,11 +134,11 @@ def capture(
     token_type_ids=None,
     *,
     store: Activations | None = None,
-    finished: dict[str, object] | None = None,
+    finished: list[tuple[str, object]] | None = None,
 ) -> Activations:
     """One forward with `output_hidden_states=True`; every vocabulary activation, by full name.
 
-    `finished` (module path -> callback) streams: see `_hooked`. A callback may delete names from
+    `finished` ((module path, callback) pairs) streams: see `_hooked`. A callback may delete names from
     `store` (pass your own) once it has read them."""
     points = hook_points(model.config)
     store = Activations() if store is None else store
@@ -135,12 +155,13 @@ def capture(
     return store
 
 
-def capture_layer(layer, hidden_states, attention_mask, index: int = 0) -> Activations:
-    """One HF BertLayer on generated states; its activations under ``blocks.{index}.*``, and what it
-    returned as `last_hidden_state`."""
+def capture_layer(layer, hidden_states, attention_mask, index: int = 0, config=None) -> Activations:
+    """One HF layer (BertLayer, or the layer of `config`'s member: ALBERT's AlbertLayer) on generated
+    states; its activations under ``blocks.{index}.*``, and what it returned as `last_hidden_state`."""
     from bertcheck.subjects._compat import run_layer
 
-    points = {layer_name(index, name): hook for name, hook in LAYER_HOOKS.items()}  # paths relative to the layer
+    hooks = of_config(config).layer_hooks() if config is not None else LAYER_HOOKS
+    points = {layer_name(index, name): hook for name, hook in hooks.items()}  # paths relative to the layer
     store = Activations()
     with _hooked(layer, points, store), torch.no_grad():
         store.last_hidden_state = run_layer(layer, hidden_states, attention_mask).detach()

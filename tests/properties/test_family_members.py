@@ -23,6 +23,7 @@ BASES = {
     "xlm-roberta": "xlm-roberta-base",
     "camembert": "camembert-base",
     "data2vec-text": "data2vec-text-base",
+    "albert": "albert-base-v2",
 }
 CHECKS = ("hidden-states", "residual-identity", "layernorm", "intermediate-width", "padding", "form-inputs-embeds")
 
@@ -32,8 +33,8 @@ def _tiny_member(model_type: str) -> Bert:
 
     keywords = {**RANDOM_CONFIGS[BASES[model_type]], **TINY}
     keywords.pop("model_type", None)
-    if model_type == "electra":
-        keywords["embedding_size"] = 32  # projected to 64, as ELECTRA-small's 128 to 256
+    if model_type in ("electra", "albert"):
+        keywords["embedding_size"] = 32  # projected to 64, as ELECTRA-small's 128 to 256 (ALBERT's 128 to 768)
     model = model_class(model_type)(AutoConfig.for_model(model_type, **keywords))
     randomize_(model)
     return Bert(f"tiny {model_type}", model.eval(), wordpiece(_minilm_dir(), MEMBERS[model_type]))

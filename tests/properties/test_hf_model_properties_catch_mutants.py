@@ -238,6 +238,16 @@ BROKEN = {
         "embed.task_types",
         "module embeddings.task_type_embeddings runs once per forward",
     ),
+    "ALBERT running group 0's shared layer at every layer": (
+        "random:albert-tiny",
+        torch.float32,
+        mutants.albert_every_layer_runs_group_0,
+        PADDED,
+        "hidden-states",
+        "layer 2",
+        "blocks.2.resid_pre",
+        "module encoder.albert_layer_groups.1.albert_layers.0 runs once per forward",
+    ),
     "dropout in eval mode": (
         "random:tiny",
         torch.float32,

@@ -58,3 +58,50 @@ def test_electra_projects_its_embeddings_only_where_their_width_is_not_the_hidde
     assert member("electra").projects(small) and embedding_width(small) == 128
     assert not member("electra").projects(base) and embedding_width(base) == 768
     assert not member("bert").projects(small)  # BERT has no projection, whatever a config carries
+
+
+def test_albert_layer_i_runs_the_group_transformers_runs_it_with():
+    from transformers import AlbertConfig
+
+    for layers, groups in ((12, 1), (4, 2), (12, 5), (6, 6), (10, 3)):
+        config = AlbertConfig(num_hidden_layers=layers, num_hidden_groups=groups)
+        for i in range(layers):  # AlbertTransformer.forward's own expression
+            assert member("albert").group_of(config, i) == int(i / (layers / groups)), (layers, groups, i)
+
+
+def test_albert_keeps_bert_s_weights_under_its_own_names_one_tensor_per_group():
+    from transformers import AlbertConfig
+
+    config = AlbertConfig(num_hidden_layers=4, num_hidden_groups=2)
+    albert = member("albert")
+    assert albert.weight_key(config, "encoder.layer.1.attention.self.query.weight") == (
+        "encoder.albert_layer_groups.0.albert_layers.0.attention.query.weight"
+    )
+    assert albert.weight_key(config, "encoder.layer.2.output.LayerNorm.bias") == (
+        "encoder.albert_layer_groups.1.albert_layers.0.full_layer_layer_norm.bias"
+    )
+    assert albert.weight_key(config, "pooler.dense.weight") == "pooler.weight"
+    assert albert.weight_key(config, "embeddings.LayerNorm.weight") == "embeddings.LayerNorm.weight"
+    # BERT's are its own
+    bert = member("bert")
+    assert (
+        bert.weight_key(config, "encoder.layer.3.intermediate.dense.bias") == "encoder.layer.3.intermediate.dense.bias"
+    )
+
+
+def test_every_renamed_module_and_hook_of_albert_exists_in_transformers_albert_model():
+    from transformers import AlbertConfig, AlbertModel
+
+    from bertcheck.subjects.capture import hook_points
+
+    config = AlbertConfig(
+        hidden_size=64,
+        num_attention_heads=4,
+        intermediate_size=128,
+        embedding_size=32,
+        num_hidden_layers=4,
+        num_hidden_groups=2,
+    )
+    modules = dict(AlbertModel(config).named_modules())
+    assert all(point.module in modules for point in hook_points(config).values())
+    assert member("albert").projects(AlbertConfig(embedding_size=768, hidden_size=768))  # whatever the widths

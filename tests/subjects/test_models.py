@@ -24,7 +24,11 @@ def _checkpoint(tmp_path, tiny, **overrides):
 
 @pytest.mark.parametrize(
     "model_name, model_class, max_length",
-    [("random:roberta-tiny", "RobertaModel", 512), ("random:ernie-tiny", "ErnieModel", 512)],
+    [
+        ("random:roberta-tiny", "RobertaModel", 512),
+        ("random:ernie-tiny", "ErnieModel", 512),
+        ("random:albert-tiny", "AlbertModel", 512),
+    ],
 )
 def test_a_member_s_checkpoint_directory_is_detected_from_its_config_and_checked(
     tmp_path, model_cache, model_name, model_class, max_length
@@ -43,7 +47,7 @@ def test_a_member_s_checkpoint_directory_is_detected_from_its_config_and_checked
 
 @pytest.mark.parametrize(
     "model_type, words",
-    [("xlm-roberta-xl", "pre-LN"), ("distilbert", "q_lin"), ("albert", "shared across groups")],
+    [("xlm-roberta-xl", "pre-LN"), ("distilbert", "q_lin")],
 )
 def test_a_family_member_the_reference_does_not_follow_is_refused_by_name(tmp_path, tiny, model_type, words):
     path = _checkpoint(tmp_path, tiny, config__json=json.dumps({"model_type": model_type}))
@@ -248,3 +252,17 @@ def test_a_model_converted_past_the_models_share_drops_the_others_as_a_load_woul
     assert list(subject._LOADED) == ["random:tiny", "random:roberta-tiny"]
     second.model(torch.float64)  # converted in place: twice its float32 bytes
     assert list(subject._LOADED) == ["random:roberta-tiny"]
+
+
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"inner_group_num": 2}, "inner_group_num=2: each ALBERT group must hold one layer"),
+        ({"num_hidden_groups": 3, "num_hidden_layers": 2}, "num_hidden_groups=3: need 1 .. num_hidden_layers (2)"),
+    ],
+)
+def test_an_albert_config_whose_layers_cannot_be_checked_one_by_one_is_refused_by_name(fields, words):
+    from bertcheck.subjects.audit import audit_config
+
+    audit = audit_config({"model_type": "albert", "embedding_size": 32, **fields}, "5.0.0")
+    assert any(words in refusal for refusal in audit.refusals), audit.refusals

@@ -20,6 +20,7 @@ MEMBERS = {
     "random:roberta-tiny": ("roberta", "Roberta"),
     "random:electra-tiny": ("electra", "Electra"),
     "random:ernie-tiny": ("ernie", "Ernie"),
+    "random:albert-tiny": ("albert", "Albert"),  # four layers, two groups of shared weights
 }
 
 
@@ -74,3 +75,32 @@ def test_an_engine_that_numbers_roberta_positions_as_bert_s_fails_at_the_embeddi
         bertcheck.check_model(bert_positions, roberta, examples=3, dtypes=(torch.float32,))
     assert "model-equivalence  FAIL" in str(caught.value)
     assert "failed at embeddings, activation 'embed.out'" in str(caught.value)
+
+
+def test_an_albert_engine_that_unrolls_its_shared_layers_in_the_wrong_order_fails_at_that_layer(model_cache):
+    # An exporter that unrolls ALBERT's twelve uses of its groups round-robin (layer i runs group
+    # i % num_hidden_groups) where transformers runs them in blocks (i * groups // layers): albert-tiny's
+    # layer 1 runs group 1's weights instead of group 0's. Every layer is checked at its own use.
+    from bertcheck.subjects.subject import Bert
+
+    albert = Bert.once("random:albert-tiny", model_cache)
+    assert albert.config.num_hidden_groups == 2 and albert.config.num_hidden_layers == 4
+
+    def round_robin(hf_model):
+        reference = ReferenceBert.from_hf(hf_model)
+        runs = {0: 0, 1: 2}  # group -> a layer that runs it: layers 0 and 2 run groups 0 and 1
+
+        def fn(input_ids, attention_mask, token_type_ids):
+            with torch.no_grad():
+                states = [reference.embed(input_ids, token_type_ids)["embed.out"]]
+                for i in range(reference.n_layers):
+                    at = runs[i % 2]
+                    states.append(reference.layer(at, states[-1], attention_mask)[f"blocks.{at}.resid_post"])
+            return {"hidden_states": states}
+
+        return fn
+
+    with pytest.raises(bertcheck.CandidateFailed) as caught:
+        bertcheck.check_model(round_robin, albert, examples=3, dtypes=(torch.float32,))
+    assert "model-equivalence  FAIL" in str(caught.value)
+    assert "failed at layer 1, activation 'blocks.1.resid_post'" in str(caught.value)
