@@ -26,7 +26,7 @@ from bertcheck.spec.names import RESIDUAL_ADDS, layer_name
 from bertcheck.properties.outputs import outputs_close
 from bertcheck.spec.names import state_index, state_name
 from bertcheck.subjects.subject import Bert
-from bertcheck.spec.tolerances import EXACT, Tolerance, tolerances_for
+from bertcheck.spec.tolerances import EXACT, Tolerance, chained, tolerances_for
 
 
 def _states(model, **inputs) -> tuple[torch.Tensor, ...]:
@@ -90,7 +90,7 @@ def eager_matches_sdpa(bert: Bert, case: Case) -> float:
 
         raise Unavailable(f"transformers {transformers.__version__} has only {implementations[0]} attention for BERT")
     judge, inputs, _ = _start(bert, case, "eager-sdpa", "attention implementations agree")
-    tol = tolerances_for(case.dtype).values
+    tol = chained(case.dtype)  # each implementation's states chained through every layer
     with bert.attention("eager", case.dtype, case.device) as eager:
         expected = _states(eager, **inputs)
     worst = 0.0
@@ -151,8 +151,7 @@ def dropout_placement(bert: Bert, case: Case) -> float:
     evaluated = _states(model, **inputs)
     with _train_mode(bert.without_dropout(case.dtype, case.device)) as undropped:
         trained = _states(undropped, **inputs)
-    tol = tolerances_for(case.dtype).values
-    return _same_states(judge, trained, evaluated, tol, "train mode with p = 0 == eval")
+    return _same_states(judge, trained, evaluated, chained(case.dtype), "train mode with p = 0 == eval")
 
 
 @contextmanager
@@ -210,7 +209,7 @@ def fully_padded_row(bert: Bert, case: Case) -> float:
     other row is exactly what it is without that row. (HF attends uniformly within such a row.)"""
     __tracebackhide__ = True
     judge, inputs, model = _start(bert, case, "padded-row", "a fully padded row")
-    tol = tolerances_for(case.dtype).values
+    tol = chained(case.dtype)  # the rows' states with and without the blank row, each chained
     expected = _states(model, **inputs)
     # The blank row gets its own (random) ids: a copy of a real row would hide bugs that mix rows.
     ids = inputs["input_ids"]

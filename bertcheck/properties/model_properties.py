@@ -24,7 +24,7 @@ from bertcheck.properties.outputs import comparable, require_finite
 from bertcheck.spec.names import state_index, state_name
 from bertcheck.spec.reference import ReferenceBert
 from bertcheck.subjects.subject import Bert
-from bertcheck.spec.tolerances import EXACT, Tolerance, tolerances_for
+from bertcheck.spec.tolerances import EXACT, Tolerance, chained, tolerances_for
 
 
 class ModelRun:
@@ -140,10 +140,11 @@ class ModelRun:
 
     def between(self) -> Tolerance | dict[str, Tolerance]:
         """How far two of the candidate's outputs may be apart: the table's tolerance in float32 and
-        float64; in half precision, per hidden state, twice what each may be off the float64 reference
-        when the whole model runs chained in that dtype (HF's model and the reference's ops)."""
+        float64, its atol growing with the states compared in float32 (`CHAINED_SCALE`: each went through
+        every layer); in half precision, per hidden state, twice what each may be off the float64
+        reference when the whole model runs chained in that dtype (HF's model and the reference's ops)."""
         if not is_half(self.case.dtype):
-            return tolerances_for(self.case.dtype).values
+            return chained(self.case.dtype)
         plain, exact = self._references()
         ids, types, mask = self.inputs["input_ids"], self.inputs["token_type_ids"], self.mask
         with torch.no_grad():

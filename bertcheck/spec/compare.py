@@ -51,6 +51,7 @@ def differences(actual, expected, tolerance: Tolerance, real=None) -> tuple[Mism
         real = real.to(actual.device)
         rows = real.nonzero()  # (N, 2): the (b, t) of each compared row
         a, e = a[real], e[real]  # (N, ...)
+    tolerance = tolerance.at(e)  # its atol for these values, where it scales with them
     quick = _within(a, e, tolerance)
     if quick is not None:
         return None, quick

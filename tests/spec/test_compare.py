@@ -56,3 +56,21 @@ def test_the_tolerance_table_has_both_numbers_for_every_dtype_and_refuses_others
     assert TOLERANCES[torch.float64].ln_var < 1e-8
     with pytest.raises(ValueError, match="no tolerances for torch.int64; bertcheck knows float32, float64"):
         tolerances_for(torch.int64)
+
+
+def test_a_chained_float32_tolerance_grows_with_the_states_only_past_a_magnitude_of_10():
+    from bertcheck.spec.tolerances import chained, tolerances_for
+
+    states = torch.zeros(1, 4, 8)
+    states[0, 0, 0] = 20.0  # an ALBERT-like outlier: rounding near 0 is a share of it, not of 0
+    off = states.clone()
+    off[0, 1, 3] += 1.5e-5
+    assert differences(off, states, chained(torch.float32))[0] is None  # atol 2e-5 there
+    mismatch, _ = differences(off, states, tolerances_for(torch.float32).values)
+    assert mismatch is not None and "(up to 1e-05 allowed)" in mismatch.lines()[1]
+    off[0, 1, 3] += 1e-5  # 2.5e-5: past 1e-6 of max|h| too, and the message says the atol that applied
+    mismatch, _ = differences(off, states, chained(torch.float32))
+    assert mismatch is not None and "(up to 2e-05 allowed)" in mismatch.lines()[1]
+    small = states / 4  # |h| 5: exactly the table's tolerance
+    assert chained(torch.float32).at(small) == tolerances_for(torch.float32).values
+    assert chained(torch.float64).at(states) == tolerances_for(torch.float64).values  # float64: no scaling
