@@ -223,8 +223,37 @@ ENGINE_BUGS = {
     "positions from 1": (engine(position_offset=1), "positions off by one (position ids from 1)"),
     "pooler without tanh": (engine(pooler_tanh=False), "the pooler without its tanh"),
 }
+def albert_engine(regroup):
+    """An ALBERT export that unrolls its shared layers: HF's own modules, run layer by layer, layer i with
+    the layer of group `regroup(i, layers, groups)`; last_hidden_state and pooler_output alone, as numpy."""
+
+    @bertcheck.runs(dtypes=("float32",))
+    @bertcheck.reads_only
+    def factory(hf_model):
+        config = hf_model.config
+        L, G = config.num_hidden_layers, config.num_hidden_groups
+        groups = hf_model.encoder.albert_layer_groups
+
+        def fn(input_ids, attention_mask, token_type_ids):
+            x = hf_model.encoder.embedding_hidden_mapping_in(
+                hf_model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+            )
+            additive = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+            for i in range(L):
+                out = groups[regroup(i, L, G)].albert_layers[0](x, additive)
+                x = out[0] if isinstance(out, tuple) else out
+            pooled = hf_model.pooler_activation(hf_model.pooler(x[:, 0]))
+            return {"last_hidden_state": x.numpy(), "pooler_output": pooled.numpy()}
+
+        return torch.no_grad()(fn)
+
+    return factory
+
+
 # The family's deviations: BERT's faithful engine pointed at a member's weights, which numbers positions
-# 0 .. T-1 and adds no task type. name -> (the member's model, factory, the name the diagnosis must give).
+# 0 .. T-1 and adds no task type; ALBERT exports that map its layers to its groups otherwise than
+# transformers (layer i runs group i * groups // layers). name -> (the member's model, factory, the name
+# the diagnosis must give).
 FAMILY_ENGINE_BUGS = {
     "BERT positions on RoBERTa": (
         "random:roberta-tiny",
@@ -232,7 +261,19 @@ FAMILY_ENGINE_BUGS = {
         "BERT's positions (0 .. T-1) on a RoBERTa-family model",
     ),
     "ERNIE without task types": ("random:ernie-tiny", faithful_engine, "ERNIE's task-type embedding dropped"),
+    "ALBERT unrolled round-robin": (
+        "random:albert-tiny",
+        albert_engine(lambda i, L, G: i % G),
+        "ALBERT's shared layers unrolled round-robin (layer i runs group i % num_hidden_groups)",
+    ),
+    "ALBERT with group 0 only": (
+        "random:albert-tiny",
+        albert_engine(lambda i, L, G: 0),
+        "ALBERT's group 0 run at every layer",
+    ),
 }
+# The same export, its layers mapped to groups as transformers maps them: it must pass.
+ALBERT_EXPORT = albert_engine(lambda i, L, G: i * G // L)
 
 
 # ---- a functional BERT layer, and the ways people get it wrong -------------------------------------

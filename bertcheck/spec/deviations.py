@@ -14,13 +14,14 @@ spec error of 1e-3 to 1 in float32), and the others stay as far off as the spec 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from bertcheck.spec.family import MEMBERS
 from bertcheck.spec.names import layer_name
-from bertcheck.spec.reference import ReferenceBert, gelu_tanh
+from bertcheck.spec.reference import ReferenceBert, _Converted, gelu_tanh
 
 # A variant explains the candidate's outputs when it is at most this share of the spec's error from them.
 EXPLAINS = 0.1
@@ -32,10 +33,17 @@ class Deviation:
 
     name: str
     knobs: dict = field(hash=False)
+    # ALBERT: the group of shared weights layer i runs, as the engine maps it, (i, layers, groups) -> group.
+    regroup: Callable[[int, int, int], int] | None = field(default=None, hash=False, compare=False)
 
     def applies(self, reference: ReferenceBert, names) -> bool:
         """Whether it changes anything here: not an eps the config already has, not the pooler where no
-        pooler output is compared."""
+        pooler output is compared, not a mapping of layers to groups the spec's own."""
+        if self.regroup is not None:
+            config, L = reference.config, reference.n_layers
+            G = getattr(config, "num_hidden_groups", 1)
+            spec = [reference.member.group_of(config, i) for i in range(L)]
+            return "{group}" in reference.member.layers and [self.regroup(i, L, G) for i in range(L)] != spec
         if "eps" in self.knobs and self.knobs["eps"] == reference.eps:
             return False
         if "member" in self.knobs and reference.member.positions == self.knobs["member"].positions:
@@ -43,6 +51,33 @@ class Deviation:
         if "task_types" in self.knobs and not reference.task_types:
             return False  # no task-type embedding to drop
         return "pooler_tanh" not in self.knobs or "pooler.out" in names
+
+    def variant(self, reference: ReferenceBert) -> ReferenceBert:
+        """`reference` with this deviation's knobs turned (and, for a regrouping, its layers' weights read
+        from the groups the engine runs them with), sharing its weights."""
+        if self.regroup is None:
+            return reference.deviating(**self.knobs)
+        return reference.deviating(**self.knobs, w=_regrouped(reference, self.regroup))
+
+
+def _regrouped(reference: ReferenceBert, regroup) -> dict:
+    """The reference's weights with layer i reading those of group `regroup(i, L, G)` (ALBERT's groups: every
+    layer of a group reads one tensor), the same tensors, none copied or converted."""
+    config, L = reference.config, reference.n_layers
+    G = getattr(config, "num_hidden_groups", 1)
+    first: dict[int, int] = {}  # group -> the first layer that runs it in the spec
+    for i in range(L):
+        first.setdefault(reference.member.group_of(config, i), i)
+    w = reference.w
+
+    def source(key: str) -> str:
+        if not key.startswith("encoder.layer."):
+            return key
+        i = int(key.split(".")[2])
+        return key.replace(f"encoder.layer.{i}.", f"encoder.layer.{first[regroup(i, L, G)]}.", 1)
+
+    raw = {key: dict.__getitem__(w, source(key)) for key in w}
+    return _Converted(raw, w.dtype, w.device) if isinstance(w, _Converted) else raw
 
 
 CATALOGUE = (
@@ -60,6 +95,12 @@ CATALOGUE = (
     # The BERT family (`bertcheck.spec.family`): an engine written for BERT, pointed at a member's weights.
     Deviation("BERT's positions (0 .. T-1) on a RoBERTa-family model", {"member": MEMBERS["bert"]}),
     Deviation("ERNIE's task-type embedding dropped", {"task_types": False}),
+    Deviation(
+        "ALBERT's shared layers unrolled round-robin (layer i runs group i % num_hidden_groups)",
+        {},
+        regroup=lambda i, L, G: i % G,
+    ),
+    Deviation("ALBERT's group 0 run at every layer", {}, regroup=lambda i, L, G: 0),
 )
 
 
@@ -68,7 +109,7 @@ def run_to(reference: ReferenceBert, inputs: dict, names) -> dict[str, torch.Ten
     end from the ids, keeping only those."""
     from bertcheck.spec.names import state_name
 
-    ids, mask, types = inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"]
+    ids, mask, types = inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids")
     n = reference.n_layers
     wanted = set(names)
     with torch.no_grad():
@@ -132,7 +173,7 @@ def explain(
 
     spec_error = distance(spec if spec is not None else run_to(reference64, inputs, names))
     variants = tuple(
-        (d.name, distance(run_to(reference64.deviating(**d.knobs), inputs, names)))
+        (d.name, distance(run_to(d.variant(reference64), inputs, names)))
         for d in CATALOGUE
         if d.applies(reference64, names)
     )

@@ -249,6 +249,13 @@ def test_a_bert_engine_pointed_at_a_family_member_fails_and_the_member_s_differe
     _failed_and_explained(ModelCandidate(factory, bug), Bert.once(model_name, model_cache), named)
 
 
+def test_an_albert_export_that_unrolls_its_shared_layers_as_transformers_does_passes_end_to_end(model_cache):
+    from bertcheck.subjects.subject import Bert
+
+    report = run(ModelCandidate(impls.ALBERT_EXPORT, "albert export"), Bert.once("random:albert-tiny", model_cache))
+    assert report.passed, report.text()
+
+
 def test_a_diagnosis_runs_one_reference_forward_per_catalogue_entry_reusing_the_specs(tiny, monkeypatch):
     from bertcheck.spec import deviations
 
