@@ -2,8 +2,10 @@
 
 layer.attention.self -> layer.attention.output(., embeddings) -> layer.intermediate -> layer.output(., attn_output)
 must reproduce hidden_states[1], and the reference must agree at every step (ALBERT: the same walk through
-its own submodules).
+its own submodules, as DistilBERT's).
 """
+
+import inspect
 
 import pytest
 import torch
@@ -42,6 +44,19 @@ def _albert_walk(layer, embeddings):
     return None, attn_output, intermediate, output
 
 
+def _distilbert_walk(layer, embeddings):
+    """The walk through DistilBERT's submodules: its attention returns after out_lin (4.x takes query, key,
+    value and a (B, T) mask), sa_layer_norm adds the residual, its FFN is lin1 -> activation -> lin2."""
+    if "query" in inspect.signature(layer.attention.forward).parameters:  # 4.x MultiHeadSelfAttention
+        attn_out = layer.attention(embeddings, embeddings, embeddings, torch.ones(embeddings.shape[:2]))[0]
+    else:
+        attn_out = layer.attention(embeddings)[0]
+    attn_output = layer.sa_layer_norm(attn_out + embeddings)
+    intermediate = layer.ffn.activation(layer.ffn.lin1(attn_output))
+    output = layer.output_layer_norm(layer.ffn.lin2(intermediate) + attn_output)
+    return None, attn_output, intermediate, output
+
+
 def test_the_seed_notebook_walk_reproduces_the_first_hidden_state(bert):
     model = bert.model()
     inputs = bert.encode(Case((SENTENCE,)))
@@ -53,6 +68,8 @@ def test_the_seed_notebook_walk_reproduces_the_first_hidden_state(bert):
         # One unpadded sentence: attending to every token needs no mask.
         if bert.member.model_type == "albert":
             attn, attn_output, intermediate, output = _albert_walk(layer, embeddings)
+        elif bert.member.model_type == "distilbert":
+            attn, attn_output, intermediate, output = _distilbert_walk(layer, embeddings)
         else:
             attn = layer.attention.self(embeddings)[0]
             attn_output = layer.attention.output(attn, embeddings)
@@ -62,7 +79,7 @@ def test_the_seed_notebook_walk_reproduces_the_first_hidden_state(bert):
 
     assert intermediate.shape == (1, T, bert.config.intermediate_size)  # [1, 7, 3072] for bert-base
     assert_close(output, states[1], "layer.output(...) vs hidden_states[1]")
-    if attn is not None:  # ALBERT's attention gives no z of its own
+    if attn is not None:  # ALBERT's and DistilBERT's attention give no z of their own
         assert_close(attn, reference[layer_name(0, "z")], "layer.attention.self vs reference z")
     assert_close(attn_output, reference[layer_name(0, "resid_mid")], "layer.attention.output vs reference resid_mid")
     assert_close(intermediate, reference[layer_name(0, "mlp_post")], "layer.intermediate vs reference mlp_post")

@@ -629,3 +629,22 @@ def albert_every_layer_runs_group_0(model) -> None:
             self.albert_layer_groups = groups
 
     _swap_class(model.encoder, "GroupZeroAlbertTransformer", forward=forward)
+
+
+def distilbert_mask_inverted(model) -> None:
+    """DistilBERT's model attends to padding and masks the real tokens: its attention mask read the other
+    way round (the `mask == 0` of its 4.x attention taken for the tokens to keep). Planted into its own
+    model class, at the mask it is handed, so it holds on every transformers and attention implementation;
+    a batch without padding masks every token, and attends uniformly."""
+
+    def forward(self, *args, **kwargs):
+        mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+        if mask is not None and mask.dim() == 2:
+            inverted = (1 - mask.long()).to(mask.dtype)
+            if len(args) > 1:
+                args = (args[0], inverted, *args[2:])
+            else:
+                kwargs["attention_mask"] = inverted
+        return type(self).__mro__[1].forward(self, *args, **kwargs)
+
+    _swap_class(model, "InvertedMaskDistilBertModel", forward=forward)

@@ -21,7 +21,7 @@ from bertcheck.subjects.capture import capture
 from bertcheck.spec.compare import largest_abs
 from bertcheck.inputs.cases import Case
 from bertcheck.properties.failures import Judge, Unavailable, full_name, where_of
-from bertcheck.spec.family import layer_of, module_path
+from bertcheck.spec.family import layer_of, module_path, types_given
 from bertcheck.spec.names import RESIDUAL_ADDS, layer_name
 from bertcheck.properties.outputs import outputs_close
 from bertcheck.spec.names import state_index, state_name
@@ -84,11 +84,14 @@ def attention_pattern(bert: Bert, case: Case) -> float:
 def eager_matches_sdpa(bert: Bert, case: Case) -> float:
     """Every attention implementation gives the same hidden states, on every real row."""
     __tracebackhide__ = True
-    implementations = attention_implementations()
+    implementations = attention_implementations(bert.config)
     if len(implementations) < 2:
         import transformers
 
-        raise Unavailable(f"transformers {transformers.__version__} has only {implementations[0]} attention for BERT")
+        raise Unavailable(
+            f"transformers {transformers.__version__} has only {implementations[0]} attention for "
+            f"{bert.member.model_class}"
+        )
     judge, inputs, _ = _start(bert, case, "eager-sdpa", "attention implementations agree")
     tol = chained(case.dtype)  # each implementation's states chained through every layer
     with bert.attention("eager", case.dtype, case.device) as eager:
@@ -119,11 +122,17 @@ def dropout_placement(bert: Bert, case: Case) -> float:
     judge.acts = acts
     real = judge.real
     dropped_total, count = 0, 0
+    undropped = bert.member.undropped  # DistilBERT adds its attention output as it is, in train mode too
     for i in range(bert.config.num_hidden_layers):
         for add in RESIDUAL_ADDS:
             where, name = where_of(i), layer_name(i, add.total)
             total = judge.get(where, name)
             sub, resid = judge.get(where, layer_name(i, add.sublayer)), judge.get(where, layer_name(i, add.residual))
+            if add.sublayer in undropped:
+                judge.close(
+                    where, name, total, resid + sub, EXACT, f"{add.total} == {add.residual} + {add.sublayer}, undropped"
+                )
+                continue
             kept, dropped = total == resid + sub * scale, total == resid
             neither = ~(kept | dropped)
             # Reported as the distance from the kept value: exactly 0 wherever the placement is right.
@@ -190,7 +199,7 @@ def reference_agreement(bert: Bert, case: Case) -> float:
                 [f"{int(bad.sum())} NaN or infinite values in hidden_states[{i}]"],
             )
     with torch.no_grad():
-        expected = [ref.embed(cpu["input_ids"], cpu["token_type_ids"])["embed.out"]]
+        expected = [ref.embed(cpu["input_ids"], cpu.get("token_type_ids"))["embed.out"]]
         expected += [
             ref.layer(i, states[i].cpu().double(), cpu["attention_mask"])[layer_name(i, "resid_post")]
             for i in range(bert.config.num_hidden_layers)
@@ -221,7 +230,7 @@ def fully_padded_row(bert: Bert, case: Case) -> float:
         "attention_mask": torch.zeros_like(ids[:1]),
         "token_type_ids": torch.zeros_like(ids[:1]),
     }
-    blank = {key: torch.cat([value, row[key]]) for key, value in inputs.items()}
+    blank = {key: torch.cat([value, row[key]]) for key, value in inputs.items()}  # the keys the model takes
     states = _states(model, **blank)
     for i, state in enumerate(states):
         if not bool(torch.isfinite(state[-1]).all()):
@@ -294,7 +303,7 @@ def _loss_inputs(bert: Bert, case: Case, inputs, hf):
 
 def _reference_loss(bert: Bert, ref, inputs, words, weights) -> tuple[torch.Tensor, torch.Tensor]:
     embeds = words.clone().requires_grad_(True)
-    hidden = ref.embed(inputs["input_ids"], inputs["token_type_ids"], inputs_embeds=embeds)["embed.out"]
+    hidden = ref.embed(inputs["input_ids"], inputs.get("token_type_ids"), inputs_embeds=embeds)["embed.out"]
     for i in range(bert.config.num_hidden_layers):
         hidden = ref.layer(i, hidden, inputs["attention_mask"])[layer_name(i, "resid_post")]
     return (hidden * weights).sum(), embeds
@@ -305,7 +314,7 @@ def _hf_loss(hf, inputs, words, weights) -> tuple[torch.Tensor, torch.Tensor]:
     out = hf(
         inputs_embeds=embeds,
         attention_mask=inputs["attention_mask"],
-        token_type_ids=inputs["token_type_ids"],
+        **types_given(inputs.get("token_type_ids")),
         return_dict=True,
     ).last_hidden_state
     return (out * weights).sum(), embeds
@@ -330,7 +339,7 @@ class _ReferenceAlongside:
     def _embed(self) -> None:
         if self.hidden is None:
             self.hidden = self.ref.embed(
-                self.inputs["input_ids"], self.inputs["token_type_ids"], inputs_embeds=self.embeds
+                self.inputs["input_ids"], self.inputs.get("token_type_ids"), inputs_embeds=self.embeds
             )["embed.out"]
 
     def _next_layer(self) -> None:

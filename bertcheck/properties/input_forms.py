@@ -30,7 +30,6 @@ import torch
 from bertcheck.subjects._compat import accepts_4d_mask, attention_implementations, transformers_major
 from bertcheck.inputs.cases import Case
 from bertcheck.properties.failures import Judge, Unavailable
-from bertcheck.subjects.memory import note_input
 from bertcheck.spec.family import SEQUENTIAL, of_config
 from bertcheck.spec.names import layer_name
 from bertcheck.properties.outputs import outputs_close
@@ -225,8 +224,7 @@ def _head_mask_one(model, inputs, case, bert) -> Call:
 def _padded_to_max_length(model, inputs, case, bert) -> Call:
     T = inputs["input_ids"].shape[1]
     to = 128 if T <= 128 else bert.max_length
-    padded = case.encode(bert.tokenizer, bert.max_length, pad_to=to)
-    note_input(*padded["input_ids"].shape, case.dtype)  # a full-length row: the heap is trimmed after it
+    padded = bert.encode(case, pad_to=to)  # a full-length row: the heap is trimmed after it (`note_input`)
     return Call(padded, tokens=T)
 
 
@@ -308,30 +306,26 @@ def key_of(form: Form) -> str:
 
 def member_lacks(form: Form, config) -> str | None:
     """Why a family member's own forward takes no such form whatever the attention implementation (ALBERT
-    on 4.x: a 2D attention_mask only); None where it takes it as BertModel does."""
-    if of_config(config).model_type == "albert" and form.key.startswith("mask-3d") and transformers_major() < 5:
+    and DistilBERT on 4.x: a 2D attention_mask only; DistilBERT: no token types, and on 4.x no
+    position_ids); None where it takes it as BertModel does."""
+    member = of_config(config)
+    if form.key == "token-types-omitted" and not member.token_types:
+        return f"{member.model_class} has no token types: its forward takes no token_type_ids to omit"
+    if form.key.startswith("positions-") and not _takes(member, "position_ids"):
+        return f"transformers {_version()}'s {member.model_class} takes no position_ids (it numbers them itself)"
+    if member.model_type in ("albert", "distilbert") and form.key.startswith("mask-3d") and transformers_major() < 5:
         return (
-            f"AlbertModel takes a 2D attention_mask (B, T) only: transformers {_version()} unsqueezes a 3D one "
-            "to 5D, which its attention cannot add to its scores"
+            f"{member.model_class} takes a 2D attention_mask (B, T) only: transformers {_version()} reshapes a 3D "
+            "one to fit its scores, and fails"
         )
     return None
 
 
-def known_bug(form: Form, config) -> str | None:
-    """A bug of the installed transformers in a member's handling of `form`, found by this property: a run
-    expects it to fail (and fails if it no longer does); None where none is known."""
-    if (
-        of_config(config).model_type == "albert"
-        and form.key == "head-mask-one-head"
-        and config.num_hidden_layers > 1
-        and not _lacks_head_mask("eager")
-    ):
-        return (
-            f"transformers {_version()}'s AlbertTransformer hands layer i the head_mask row of its group's first "
-            "layer (it slices head_mask[group * layers_per_group:] and its one inner layer reads row 0 of that), "
-            "not row i: every layer of a group runs with its first layer's row"
-        )
-    return None
+def _takes(member, argument: str) -> bool:
+    """Whether the member's model class's forward has `argument` in the installed transformers."""
+    import transformers
+
+    return argument in inspect.signature(getattr(transformers, member.model_class).forward).parameters
 
 
 def lacked(form: Form) -> str | None:
@@ -353,7 +347,7 @@ def check_form(form: Form, bert: Bert, case: Case) -> float:
     if why:
         raise Unavailable(why)
     skipped = skipped_on(form)
-    implementations = [name for name in attention_implementations() if name not in skipped]
+    implementations = [name for name in attention_implementations(bert.config) if name not in skipped]
     inputs = bert.encode(case)
     judge = Judge(
         key_of(form),
@@ -546,7 +540,7 @@ def _against_reference(judge: Judge, bert: Bert, case: Case, inputs: dict, call:
     head_mask = fed.get("head_mask")
     expectation = f"{named} == the reference fed the same"
     with torch.no_grad():
-        embedded = ref.embed(inputs["input_ids"], inputs["token_type_ids"], position_ids=fed.get("position_ids"))
+        embedded = ref.embed(inputs["input_ids"], inputs.get("token_type_ids"), position_ids=fed.get("position_ids"))
         worst = judge.same("embed.out", states[0], embedded["embed.out"], tol, f"{expectation} (hidden_states[0])")
         for i in range(len(states) - 1):
             name = layer_name(i, "resid_post")

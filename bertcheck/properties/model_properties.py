@@ -105,7 +105,7 @@ class ModelRun:
         that tolerance is (as `LayerRun.expected`: the table's, or in half precision twice plain
         PyTorch's error in that dtype)."""
         plain, exact = refs
-        ids, types, mask = self.inputs["input_ids"], self.inputs["token_type_ids"], self.mask
+        ids, types, mask = self.inputs["input_ids"], self.inputs.get("token_type_ids"), self.mask
         with torch.no_grad():
             ops = _run_stage(plain, stage, given, ids, types, mask, names)
             ops = {name: value for name, value in ops.items() if name in names}  # only these are kept
@@ -146,7 +146,7 @@ class ModelRun:
         if not is_half(self.case.dtype):
             return chained(self.case.dtype)
         plain, exact = self._references()
-        ids, types, mask = self.inputs["input_ids"], self.inputs["token_type_ids"], self.mask
+        ids, types, mask = self.inputs["input_ids"], self.inputs.get("token_type_ids"), self.mask
         with torch.no_grad():
             out = self.hf(**self.inputs, output_hidden_states=True, return_dict=True)
             theirs = out.hidden_states
@@ -176,11 +176,10 @@ class ModelRun:
             low = 1000 if config.vocab_size > 2000 else 0  # clear of the special tokens in a real vocabulary
             ids = torch.randint(low, config.vocab_size, where.shape, generator=gen, device="cpu").to(where.device)
             types = torch.randint(0, config.type_vocab_size, where.shape, generator=gen, device="cpu").to(where.device)
-            return {
-                **inputs,
-                "input_ids": torch.where(where, ids, inputs["input_ids"]),
-                "token_type_ids": torch.where(where, types, inputs["token_type_ids"]),
-            }
+            scribbled = {**inputs, "input_ids": torch.where(where, ids, inputs["input_ids"])}
+            if "token_type_ids" in inputs:  # DistilBERT takes none
+                scribbled["token_type_ids"] = torch.where(where, types, inputs["token_type_ids"])
+            return scribbled
 
         return metamorphic.Subject(
             judge=self.judge,

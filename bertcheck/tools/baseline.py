@@ -624,10 +624,10 @@ def _comparable(baseline: Baseline, bert: Bert) -> torch.dtype:
     dtype = getattr(torch, meta["dtype"], None)
     if not isinstance(dtype, torch.dtype):
         raise BaselineError(f"{baseline.path}: unknown dtype {meta['dtype']!r}")
-    if meta["attention"] not in attention_implementations():
+    if meta["attention"] not in attention_implementations(bert.config):
         raise BaselineError(
             f"{baseline.path} was recorded with attention {meta['attention']!r}, which this transformers "
-            f"does not have ({attention_implementations()})"
+            f"does not have for {bert.member.model_class} ({attention_implementations(bert.config)})"
         )
     return dtype
 

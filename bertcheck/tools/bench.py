@@ -144,6 +144,7 @@ def end_to_end_cost(bert, batch: int, tokens: int, repeat: int) -> dict:
     derived per input can meet (README, "What an end-to-end example costs, and why not less")."""
     from bertcheck.spec import deviations
     from bertcheck.subjects.candidate import ModelCandidate, reads_only
+    from bertcheck.spec.family import types_given
     from bertcheck.spec.names import state_name
     from bertcheck.spec.reference import ReferenceBert
     from bertcheck.properties.registry import run_model_property
@@ -153,7 +154,7 @@ def end_to_end_cost(bert, batch: int, tokens: int, repeat: int) -> dict:
     @reads_only
     def engine(hf_model):
         def fn(input_ids, attention_mask, token_type_ids):
-            args = dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            args = dict(input_ids=input_ids, attention_mask=attention_mask, **types_given(token_type_ids))
             return hf_model(**args).last_hidden_state.numpy()
 
         return fn

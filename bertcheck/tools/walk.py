@@ -109,7 +109,7 @@ def walk(bert: Bert, sentence: str = "this is a test sentence", device: str = "c
         return _judge(found, acts[name], expected)
 
     with torch.no_grad():
-        emb = reference.embed(inputs["input_ids"], inputs["token_type_ids"])
+        emb = reference.embed(inputs["input_ids"], inputs.get("token_type_ids"))
     steps = [
         step(
             None,

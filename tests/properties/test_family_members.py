@@ -8,6 +8,7 @@ import torch
 import mutants
 from bertcheck.inputs.cases import Case
 from bertcheck.properties.failures import PropertyFailure
+from bertcheck.properties.known_bugs import known_bug
 from bertcheck.properties.registry import run_model_property
 from bertcheck.spec.family import MEMBERS
 from bertcheck.subjects.models import RANDOM_CONFIGS, _minilm_dir, model_class, randomize_, wordpiece
@@ -24,6 +25,16 @@ BASES = {
     "camembert": "camembert-base",
     "data2vec-text": "data2vec-text-base",
     "albert": "albert-base-v2",
+    "distilbert": "distilbert-base-uncased",
+}
+# DistilBERT's config keys for TINY's (`bertcheck.spec.family`: its fields).
+_OWN_KEYS = {
+    "distilbert": {
+        "hidden_size": "dim",
+        "num_hidden_layers": "n_layers",
+        "num_attention_heads": "n_heads",
+        "intermediate_size": "hidden_dim",
+    }
 }
 CHECKS = ("hidden-states", "residual-identity", "layernorm", "intermediate-width", "padding", "form-inputs-embeds")
 
@@ -31,7 +42,8 @@ CHECKS = ("hidden-states", "residual-identity", "layernorm", "intermediate-width
 def _tiny_member(model_type: str) -> Bert:
     from transformers import AutoConfig
 
-    keywords = {**RANDOM_CONFIGS[BASES[model_type]], **TINY}
+    own = _OWN_KEYS.get(model_type, {})
+    keywords = {**RANDOM_CONFIGS[BASES[model_type]], **{own.get(k, k): v for k, v in TINY.items()}}
     keywords.pop("model_type", None)
     if model_type in ("electra", "albert"):
         keywords["embedding_size"] = 32  # projected to 64, as ELECTRA-small's 128 to 256 (ALBERT's 128 to 768)
@@ -50,7 +62,12 @@ def test_each_member_in_its_own_class_holds_the_invariants_and_equivalence(model
     assert type(bert.model()).__name__ == MEMBERS[model_type].model_class
     for case in (Case(("this is a test sentence", "short")), Case(("one",), dtype=torch.float64)):
         for check in CHECKS:
-            assert run_model_property(bert, case, check) <= 1.0, (model_type, check)
+            bug = known_bug(check, bert.config, case.dtype)
+            if bug is None:
+                assert run_model_property(bert, case, check) <= 1.0, (model_type, check)
+            else:  # a bug of this transformers the property finds: it must keep failing, where it says
+                with pytest.raises(PropertyFailure, match="finite|NaN|given twice"):
+                    run_model_property(bert, case, check)
 
 
 def test_a_bug_in_one_members_copy_of_the_layer_fails_that_member_and_not_bert(monkeypatch):

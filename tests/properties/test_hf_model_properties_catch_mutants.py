@@ -248,6 +248,16 @@ BROKEN = {
         "blocks.2.resid_pre",
         "module encoder.albert_layer_groups.1.albert_layers.0 runs once per forward",
     ),
+    "DistilBERT with its attention mask inverted": (
+        "random:distilbert-tiny",
+        torch.float32,
+        mutants.distilbert_mask_inverted,
+        PADDED,
+        "hidden-states",
+        "layer 0",
+        "blocks.0.z",
+        "z == reference layer 0 z, fed hidden_states[0]",
+    ),
     "dropout in eval mode": (
         "random:tiny",
         torch.float32,

@@ -21,6 +21,7 @@ MEMBERS = {
     "random:electra-tiny": ("electra", "Electra"),
     "random:ernie-tiny": ("ernie", "Ernie"),
     "random:albert-tiny": ("albert", "Albert"),  # four layers, two groups of shared weights
+    "random:distilbert-tiny": ("distilbert", "DistilBert"),  # no token types: its fn is handed None
 }
 
 
@@ -38,7 +39,9 @@ def test_a_layer_candidate_of_a_member_is_handed_its_layer_and_holds(model_cache
     member = Bert.once(model_name, model_cache)
     assert bertcheck.check_layer(factory, member, examples=3, dtypes=(torch.float32,)).passed
     # 5.x: RobertaLayer is BertLayer's subclass, ElectraLayer a copy; 4.x: each its own copy
-    assert handed and handed[0][1] == model_type and handed[0][0] in (f"{prefix}Layer", "BertLayer")
+    # DistilBERT's layer is its TransformerBlock
+    layer_class = "TransformerBlock" if model_type == "distilbert" else f"{prefix}Layer"
+    assert handed and handed[0][1] == model_type and handed[0][0] in (layer_class, "BertLayer")
 
 
 @pytest.mark.parametrize("model_name", MEMBERS)
