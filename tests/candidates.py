@@ -223,6 +223,8 @@ ENGINE_BUGS = {
     "positions from 1": (engine(position_offset=1), "positions off by one (position ids from 1)"),
     "pooler without tanh": (engine(pooler_tanh=False), "the pooler without its tanh"),
 }
+
+
 def albert_engine(regroup):
     """An ALBERT export that unrolls its shared layers: HF's own modules, run layer by layer, layer i with
     the layer of group `regroup(i, layers, groups)`; last_hidden_state and pooler_output alone, as numpy."""
