@@ -46,6 +46,8 @@ class Deviation:
             return "{group}" in reference.member.layers and [self.regroup(i, L, G) for i in range(L)] != spec
         if "eps" in self.knobs and self.knobs["eps"] == reference.eps:
             return False
+        if "act" in self.knobs and self.knobs["act"] is reference.act:
+            return False  # the activation the config already names (ALBERT's gelu_new is the tanh GELU)
         if "member" in self.knobs and reference.member.positions == self.knobs["member"].positions:
             return False  # BERT's own positions, on a member that numbers them as BERT does
         if "task_types" in self.knobs and not reference.task_types:

@@ -38,9 +38,9 @@ special-token layout):
 
 Every name in the rest of bertcheck is BERT's: the reference's weight keys
 (``encoder.layer.3.intermediate.dense.weight``), the HF module paths the capture hooks, the surgery the
-properties do on a layer. A member that keeps them
-elsewhere says where once, here (`Member.layers`, `Member.renamed`, `Member.hooks`), and `weight_key`,
-`module_path` and `layer_hooks` translate; nothing else needs to know.
+properties do on a layer. A member that keeps them elsewhere says where once, here (`Member.layers`,
+`Member.renamed`, `Member.hooks`), and `weight_key`, `module_path` and `layer_hooks` translate; nothing
+else needs to know.
 
 A config of a member with keys of its own is read through `spec_config`, a copy with BERT's field
 names added, so every other module reads `config.intermediate_size` whatever the member.
@@ -299,11 +299,6 @@ def embed_hooks(config) -> dict:
     if projects(config):
         hooks["embed.out"] = Hook(of_config(config).projection, "output")
     return hooks
-
-
-def pooler_hooks(config) -> dict:
-    """Where the pooler's activations are read on the HF model of a loaded config."""
-    return {name: Hook(module_path(config, None, hook.module), hook.kind) for name, hook in names.POOLER_HOOKS.items()}
 
 
 def layer_path(config, i: int) -> str:

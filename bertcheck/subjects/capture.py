@@ -60,9 +60,7 @@ def _hooked(model, points: dict[str, Hook], store: Activations, finished: list[t
     reading = []  # non-empty while a callback runs: the HF modules it calls (a LayerNorm run on
     # a captured input, say) are the checks', not the forward's, and are not recorded
 
-    def record(name, value):
-        if reading:
-            return
+    def record(name, value):  # never while `reading`: the hooks below ask first, and take no run then
         calls[name] = calls.get(name, 0) + 1
         store[name] = value.detach()
 

@@ -47,7 +47,7 @@ def test_a_member_s_checkpoint_directory_is_detected_from_its_config_and_checked
 
 @pytest.mark.parametrize(
     "model_type, words",
-    [("xlm-roberta-xl", "pre-LN"), ("distilbert", "q_lin")],
+    [("xlm-roberta-xl", "pre-LN"), ("mpnet", "relative attention")],
 )
 def test_a_family_member_the_reference_does_not_follow_is_refused_by_name(tmp_path, tiny, model_type, words):
     path = _checkpoint(tmp_path, tiny, config__json=json.dumps({"model_type": model_type}))
