@@ -261,9 +261,11 @@ import torch
 from transformers.models.bert import modeling_bert
 from bertcheck.tools import cli
 
-def said():
+def said():  # this program's own peak (memory.peak_rss_gib), in KiB; ru_maxrss would count its parent's
+    from bertcheck.subjects.memory import peak_rss_gib
+
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print("PEAK", usage.ru_maxrss, "CPU", usage.ru_utime + usage.ru_stime, file=sys.stderr)
+    print("PEAK", int(peak_rss_gib() * 2**20), "CPU", usage.ru_utime + usage.ru_stime, file=sys.stderr)
 atexit.register(said)
 if sys.argv[1] == "drift":
     modeling_bert.BertIntermediate.forward = lambda self, h: torch.nn.functional.gelu(self.dense(h), approximate="tanh")
